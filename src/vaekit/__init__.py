@@ -1,0 +1,25 @@
+"""vaekit: train, measure and use variational autoencoders."""
+
+__version__ = "0.1.0"
+
+from .checkpoint import load
+from .config import Config, DataConfig, ModelConfig, TrainingConfig, apply_overrides, load_config_file
+from .distributions import Bernoulli, DiagonalGaussian, Gaussian
+from .errors import ChecksumError, ConfigError, DataError, RunError, TrainingError, VaekitError
+from .evaluation import elbo_breakdown, log_likelihood, posterior_means
+from .latent import interpolate, reconstruct, slerp, traverse
+from .models import VAE, VAEOutput
+from .objectives import beta_at, elbo_loss, iwae_bound, iwae_loss, log_importance_weights
+from .runs import evaluate_run, make_pictures, resume_run, run_data, train_run
+from .training import train
+
+__all__ = [
+    "__version__",
+    "load", "train", "train_run", "resume_run", "run_data", "evaluate_run", "make_pictures",
+    "Config", "ModelConfig", "DataConfig", "TrainingConfig", "apply_overrides", "load_config_file",
+    "DiagonalGaussian", "Bernoulli", "Gaussian", "VAE", "VAEOutput",
+    "elbo_loss", "iwae_loss", "iwae_bound", "log_importance_weights", "beta_at",
+    "elbo_breakdown", "log_likelihood", "posterior_means",
+    "reconstruct", "interpolate", "slerp", "traverse",
+    "VaekitError", "ConfigError", "DataError", "ChecksumError", "RunError", "TrainingError",
+]

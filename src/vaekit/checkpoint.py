@@ -1,0 +1,193 @@
+"""Run folders: ``config.json`` + ``model.safetensors`` + ``metrics.jsonl`` + ``resume.pt``.
+
+Nothing here unpickles: weights are safetensors, the config is JSON, and the resume file (model
+and optimiser tensors, counters and RNG state) is read with ``torch.load(weights_only=True)``.
+Every file is written atomically (temporary file, fsync, rename), so a crash at any moment
+leaves either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .config import Config
+from .errors import ConfigError, RunError
+
+CONFIG, WEIGHTS, METRICS, RESUME = "config.json", "model.safetensors", "metrics.jsonl", "resume.pt"
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def environment(device: str | torch.device | None = None) -> dict[str, str]:
+    from . import __version__
+
+    return {
+        "vaekit": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "device": str(device) if device is not None else "cpu",
+    }
+
+
+def save_config(run_dir: str | Path, config: Config, model, data_info: dict[str, Any], device=None) -> None:
+    doc = {
+        "config": config.to_dict(),
+        "spec": model.spec(),
+        "data": data_info,
+        "environment": environment(device),
+    }
+    atomic_write(Path(run_dir) / CONFIG, json.dumps(doc, indent=2) + "\n")
+
+
+def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # torch.compile wraps modules; save the plain parameter names.
+    inner = getattr(model, "_orig_mod", model)
+    inner = getattr(inner, "module", inner)  # DistributedDataParallel
+    return {k: v.detach().cpu().contiguous() for k, v in inner.state_dict().items()}
+
+
+def save_weights(run_dir: str | Path, model: torch.nn.Module) -> None:
+    atomic_write(Path(run_dir) / WEIGHTS, st_save(_state_dict(model)))
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a run folder, or RunError saying why it is not a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{str(run_dir)!r} is not a folder; pass a run folder made by 'vaekit train'")
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise RunError(f"{str(run_dir)!r} is not a vaekit run: it has no {CONFIG}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path} is unreadable or corrupt ({type(exc).__name__}); the run cannot be used") from None
+    if not isinstance(doc, dict) or not {"config", "spec"} <= doc.keys():
+        raise RunError(f"{path} is not a vaekit run config (missing 'config' or 'spec')")
+    return doc
+
+
+def run_config(doc: dict[str, Any]) -> Config:
+    try:
+        return Config.from_dict(doc["config"])
+    except ConfigError as exc:
+        raise RunError(f"the run's config.json is invalid: {exc}") from None
+
+
+def build_model(doc: dict[str, Any]) -> torch.nn.Module:
+    """An untrained model with the architecture a run's config describes."""
+    from .models import VAE
+
+    cfg = run_config(doc)
+    spec = doc["spec"]
+    try:
+        return VAE(cfg.model, tuple(spec["data_shape"]), int(spec.get("num_classes", 0)))
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise RunError(f"the run's config.json cannot rebuild a model: {exc}") from None
+
+
+def load_weights_into(model: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights, refusing missing, extra or wrongly shaped tensors."""
+    if not path.is_file():
+        raise RunError(f"{path.parent} has no {path.name}; the run never finished an epoch or the file was removed")
+    try:
+        state = st_load(path.read_bytes())
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise RunError(f"{path} is not a valid safetensors file ({str(exc).splitlines()[0][:120]}); it is corrupt or was replaced") from None
+    expected = model.state_dict()
+    missing = sorted(expected.keys() - state.keys())
+    extra = sorted(state.keys() - expected.keys())
+    if missing or extra:
+        raise RunError(f"{path} does not match the run's config: missing {missing[:3]}, unexpected {extra[:3]}")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
+            raise RunError(
+                f"{path}: tensor {key!r} has shape {tuple(tensor.shape)} {tensor.dtype}, "
+                f"the config needs {tuple(expected[key].shape)} {expected[key].dtype}"
+            )
+    model.load_state_dict(state)
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a trained model from its run folder alone; returned in eval mode (on the CPU by default)."""
+    run_dir = Path(run_dir)
+    doc = read_run(run_dir)
+    model = build_model(doc)
+    load_weights_into(model, run_dir / WEIGHTS)
+    return model.to(device).eval()
+
+
+def save_resume(run_dir: str | Path, state: dict[str, Any]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(Path(run_dir) / RESUME, buf.getvalue())
+
+
+def load_resume(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RESUME
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {RESUME}; it cannot be resumed (was it trained by vaekit?)")
+    try:
+        # weights_only=True: tensors, numbers, strings and containers only; never executes code.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RunError(f"{path} is corrupt or not a vaekit resume file ({type(exc).__name__}); nothing was loaded") from None
+
+
+def append_metrics(run_dir: str | Path, record: dict[str, Any]) -> None:
+    with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line torn by a crash: everything after it is untrusted
+    return records
+
+
+def write_metrics(run_dir: str | Path, records: list[dict[str, Any]]) -> None:
+    atomic_write(Path(run_dir) / METRICS, "".join(json.dumps(r) + "\n" for r in records))

@@ -1,0 +1,258 @@
+"""Settings: one dataclass per concern, with every default visible here.
+
+A run is described completely by a :class:`Config` (``model``, ``data``, ``training``). It is
+written to ``config.json`` in the run folder and is enough to rebuild the model. Files
+(``.json``/``.yaml``) and ``key=value`` overrides are checked against the dataclass types:
+unknown keys, wrong types and impossible values raise :class:`~vaekit.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from .errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """The networks, the latent space and the likelihood p(x|z)."""
+
+    model: Literal["vae", "cvae"] = "vae"  # cvae: encoder and decoder also see the label
+    arch: Literal["mlp", "conv"] = "mlp"
+    hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
+    channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers
+    latent_dim: int = 20
+    # auto: bernoulli for binary or binarised data, gaussian-learned otherwise
+    likelihood: Literal["auto", "bernoulli", "gaussian", "gaussian-learned"] = "auto"
+    gaussian_scale: float = 0.1  # the fixed standard deviation of likelihood=gaussian
+    # Floor on a learned Gaussian scale. As sigma -> 0 the density at the reconstruction grows
+    # without bound, so the maximum-likelihood problem is ill-posed; the floor keeps it finite.
+    scale_floor: float = 0.01
+
+
+@dataclass
+class DataConfig:
+    """Which data, where it lives and how it is split."""
+
+    name: str = "digits"  # digits | mnist | fashion-mnist | binarized-mnist | path to .csv/.npy/folder
+    data_dir: Optional[str] = None  # default: $VAEKIT_DATA_DIR, else the user cache folder
+    val_fraction: float = 0.1  # taken from the training split, by a seeded permutation
+    test_fraction: float = 0.2  # only for data without an official test split
+    split_seed: int = 0
+    # auto: dynamic for mnist (the convention of Burda et al. 2015), none otherwise
+    binarize: Literal["auto", "none", "dynamic", "threshold"] = "auto"
+    label_column: Optional[str] = None  # tables: the column holding class labels (not a feature)
+    standardize: bool = True  # tables: scale features to zero mean, unit variance (train stats)
+    download: bool = True  # fetch missing files from the official mirrors
+
+
+@dataclass
+class TrainingConfig:
+    """The optimisation: objective, schedule and bookkeeping."""
+
+    # None: enough passes to see about 500k examples, between 10 and 1000 (digits 398, MNIST 10)
+    epochs: Optional[int] = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 100.0  # max global gradient norm; 0 turns clipping off
+    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017)
+    warmup_steps: int = 0  # KL weight grows linearly from 0 to beta over this many steps
+    free_bits: float = 0.0  # nats per latent dimension below which KL is not penalised
+    objective: Literal["elbo", "iwae"] = "elbo"
+    iw_samples: int = 1  # importance samples K for objective=iwae
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    early_stopping: int = 0  # stop after this many epochs without a better validation loss; 0: off
+    eval_batch_size: int = 1000
+    progress: bool = True
+    compile: bool = False  # torch.compile the model (helps on GPU; slow start)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(section).items()}
+            for name, section in self.sections().items()
+        }
+
+    def sections(self) -> dict[str, Any]:
+        return {"model": self.model, "data": self.data, "training": self.training}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError("a config must be a mapping with sections model, data, training")
+        cfg = cls()
+        for section, values in d.items():
+            if section not in cfg.sections():
+                raise ConfigError(f"unknown config section {section!r}; expected one of model, data, training")
+            if not isinstance(values, dict):
+                raise ConfigError(f"config section {section!r} must be a mapping")
+            for key, value in values.items():
+                set_value(cfg, f"{section}.{key}", value)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> "Config":
+        """Raise ConfigError for values no run could use."""
+        m, d, t = self.model, self.data, self.training
+        _require(m.latent_dim >= 1, "model.latent_dim must be at least 1")
+        _require(len(m.hidden) >= 1 and all(h >= 1 for h in m.hidden), "model.hidden must be positive widths, e.g. 400 or 200,200")
+        _require(len(m.channels) >= 1 and all(c >= 1 for c in m.channels), "model.channels must be positive, e.g. 32,64")
+        _require(m.gaussian_scale > 0, "model.gaussian_scale must be > 0")
+        _require(m.scale_floor > 0, "model.scale_floor must be > 0 (a zero floor makes the likelihood unbounded)")
+        _require(0 <= d.val_fraction < 1, "data.val_fraction must be in [0, 1)")
+        _require(0 <= d.test_fraction < 1, "data.test_fraction must be in [0, 1)")
+        _require(d.val_fraction + d.test_fraction < 1, "data.val_fraction + data.test_fraction must be < 1")
+        _require(t.epochs is None or t.epochs >= 0, "training.epochs must be >= 0")
+        _require(t.batch_size >= 1, "training.batch_size must be >= 1")
+        _require(t.lr > 0, "training.lr must be > 0")
+        _require(t.weight_decay >= 0, "training.weight_decay must be >= 0")
+        _require(t.grad_clip >= 0, "training.grad_clip must be >= 0 (0 turns clipping off)")
+        _require(t.beta >= 0, "training.beta must be >= 0")
+        _require(t.warmup_steps >= 0, "training.warmup_steps must be >= 0")
+        _require(t.free_bits >= 0, "training.free_bits must be >= 0")
+        _require(t.iw_samples >= 1, "training.iw_samples must be >= 1")
+        _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
+        _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")
+        return self
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _field_types(section: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(section))
+
+
+def _resolve_key(cfg: Config, key: str) -> tuple[Any, str]:
+    """``training.lr`` or the unambiguous short form ``lr`` -> (section object, field name)."""
+    sections = cfg.sections()
+    if "." in key:
+        section_name, name = key.split(".", 1)
+        if section_name not in sections:
+            raise ConfigError(f"unknown config key {key!r}: no section {section_name!r} (model, data, training)")
+        section = sections[section_name]
+        if name not in _field_types(section):
+            raise ConfigError(f"unknown config key {key!r}; {section_name} has {', '.join(_field_types(section))}")
+        return section, name
+    owners = [s for s in sections.values() if key in _field_types(s)]
+    if not owners:
+        raise ConfigError(f"unknown config key {key!r}")
+    if len(owners) > 1:
+        raise ConfigError(f"config key {key!r} is ambiguous; write it with its section")
+    return owners[0], key
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (a string from the command line, or a JSON/YAML value) to type ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return coerce(value, inner, key)
+    if origin is Literal:
+        text = value if isinstance(value, str) else json.dumps(value)
+        if text not in args:
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, args))}, not {text!r}")
+        return text
+    if origin is tuple:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", "").split(",")]
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            parts = [value]
+        if not parts or any(p == "" for p in parts):
+            raise ConfigError(f"{key} must be a comma-separated list, e.g. 200,200; got {value!r}")
+        return tuple(coerce(p, args[0], key) for p in parts)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, not {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, not {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number, not {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key} must be a finite number, not {value!r}")
+        return number
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key} must be a string, not {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - all fields are covered above
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    section, name = _resolve_key(cfg, key)
+    full = f"{[k for k, s in cfg.sections().items() if s is section][0]}.{name}"
+    setattr(section, name, coerce(value, _field_types(section)[name], full))
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``key=value`` strings (``training.lr=3e-4`` or ``lr=3e-4``) and re-validate."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        set_value(cfg, key.strip(), value.strip())
+    return cfg.validate()
+
+
+def load_config_file(path: str | Path) -> Config:
+    """Read a ``.json`` or ``.yaml`` config (safe loaders only); a run's ``config.json`` works too."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # JSON or YAML syntax errors of any kind
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'JSON'}: {first}") from None
+    if isinstance(data, dict) and "config" in data and "spec" in data:
+        data = data["config"]  # a run's config.json: reuse its settings
+    return Config.from_dict(data or {})

@@ -1,0 +1,137 @@
+"""Distribution objects: the posterior q(z|x), the prior p(z) and the likelihoods p(x|z).
+
+Encoders return a :class:`DiagonalGaussian`; decoders return a :class:`Bernoulli` or a
+:class:`Gaussian`. Every ``log_prob`` returns one number per example (shape ``(batch,)``), in
+nats, summed over all non-batch dimensions, so callers never unpack tuples or reduce by hand.
+These objects hold tensors only: no parameters, no training state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+# Encoder log-variances are clamped to [-30, 20] before use: exp(-30) ~ 1e-13 and exp(20) ~ 5e8
+# cover any sensible posterior, while outside that range exp() under- or overflows in float32
+# (and in bf16) and the KL and sampling produce inf/NaN.
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
+    """Sum over the trailing ``event_dims`` dimensions (the per-example data/latent dims)."""
+    return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims else t
+
+
+class DiagonalGaussian:
+    """N(mean, diag(exp(logvar))) over the last ``event_dims`` dimensions (default: all but the first)."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_dims: Optional[int] = None):
+        self.mean = mean
+        self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.event_dims = mean.dim() - 1 if event_dims is None else event_dims
+
+    @classmethod
+    def standard(cls, latent_dim: int, device=None, dtype=None) -> "DiagonalGaussian":
+        """The N(0, I) prior."""
+        zeros = torch.zeros(1, latent_dim, device=device, dtype=dtype)
+        return cls(zeros, zeros.clone())
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.exp(self.logvar)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def rsample(self, num_samples: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Reparameterised sample z = mean + stddev * eps (Kingma & Welling 2014, eq. 10).
+
+        With ``num_samples=k`` the result has a leading sample dimension: ``(k, *mean.shape)``.
+        """
+        shape = self.mean.shape if num_samples is None else (num_samples, *self.mean.shape)
+        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.stddev * eps
+
+    sample = rsample
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z; mean, var), summed over the event dims; broadcasts over leading sample dims."""
+        lp = -0.5 * (LOG_2PI + self.logvar + (z - self.mean) ** 2 * torch.exp(-self.logvar))
+        return _sum_event(lp, self.event_dims)
+
+    def kl_per_dim(self, other: Optional["DiagonalGaussian"] = None) -> torch.Tensor:
+        """Closed-form KL(self || other) per latent dimension (not summed); other=None is N(0, I).
+
+        KL(N(m1, v1) || N(m2, v2)) = 0.5 * (log v2/v1 + (v1 + (m1 - m2)^2) / v2 - 1)
+        (Kingma & Welling 2014, appendix B, for the standard-normal case).
+        """
+        if other is None:
+            return 0.5 * (self.mean**2 + self.variance - 1.0 - self.logvar)
+        return 0.5 * (
+            other.logvar - self.logvar + (self.variance + (self.mean - other.mean) ** 2) * torch.exp(-other.logvar) - 1.0
+        )
+
+    def kl(self, other: Optional["DiagonalGaussian"] = None) -> torch.Tensor:
+        """Closed-form KL(self || other), one value per example; other=None is N(0, I)."""
+        return _sum_event(self.kl_per_dim(other), self.event_dims)
+
+    def to_torch(self) -> torch.distributions.Distribution:
+        return torch.distributions.Independent(torch.distributions.Normal(self.mean, self.stddev), self.event_dims)
+
+
+class Bernoulli:
+    """Independent Bernoulli pixels parameterised by logits (numerically stable log-likelihood)."""
+
+    def __init__(self, logits: torch.Tensor, event_dims: Optional[int] = None):
+        self.logits = logits
+        self.event_dims = logits.dim() - 1 if event_dims is None else event_dims
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)], from logits without forming log(sigmoid)."""
+        lp = -F.binary_cross_entropy_with_logits(self.logits, x.expand_as(self.logits), reduction="none")
+        return _sum_event(lp, self.event_dims)
+
+    def sample(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return torch.bernoulli(self.mean, generator=generator)
+
+    def to_torch(self) -> torch.distributions.Distribution:
+        return torch.distributions.Independent(torch.distributions.Bernoulli(logits=self.logits), self.event_dims)
+
+
+class Gaussian:
+    """Independent Gaussian likelihood N(x; mean, scale^2) with a fixed or learned scale.
+
+    ``scale`` broadcasts against ``mean`` (a number, one value per data dimension, or one per
+    element). A learned scale must come with a floor (see ``ModelConfig.scale_floor``): as the
+    scale goes to 0 the density at a perfect reconstruction diverges, so the likelihood has no
+    maximum and training chases sigma -> 0.
+    """
+
+    def __init__(self, mean: torch.Tensor, scale: torch.Tensor | float, event_dims: Optional[int] = None):
+        self.mean = mean
+        self.scale = torch.as_tensor(scale, dtype=mean.dtype, device=mean.device).expand_as(mean)
+        self.event_dims = mean.dim() - 1 if event_dims is None else event_dims
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        lp = -0.5 * (((x - self.mean) / self.scale) ** 2 + LOG_2PI) - torch.log(self.scale)
+        return _sum_event(lp, self.event_dims)
+
+    def sample(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.scale * eps
+
+    def to_torch(self) -> torch.distributions.Distribution:
+        return torch.distributions.Independent(torch.distributions.Normal(self.mean, self.scale), self.event_dims)

@@ -1,0 +1,95 @@
+"""Pictures: image grids, strips, training curves and histograms of table columns.
+
+Functions take tensors or metric records and a path, and write a PNG. They compute no metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _upscale(images: torch.Tensor, min_side: int = 48) -> torch.Tensor:
+    """Nearest-neighbour upscaling so that tiny images (8x8 digits) stay visible."""
+    side = min(images.shape[-2:])
+    factor = max(1, -(-min_side // side))
+    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1) if factor > 1 else images
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Save (N, C, H, W) images in [0, 1] as one PNG grid, ``nrow`` images per row."""
+    from torchvision.utils import save_image
+
+    images = _upscale(images.detach().float().cpu().clamp(0, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=nrow, padding=2, pad_value=1.0)
+    return path
+
+
+def save_rows(rows: torch.Tensor, path: str | Path) -> Path:
+    """Save (rows, columns, C, H, W) images as a grid with one row per leading index."""
+    return save_grid(rows.flatten(0, 1), path, nrow=rows.shape[1])
+
+
+def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Loss, reconstruction and KL per epoch, training and validation, in nats per example."""
+    plt = _matplotlib()
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, key, title in zip(axes, ("loss", "recon", "kl"), ("loss (-ELBO with beta)", "reconstruction  -log p(x|z)", "KL(q(z|x) || p(z))")):
+        ax.plot(epochs, [r[f"train_{key}"] for r in history], label="train")
+        ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per example")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_histograms(
+    real: torch.Tensor, generated: torch.Tensor, path: str | Path,
+    columns: Optional[Sequence[str]] = None, max_columns: int = 12,
+) -> Path:
+    """Per-column histograms of real and generated table rows, overlaid."""
+    plt = _matplotlib()
+    d = min(real.shape[1], max_columns)
+    cols = 4 if d > 4 else d
+    rows = -(-d // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        if j >= d:
+            ax.axis("off")
+            continue
+        r, s = real[:, j].numpy(), generated[:, j].numpy()
+        lo, hi = float(min(r.min(), s.min())), float(max(r.max(), s.max()))
+        bins = 30 if hi > lo else 1
+        ax.hist(r, bins=bins, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="real")
+        ax.hist(s, bins=bins, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="generated")
+        ax.set_title(columns[j] if columns else f"column {j}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    plt = _matplotlib()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

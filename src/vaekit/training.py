@@ -1,0 +1,194 @@
+"""The training loop: plain, top to bottom, in the order it runs.
+
+``train(model, data, cfg, run_dir)`` runs Adam on minibatches (zero_grad, forward, backward,
+clip, step), evaluates on the validation split after every epoch, and, given a run folder,
+writes a metrics line, the weights and a resume checkpoint after every epoch. Metrics are
+accumulated on the device so the loop does not wait on the host each step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .config import Config
+from .data.batching import Batches, binarize_fixed
+from .errors import ConfigError, TrainingError
+from .evaluation import elbo_breakdown
+from .objectives import beta_at, elbo_loss, iwae_loss
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device=cuda but no CUDA GPU is available; use device=cpu or auto")
+    return torch.device(name)
+
+
+def resolve_config(cfg: Config, data) -> Config:
+    """Replace the ``auto`` choices by what suits ``data`` (a DataSplits); returns ``cfg``."""
+    if cfg.data.binarize == "auto":  # MNIST is binarised dynamically by convention (Burda et al. 2015)
+        cfg.data.binarize = "dynamic" if data.name == "mnist" else "none"
+    if cfg.data.binarize != "none" and data.kind != "image":
+        raise ConfigError(f"data.binarize={cfg.data.binarize} applies to images in [0, 1], not to tables; use binarize=none")
+    if cfg.model.likelihood == "auto":
+        cfg.model.likelihood = "bernoulli" if data.binary or cfg.data.binarize != "none" else "gaussian-learned"
+    if cfg.model.likelihood == "bernoulli" and not data.binary and cfg.data.binarize == "none":
+        lo, hi = float(data.train.min()), float(data.train.max())
+        if lo < 0 or hi > 1:
+            raise ConfigError(
+                f"likelihood=bernoulli needs data in [0, 1], these range over [{lo:.3g}, {hi:.3g}]; use likelihood=gaussian-learned"
+            )
+    if cfg.training.epochs is None:
+        cfg.training.epochs = min(1000, max(10, math.ceil(500_000 / data.train.shape[0])))
+    if cfg.model.model == "cvae" and data.num_classes < 1:
+        raise ConfigError("model=cvae needs labelled data: an image set with classes, or data.label_column for a table")
+    if cfg.training.batch_size > data.train.shape[0]:
+        raise ConfigError(f"training.batch_size={cfg.training.batch_size} is larger than the {data.train.shape[0]} training examples")
+    return cfg.validate()
+
+
+def eval_inputs(data, split: str, cfg: Config) -> torch.Tensor:
+    """The evaluation copy of a split: one fixed, seeded binarisation when training binarises."""
+    x = getattr(data, split)
+    if cfg.data.binarize == "dynamic":
+        return binarize_fixed(x, seed=cfg.data.split_seed)
+    if cfg.data.binarize == "threshold":
+        return (x > 0.5).to(x.dtype)
+    return x
+
+
+def _labels(model, data, split: str) -> Optional[torch.Tensor]:
+    return getattr(data, f"{split}_labels") if getattr(model, "conditional", False) else None
+
+
+def _check_finite(terms: dict[str, torch.Tensor], step: int, epoch: int, run_dir: Optional[Path]) -> None:
+    if torch.isfinite(terms["loss"]):
+        return
+    bad = [k for k in ("recon", "kl") if not torch.isfinite(terms[k])] or ["loss"]
+    kept = f"; the last good checkpoint (end of epoch {epoch}) is kept in {run_dir}" if run_dir and epoch > 0 else ""
+    raise TrainingError(
+        f"the {' and '.join(bad)} term became {terms[bad[0]].item()} at step {step}{kept}; "
+        "lower training.lr, keep training.grad_clip on, or use a Gaussian likelihood with a larger scale_floor"
+    )
+
+
+def _tensorboard(run_dir: Optional[Path]):
+    if run_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def train(
+    model: torch.nn.Module, data, cfg: Config, run_dir: Optional[str | Path] = None,
+    resume: Optional[dict[str, Any]] = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` on ``data`` (a DataSplits) as ``cfg.training`` says; returns one dict per epoch.
+
+    ``resume`` is a state read by :func:`vaekit.checkpoint.load_resume`: the model, optimiser,
+    random-generator state and counters continue exactly where that checkpoint stopped.
+    """
+    t = resolve_config(cfg, data).training
+    run_dir = Path(run_dir) if run_dir is not None else None
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(t.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    step_fn = torch.compile(model) if t.compile else model
+
+    epoch0, step, best, bad_epochs, history = 0, 0, math.inf, 0, []
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        g.set_state(resume["rng"])
+        epoch0, step = int(resume["epoch"]), int(resume["step"])
+        best, bad_epochs = float(resume["best_val"]), int(resume["bad_epochs"])
+        history = checkpoint.read_metrics(run_dir)[:epoch0] if run_dir else []
+
+    dynamic = cfg.data.binarize == "dynamic"
+    batches = Batches(
+        data.train if dynamic else eval_inputs(data, "train", cfg), _labels(model, data, "train"),
+        t.batch_size, shuffle=True, binarize=dynamic, generator=g, device=device,
+    )
+    val_x, val_y = eval_inputs(data, "val", cfg), _labels(model, data, "val")
+    writer = _tensorboard(run_dir)
+    bar = tqdm(total=(t.epochs - epoch0) * len(batches), disable=not t.progress, unit="batch", dynamic_ncols=True)
+    try:
+        for epoch in range(epoch0, t.epochs):
+            model.train()
+            bar.set_description(f"epoch {epoch + 1}/{t.epochs}")
+            sums = torch.zeros(3, device=device)  # loss, recon, kl, each times batch size
+            seen, started = 0, time.perf_counter()
+            for xb, yb in batches:
+                beta = beta_at(step, t.beta, t.warmup_steps)
+                if t.objective == "iwae":
+                    terms = iwae_loss(step_fn, xb, t.iw_samples, yb, g)
+                else:
+                    terms = elbo_loss(xb, step_fn(xb, yb, generator=g), beta, t.free_bits)
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                if t.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                opt.step()
+                step += 1
+                seen += xb.shape[0]
+                sums += torch.stack([terms["loss"].detach(), terms["recon"].detach(), terms["kl"].detach()]) * xb.shape[0]
+                if device.type == "cpu" or step % 50 == 0:  # a host sync on CPU costs nothing
+                    _check_finite(terms, step, epoch, run_dir)
+                bar.update(1)
+                if step % 20 == 0:
+                    loss, recon, kl = (sums / seen).tolist()
+                    bar.set_postfix(loss=f"{loss:.2f}", recon=f"{recon:.2f}", kl=f"{kl:.2f}", refresh=False)
+            loss, recon, kl = (sums / max(seen, 1)).tolist()
+            if not all(map(math.isfinite, (loss, recon, kl))):
+                _check_finite({"loss": sums[0], "recon": sums[1], "kl": sums[2]}, step, epoch, run_dir)
+            seconds = time.perf_counter() - started
+            val = elbo_breakdown(model, val_x, val_y, beta=t.beta, batch_size=t.eval_batch_size, seed=t.seed)
+            record = {
+                "epoch": epoch + 1, "step": step, "beta": beta_at(step, t.beta, t.warmup_steps),
+                "train_loss": loss, "train_recon": recon, "train_kl": kl,
+                "val_loss": val["loss"], "val_recon": val["recon"], "val_kl": val["kl"], "val_elbo": val["elbo"],
+                "epoch_time_s": seconds, "samples_per_s": seen / max(seconds, 1e-9),
+            }
+            history.append(record)
+            if val["loss"] < best - 1e-6:
+                best, bad_epochs = val["loss"], 0
+            else:
+                bad_epochs += 1
+            if t.progress:
+                bar.write(
+                    f"epoch {epoch + 1:>3}  train loss {loss:8.3f} (recon {recon:8.3f}, kl {kl:7.3f})  "
+                    f"val loss {val['loss']:8.3f}  {record['samples_per_s']:,.0f} samples/s"
+                )
+            if run_dir is not None:
+                checkpoint.save_weights(run_dir, model)
+                checkpoint.append_metrics(run_dir, record)
+                checkpoint.save_resume(run_dir, {
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict(), "rng": g.get_state(), "epoch": epoch + 1, "step": step,
+                    "best_val": best, "bad_epochs": bad_epochs,
+                })
+                if writer is not None:
+                    for key, value in record.items():
+                        if key not in ("epoch", "step"):
+                            writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
+                    writer.flush()
+            if t.early_stopping and bad_epochs >= t.early_stopping:
+                if t.progress:
+                    bar.write(f"early stopping: no better validation loss for {bad_epochs} epochs")
+                break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return history

@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests never download: the data folder is the offline copy beside the repo."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+os.environ.setdefault("VAEKIT_DATA_DIR", str(SHARED))
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Path(os.environ["VAEKIT_DATA_DIR"])
+
+
+def small_config(**training):
+    """A config that trains on digits in about a second."""
+    from vaekit import Config
+
+    cfg = Config()
+    cfg.model.hidden = (64,)
+    cfg.model.latent_dim = 4
+    cfg.training.epochs = 2
+    cfg.training.batch_size = 64
+    cfg.training.progress = False
+    for key, value in training.items():
+        setattr(cfg.training, key, value)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """One small trained run on digits, shared by the tests that only read it."""
+    from vaekit import train_run
+
+    return train_run(small_config(epochs=3), out=tmp_path_factory.mktemp("runs") / "digits")

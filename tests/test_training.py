@@ -1,0 +1,105 @@
+import json
+
+import pytest
+import torch
+from conftest import small_config
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit import checkpoint
+from vaekit.data import load_dataset
+from vaekit.training import resolve_config, train
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def test_loss_falls_on_digits(tmp_path):
+    run = vaekit.train_run(small_config(epochs=5), out=tmp_path / "r")
+    history = checkpoint.read_metrics(run)
+    assert len(history) == 5
+    assert history[-1]["train_loss"] < history[0]["train_loss"] - 5
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    for key in ("train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl", "epoch_time_s", "samples_per_s"):
+        assert key in history[0]
+
+
+def test_run_folder_is_self_describing(digits_run):
+    names = {p.name for p in digits_run.iterdir()}
+    assert {"config.json", "model.safetensors", "metrics.jsonl", "resume.pt", "samples.png",
+            "reconstructions.png", "interpolation.png", "curves.png"} <= names
+    doc = json.loads((digits_run / "config.json").read_text())
+    assert doc["spec"]["data_shape"] == [1, 8, 8]
+    assert doc["config"]["model"]["likelihood"] != "auto"
+    assert {"python", "torch", "vaekit", "device"} <= doc["environment"].keys()
+
+
+def test_save_load_round_trip_gives_identical_outputs(digits_run):
+    model = vaekit.load(digits_run)
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    again = vaekit.load(digits_run)
+    x = torch.rand(5, 1, 8, 8)
+    assert torch.equal(model.encode(x).mean, again.encode(x).mean)
+    assert torch.equal(model.decode(model.encode(x).mean).mean, again.decode(again.encode(x).mean).mean)
+    saved = _weights(digits_run)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key])
+
+
+def test_same_seed_gives_identical_weights(tmp_path):
+    a = vaekit.train_run(small_config(epochs=2, seed=7), out=tmp_path / "a")
+    b = vaekit.train_run(small_config(epochs=2, seed=7), out=tmp_path / "b")
+    c = vaekit.train_run(small_config(epochs=2, seed=8), out=tmp_path / "c")
+    wa, wb, wc = _weights(a), _weights(b), _weights(c)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    assert checkpoint.read_metrics(a) == [
+        {**r, "epoch_time_s": m["epoch_time_s"], "samples_per_s": m["samples_per_s"]}
+        for r, m in zip(checkpoint.read_metrics(b), checkpoint.read_metrics(a))
+    ]
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    full = vaekit.train_run(small_config(epochs=4, warmup_steps=30), out=tmp_path / "full")
+    part = vaekit.train_run(small_config(epochs=2, warmup_steps=30), out=tmp_path / "part")
+    vaekit.resume_run(part, epochs=4)
+    wf, wp = _weights(full), _weights(part)
+    assert all(torch.equal(wf[k], wp[k]) for k in wf)
+    assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
+
+
+@pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "iw_samples": 3}])
+def test_training_variants_run_and_record(tmp_path, option):
+    cfg = small_config(epochs=1, **option)
+    history = vaekit.train_run(cfg, out=tmp_path / "r")
+    assert len(checkpoint.read_metrics(history)) == 1
+
+
+def test_beta_trades_rate_for_distortion(tmp_path):
+    cfg = small_config(epochs=6)
+    data = load_dataset(cfg.data)
+    kls = []
+    for beta in (0.25, 4.0):
+        c = small_config(epochs=6, beta=beta)
+        resolve_config(c, data)
+        torch.manual_seed(0)
+        model = vaekit.VAE(c.model, data.shape)
+        kls.append(train(model, data, c)[-1]["val_kl"])
+    assert kls[0] > kls[1]
+
+
+def test_early_stopping_stops(tmp_path):
+    cfg = small_config(epochs=50, early_stopping=1, lr=0.5)
+    run = vaekit.train_run(cfg, out=tmp_path / "r")
+    assert len(checkpoint.read_metrics(run)) < 50
+
+
+def test_nan_loss_stops_with_a_diagnosis(tmp_path):
+    cfg = small_config(epochs=2)
+    data = load_dataset(cfg.data)
+    data.train[0, 0, 0, 0] = float("nan")
+    resolve_config(cfg, data)
+    model = vaekit.VAE(cfg.model, data.shape)
+    with pytest.raises(vaekit.TrainingError, match="step"):
+        train(model, data, cfg)
