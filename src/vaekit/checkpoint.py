@@ -8,6 +8,7 @@ leaves either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -48,6 +50,12 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def environment(device: str | torch.device | None = None) -> dict[str, str]:
@@ -95,6 +103,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunError(f"{path} is unreadable or corrupt ({type(exc).__name__}); the run cannot be used") from None
+    if isinstance(doc, dict) and doc.get("kind") == "vaekit-tabular":
+        raise RunError(f"{str(run_dir)!r} is a synthetic-table run; load it with vaekit.TabularVAE.load(path) or use 'vaekit synth'")
     if not isinstance(doc, dict) or not {"config", "spec"} <= doc.keys():
         raise RunError(f"{path} is not a vaekit run config (missing 'config' or 'spec')")
     return doc
@@ -170,10 +180,51 @@ def load_resume(run_dir: str | Path) -> dict[str, Any]:
 
 
 def append_metrics(run_dir: str | Path, record: dict[str, Any]) -> None:
-    with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Add one line to ``metrics.jsonl``, atomically: the file is rewritten whole (it holds one
+    short line per epoch), so a crash leaves the old lines or the new ones, never a torn line."""
+    path = Path(run_dir) / METRICS
+    old = path.read_bytes() if path.is_file() else b""
+    old = old[: old.rfind(b"\n") + 1]  # a torn last line (from an older writer) is dropped
+    atomic_write(path, old + (json.dumps(record) + "\n").encode("utf-8"))
+
+
+def check_resume_state(state: Any, model: torch.nn.Module, run_dir: str | Path) -> None:
+    """RunError unless ``state`` is a resume checkpoint that fits ``model`` (tampered files are refused)."""
+    where = Path(run_dir) / RESUME
+    keys = {"model", "optimizer", "rng", "epoch", "step", "best_val", "bad_epochs"}
+    if not isinstance(state, dict) or not keys <= state.keys():
+        missing = sorted(keys - state.keys()) if isinstance(state, dict) else sorted(keys)
+        raise RunError(f"{where} is not a vaekit resume file (missing {', '.join(missing)}); nothing was loaded")
+    try:
+        probe = copy.deepcopy(model)
+        probe.load_state_dict(state["model"])
+        torch.optim.Adam(probe.parameters()).load_state_dict(state["optimizer"])
+        torch.Generator(device="cpu").set_state(state["rng"])
+        counters = [int(state["epoch"]), int(state["step"]), float(state["best_val"]), int(state["bad_epochs"])]
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise RunError(f"{where} does not fit the run's model ({first}); it is corrupt or was replaced") from None
+    if counters[0] < 0 or counters[1] < 0:
+        raise RunError(f"{where} holds negative counters; it is corrupt or was replaced")
+
+
+def remove_temporary_files(run_dir: str | Path) -> None:
+    """Delete the temporary files of interrupted atomic writes (``.NAME.*.tmp``)."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def discard_unstarted(run_dir: str | Path, remove_folder: bool) -> None:
+    """Remove what a run that never finished an epoch wrote (and its folder, when it made it)."""
+    run_dir = Path(run_dir)
+    for name in (CONFIG, METRICS, WEIGHTS, RESUME):
+        (run_dir / name).unlink(missing_ok=True)
+    remove_temporary_files(run_dir)
+    if remove_folder:
+        try:
+            run_dir.rmdir()  # only when empty: never delete files this run did not write
+        except OSError:
+            pass
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ TRAIN_FLAGS = [
     ("--data-dir", "data.data_dir", "where datasets live (default $VAEKIT_DATA_DIR or the user cache)"),
     ("--binarize", "data.binarize", "auto | none | dynamic | threshold"),
     ("--label-column", "data.label_column", "table column holding class labels"),
-    ("--model", "model.model", "vae | cvae (conditioned on the label)"),
+    ("--model", "model.model", "vae | cvae (conditioned on the label) | tabular (a TabularVAE on a .csv)"),
     ("--arch", "model.arch", "mlp | conv"),
     ("--hidden", "model.hidden", "hidden widths, e.g. 400 or 200,200"),
     ("--channels", "model.channels", "conv channels, e.g. 32,64"),
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<date-time>)")
     t.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--metadata", help="--model tabular: a JSON column list ({columns: [{name, type}]}) overriding inferred types")
     for flag, key, text in TRAIN_FLAGS:
         t.add_argument(flag, dest=key, default=None, help=text)
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=64, help="how many")
     s.add_argument("--out", help=".png grid or .npy array (default RUN/sample.png)")
     s.add_argument("--label", help="conditional runs: the class to draw (index or name)")
+    s.add_argument("--grid", action="store_true", help="conditional runs: one row per class, n // classes per row")
     s.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("reconstruct", help="inputs beside their reconstructions")
@@ -94,10 +96,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="a .csv/.npy/image folder, or a split name train|val|test (default test)")
     e.add_argument("--out", help=".npy or .csv (default RUN/encoded.npy)")
 
+    sc = sub.add_parser("score", help="anomaly scores of data (higher = more anomalous)")
+    sc.add_argument("run")
+    sc.add_argument("--data", help="a .csv/.npy/image folder, or a split name train|val|test (default test)")
+    sc.add_argument("--method", default="nll", choices=["nll", "elbo", "recon"])
+    sc.add_argument("--num-samples", type=int, default=100, help="importance samples for --method nll")
+    sc.add_argument("--out", help=".csv or .npy (default RUN/scores.csv)")
+
+    im = sub.add_parser("impute", help="fill missing values (NaN or empty cells) with the model")
+    im.add_argument("run")
+    im.add_argument("--data", required=True, help="a .csv or .npy with NaN / empty cells where values are missing")
+    im.add_argument("--method", default="pseudo-gibbs", choices=["pseudo-gibbs", "metropolis"])
+    im.add_argument("--iters", type=int, default=50)
+    im.add_argument("--seed", type=int, default=0)
+    im.add_argument("--out", help=".csv or .npy (default RUN/imputed.<same as --data>)")
+
     ev = sub.add_parser("eval", help="ELBO, reconstruction and KL on the test split")
     ev.add_argument("run")
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.add_argument("--nll-samples", type=int, default=0, metavar="K",
+                    help="add the importance-sampled NLL with K samples per example, e.g. 5000 (default 0: off)")
+    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N examples of the split")
+
+    sw = sub.add_parser("sweep", help="train one run per beta and plot distortion against rate")
+    sw.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as for train")
+    sw.add_argument("--beta", dest="betas", required=True, help="comma-separated KL weights, e.g. 0.25,0.5,1,2,4,8")
+    sw.add_argument("--out", required=True, help="folder for the runs, sweep.json and the plots")
+    sw.add_argument("--config", help="a .json or .yaml config file")
+    sw.add_argument("--no-progress", action="store_true")
+    for flag, key, text in TRAIN_FLAGS:
+        if key != "training.beta":
+            sw.add_argument(flag, dest=key, default=None, help=text)
+
+    sy = sub.add_parser("synth", help="synthetic rows from a tabular run (vaekit train --model tabular)")
+    sy.add_argument("run")
+    sy.add_argument("-n", type=int, default=1000, help="how many rows")
+    sy.add_argument("--out", help=".csv (default RUN/synthetic.csv)")
+    sy.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="only rows with this value (categorical columns; repeatable)")
+    sy.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -109,15 +147,44 @@ def _train(args) -> int:
         if args.config or args.overrides or any(getattr(args, key) is not None for _, key, _ in TRAIN_FLAGS if key != "training.epochs"):
             raise ConfigError("--resume continues a run with its own config; only --epochs may be given with it")
         epochs = getattr(args, "training.epochs")
-        resume_run(args.resume, epochs=None if epochs is None else _int(epochs, "--epochs"))
+        epochs = None if epochs is None else _int(epochs, "--epochs")
+        if _join_torchrun(args):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
+            from .distributed import follow_run
+
+            follow_run(resume=args.resume, epochs=epochs)
+            return 0
+        resume_run(args.resume, epochs=epochs)
         return 0
+    if getattr(args, "model.model") == "tabular":
+        return _train_tabular(args)
+    if args.metadata:
+        raise ConfigError("--metadata applies to --model tabular only")
     cfg = load_config_file(args.config) if args.config else Config()
     overrides = [f"{key}={getattr(args, key)}" for _, key, _ in TRAIN_FLAGS if getattr(args, key) is not None]
     apply_overrides(cfg, overrides + list(args.overrides))
     if args.no_progress:
         cfg.training.progress = False
+    if _join_torchrun(args, cfg.training.device):
+        from .distributed import follow_run
+
+        follow_run(cfg)
+        return 0
     train_run(cfg, out=args.out)
     return 0
+
+
+def _join_torchrun(args, device: Optional[str] = None) -> bool:
+    """Under torchrun, join the process group; True on the ranks other than 0."""
+    from . import distributed
+
+    if not distributed.launched():
+        return False
+    if device is None:  # --resume: the run's own device setting
+        from . import checkpoint
+
+        device = checkpoint.run_config(checkpoint.read_run(args.resume)).training.device
+    distributed.setup(device)
+    return not distributed.is_main()
 
 
 def _int(text: str, name: str) -> int:
@@ -163,13 +230,19 @@ def _sample(args) -> int:
     doc = checkpoint.read_run(args.run)
     model = checkpoint.load(args.run)
     g = torch.Generator().manual_seed(args.seed)
-    y = None
-    if args.label is not None:
+    y, n, nrow = None, args.n, 8
+    if args.grid:
+        if not model.conditional or args.label is not None:
+            raise ConfigError("--grid needs a conditional run (--model cvae) and no --label")
+        nrow = max(1, args.n // model.num_classes)  # one row per class
+        y = torch.arange(model.num_classes).repeat_interleave(nrow)
+        n = y.numel()
+    elif args.label is not None:
         y = torch.full((args.n,), _label_index(args.label, model, doc.get("data", {}).get("class_names")))
     elif model.conditional:
         y = torch.arange(args.n) % model.num_classes
-    x = model.sample(args.n, y=y, generator=g)
-    _save_array_or_grid(x, _out(args, "sample.png"), image=len(model.data_shape) == 3)
+    x = model.sample(n, y=y, generator=g)
+    _save_array_or_grid(x, _out(args, "sample.png"), nrow=nrow, image=len(model.data_shape) == 3)
     return 0
 
 
@@ -275,23 +348,131 @@ def _encode(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from .anomaly import score_examples
+    from .runs import run_data
+
+    rd = run_data(args.run)
+    x, y = _inputs(args, rd)
+    scores = score_examples(rd[0], x, y, method=args.method, num_samples=args.num_samples).numpy()
+    out = _out(args, "scores.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        np.savetxt(out, scores[:, None], delimiter=",", header="anomaly_score", comments="", fmt="%.6g")
+    elif out.suffix == ".npy":
+        np.save(out, scores)
+    else:
+        raise ConfigError(f"--out {out}: use a .csv or .npy file")
+    print(f"wrote {out} ({scores.shape[0]} {args.method} anomaly scores; higher = more anomalous)")
+    return 0
+
+
+def _impute(args) -> int:
+    from .impute import impute_file
+
+    out = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
 def _eval(args) -> int:
     from .runs import evaluate_run
 
-    result = evaluate_run(args.run, args.split)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    result = evaluate_run(args.run, args.split, nll_samples=args.nll_samples, limit=args.limit)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{args.run}: {result['examples']} {result['split']} examples, nats per example")
     for key, text in (("elbo", "ELBO"), ("recon", "reconstruction -log p(x|z)"), ("kl", "KL(q(z|x) || p(z))"),
-                      ("loss", "loss (recon + beta KL)"), ("bits_per_dim", "-ELBO in bits/dim")):
+                      ("loss", "loss (recon + beta KL)"), ("bits_per_dim", "-ELBO in bits/dim"),
+                      ("nll", f"NLL, k={result.get('nll_samples')}"), ("nll_stderr", "  standard error over examples"),
+                      ("nll_bits_per_dim", "NLL in bits/dim"), ("elbo_gap", "ELBO gap log p(x) - ELBO"),
+                      ("mutual_info", f"I_q(x;z) (ceiling log N={result['mutual_info_max']:.2f})")):
         if key in result:
             print(f"  {text:<30} {result[key]:>10.3f}")
+    print(f"  {'active units':<30} {result['active_units']:>6} of {result['latent_dim']}")
+    print("  KL per dimension: " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
     return 0
 
 
-COMMANDS = {"train": _train, "sample": _sample, "reconstruct": _reconstruct, "interpolate": _interpolate,
-            "traverse": _traverse, "encode": _encode, "eval": _eval}
+def _sweep(args) -> int:
+    from .config import Config, apply_overrides, load_config_file
+    from .sweep import parse_betas, sweep
+
+    cfg = load_config_file(args.config) if args.config else Config()
+    overrides = [f"{key}={getattr(args, key)}" for _, key, _ in TRAIN_FLAGS
+                 if key != "training.beta" and getattr(args, key) is not None]
+    apply_overrides(cfg, overrides + list(args.overrides))
+    if args.no_progress:
+        cfg.training.progress = False
+    sweep(cfg, parse_betas(args.betas), args.out)
+    return 0
+
+
+def _train_tabular(args) -> int:
+    """`vaekit train --data table.csv --model tabular`: fit a TabularVAE and save it as a run folder."""
+    import datetime
+
+    from .tabular import TabularVAE, read_table
+
+    allowed = {"data.name", "model.model", "model.hidden", "model.latent_dim", "training.epochs",
+               "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
+    given = [flag for flag, key, _ in TRAIN_FLAGS if getattr(args, key) is not None and key not in allowed]
+    if given or args.config or args.overrides or args.resume:
+        raise ConfigError("--model tabular takes --data, --metadata, --hidden, --latent-dim, --epochs, --batch-size, "
+                          f"--lr, --beta, --seed, --device, --out (not {', '.join(given) or '--config/--resume/overrides'})")
+    if getattr(args, "data.name") is None:
+        raise ConfigError("--model tabular needs --data TABLE.csv")
+    out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if (out / "config.json").exists():
+        raise ConfigError(f"{out} already holds a run; choose another --out")
+    options = {"metadata": args.metadata, "verbose": not args.no_progress}
+    for key, name, convert in (("model.hidden", "hidden", lambda v: tuple(_int(h, "--hidden") for h in v.split(","))),
+                               ("model.latent_dim", "latent_dim", lambda v: _int(v, "--latent-dim")),
+                               ("training.epochs", "epochs", lambda v: _int(v, "--epochs")),
+                               ("training.batch_size", "batch_size", lambda v: _int(v, "--batch-size")),
+                               ("training.lr", "lr", float), ("training.beta", "beta", float),
+                               ("training.seed", "seed", lambda v: _int(v, "--seed")), ("training.device", "device", str)):
+        if getattr(args, key) is not None:
+            try:
+                options[name] = convert(getattr(args, key))
+            except ValueError:
+                raise ConfigError(f"{key}: {getattr(args, key)!r} is not a valid value") from None
+    model = TabularVAE(**options).fit(read_table(getattr(args, "data.name")))
+    model.save(out)
+    last = model.history_[-1] if model.history_ else None
+    print(f"run folder: {out}" + (f"  (validation loss {last['val_loss']:.3f} nats/row)" if last else ""))
+    print(f"  next: vaekit synth {out} -n 10000 --out synthetic.csv")
+    return 0
+
+
+def _synth(args) -> int:
+    from .tabular import TabularVAE
+
+    if args.n < 1:
+        raise ConfigError("-n must be at least 1")
+    conditions = {}
+    for item in args.condition:
+        if "=" not in item:
+            raise ConfigError(f"--condition {item!r} is not of the form COLUMN=VALUE")
+        key, value = item.split("=", 1)
+        conditions[key] = value
+    model = TabularVAE.load(args.run)
+    table = model.sample(args.n, conditions=conditions or None, seed=args.seed)
+    out = _out(args, "synthetic.csv")
+    if out.suffix != ".csv":
+        raise ConfigError(f"--out {out}: synthetic tables are written as .csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {out} ({len(table)} rows x {table.shape[1]} columns)")
+    return 0
+
+
+COMMANDS = {"synth": _synth, "train": _train, "sample": _sample, "reconstruct": _reconstruct, "interpolate": _interpolate,
+            "traverse": _traverse, "encode": _encode, "eval": _eval, "sweep": _sweep,
+            "score": _score, "impute": _impute}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -301,6 +482,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except VaekitError as exc:
         print(f"vaekit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vaekit: interrupted; the last complete epoch is saved (continue with 'vaekit train --resume RUN')", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if hasattr(exc, "vaekit_run_dir"):  # set by train_run / resume_run
+            run = exc.vaekit_run_dir
+            message = (f"the last complete epoch is saved in {run} (continue with 'vaekit train --resume {run}')"
+                       if run is not None else "no epoch had finished, so no run folder was kept")
+        else:
+            message = "stopped before it finished"
+        print(f"vaekit: interrupted; {message}", file=sys.stderr)
         return 130

@@ -135,3 +135,68 @@ class Gaussian:
 
     def to_torch(self) -> torch.distributions.Distribution:
         return torch.distributions.Independent(torch.distributions.Normal(self.mean, self.scale), self.event_dims)
+
+
+class MixedTabular:
+    """p(x|z) for a table row: Gaussian continuous parts, Bernoulli missing flags, categoricals.
+
+    A row ``x`` is laid out as ``[continuous (n_cont) | missing flags | one-hot blocks]``; the
+    decoder's ``params`` as ``[means (n_cont) | raw scales (n_cont) | flag logits | category
+    logits]``. ``missing_of[j]`` is the continuous column whose missing flag is flag ``j``: where
+    that flag is 1 the value is absent and its Gaussian term is left out (the flag's Bernoulli
+    term models the missingness). ``log_prob`` sums all parts: one number per row, in nats.
+    Scales are ``scale_floor + softplus(raw)``: without a floor a Gaussian whose mean hits a tied
+    value exactly has unbounded density (see ``Gaussian``).
+    """
+
+    def __init__(self, params: torch.Tensor, n_cont: int, missing_of: tuple[int, ...], cat_sizes: tuple[int, ...],
+                 scale_floor: float = 0.05):
+        self.params, self.n_cont = params, int(n_cont)
+        self.missing_of, self.cat_sizes = tuple(missing_of), tuple(cat_sizes)
+        c, m = self.n_cont, len(self.missing_of)
+        self.loc = params[..., :c]
+        self.scale = scale_floor + F.softplus(params[..., c : 2 * c])
+        self.flag_logits = params[..., 2 * c : 2 * c + m]
+        self.cat_logits = params[..., 2 * c + m :]
+
+    def _blocks(self, t: torch.Tensor):
+        start = 0
+        for size in self.cat_sizes:
+            yield t[..., start : start + size]
+            start += size
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        c, m = self.n_cont, len(self.missing_of)
+        xc, flags, onehot = x[..., :c], x[..., c : c + m], x[..., c + m :]
+        gauss = -0.5 * (((xc - self.loc) / self.scale) ** 2 + LOG_2PI) - torch.log(self.scale)
+        if m:
+            observed = torch.ones_like(gauss)
+            observed[..., list(self.missing_of)] = 1.0 - flags.expand_as(self.flag_logits)
+            gauss = gauss * observed
+        lp = gauss.sum(-1)
+        if m:
+            lp = lp - F.binary_cross_entropy_with_logits(
+                self.flag_logits, flags.expand_as(self.flag_logits), reduction="none").sum(-1)
+        for logits, target in zip(self._blocks(self.cat_logits), self._blocks(onehot)):
+            lp = lp + (torch.log_softmax(logits, dim=-1) * target).sum(-1)
+        return lp
+
+    @property
+    def mean(self) -> torch.Tensor:
+        probs = [torch.softmax(b, dim=-1) for b in self._blocks(self.cat_logits)]
+        return torch.cat([self.loc, torch.sigmoid(self.flag_logits), *probs], dim=-1)
+
+    def sample(self, generator: Optional[torch.Generator] = None, argmax_categories: bool = False) -> torch.Tensor:
+        """One draw per row: Gaussian values, 0/1 flags and one-hot categories (the most probable
+        category of each block with ``argmax_categories``, as TVAE does when it samples)."""
+        eps = torch.randn(self.loc.shape, generator=generator, device=self.loc.device, dtype=self.loc.dtype)
+        flags = torch.bernoulli(torch.sigmoid(self.flag_logits), generator=generator)
+        parts = [self.loc + self.scale * eps, flags]
+        for logits in self._blocks(self.cat_logits):
+            if argmax_categories:
+                idx = logits.argmax(-1)
+            else:
+                flat = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+                idx = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
+            parts.append(F.one_hot(idx, logits.shape[-1]).to(logits.dtype))
+        return torch.cat(parts, dim=-1)

@@ -1,4 +1,6 @@
-"""Measuring a trained model: the ELBO breakdown and importance-sampled log-likelihood.
+"""Measuring a trained model: the ELBO breakdown, importance-sampled log-likelihood and the ELBO gap.
+
+Latent diagnostics (KL per dimension, active units, mutual information) are in :mod:`vaekit.diagnostics`.
 
 Everything is in nats per example. Evaluation is seeded, so the same model and data give the
 same numbers.
@@ -11,7 +13,9 @@ from typing import Optional
 
 import torch
 
-from .objectives import elbo_loss, iwae_bound, log_importance_weights
+from .distributions import DiagonalGaussian
+from .errors import ConfigError
+from .objectives import elbo_loss, log_importance_weights
 
 
 def _model_device(model) -> torch.device:
@@ -47,32 +51,149 @@ def elbo_breakdown(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "elbo": -nelbo}
 
 
-@torch.no_grad()
+def _group_size(d: int, largest: int = 120) -> int:
+    """The largest divisor of ``d`` that is at most ``largest``."""
+    return next(g for g in range(min(d, largest), 0, -1) if d % g == 0)
+
+
+def _bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """sum_i log Bern(x_i; sigmoid(l_i)) over the trailing dims; equal to ``Bernoulli.log_prob``.
+
+    log Bern(x; sigmoid(l)) = x*l - softplus(l), softplus(l) = max(l, 0) + log(1 + e^-|l|) and
+    max(l, 0) = (l + |l|) / 2, so the sum is  sum (x - 1/2) l - sum |l| / 2 + sum log sigmoid(|l|).
+    The last sum is taken as sum_groups log prod_group sigmoid(|l|): every factor lies in
+    [1/2, 1), so a product of at most 120 of them stays above 2^-120 (a normal float32), and the
+    log runs once per group instead of once per pixel (on CPU, log/log1p over every pixel cost
+    more than the decoder's matmul). The first sum is one matrix-vector product per example.
+    """
+    lead = logits.shape[: logits.dim() - x.dim() + 1]  # (k, batch)
+    flat = logits.reshape(*lead, -1)
+    d = flat.shape[-1]
+    g = _group_size(d)
+    centred = x.reshape(x.shape[0], d).to(flat.dtype) - 0.5
+    if centred.shape[0] == 1:
+        xl = (flat.reshape(-1, d) @ centred[0]).reshape(lead)
+    else:
+        xl = (flat * centred).sum(-1)
+    a = flat.abs()
+    abs_sum = a.sum(-1)
+    tail = a.sigmoid_().view(*lead, d // g, g).prod(-1).log_().sum(-1)
+    return xl - 0.5 * abs_sum + tail
+
+
+def _log_weights(model, x, k, y, generator, q) -> torch.Tensor:
+    """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): shape (k, batch).
+
+    The same quantity as :func:`vaekit.objectives.log_importance_weights`, with a faster
+    Bernoulli log-likelihood for float32/float64 models (see :func:`_bernoulli_log_prob`).
+    """
+    likelihood_type = getattr(getattr(model, "config", None), "likelihood", None)
+    if likelihood_type != "bernoulli" or q.mean.dtype not in (torch.float32, torch.float64):
+        return log_importance_weights(model, x, k, y, generator, posterior=q)
+    z = q.rsample(k, generator=generator)  # (k, batch, latent_dim)
+    likelihood = model.decode(z, y)
+    return _bernoulli_log_prob(likelihood.logits, x) + model.prior.log_prob(z) - q.log_prob(z)
+
+
+def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(x) estimate, mean log-weight) of one block of examples, float64."""
+    chunk = max(1, min(num_samples, per_block // xb.shape[0]))
+    # Running log-sum-exp over chunks of samples (memory does not grow with num_samples); the
+    # weights stay in the model's dtype, the accumulation is float64.
+    acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
+    sum_log_w = torch.zeros(xb.shape[0], dtype=torch.float64, device=xb.device)
+    for start in range(0, num_samples, chunk):
+        log_w = _log_weights(model, xb, min(chunk, num_samples - start), yb, g, q).double()
+        acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
+        sum_log_w += log_w.sum(dim=0)
+    return acc - math.log(num_samples), sum_log_w / num_samples
+
+
+def _importance_sampling(
+    model, x: torch.Tensor, num_samples: int, y: Optional[torch.Tensor], batch_size: Optional[int],
+    max_elements: int, seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(x) estimate, mean log-weight) per example, both float64 on the CPU.
+
+    The mean of the log-weights is an unbiased k-sample estimate of the ELBO, so the ELBO gap
+    log p(x) - ELBO comes from the same draws at no extra cost.
+    """
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be at least 1, not {num_samples}")
+    device = _model_device(model)
+    g = torch.Generator(device=device).manual_seed(seed)
+    n = x.shape[0]
+    data_size = int(math.prod(x.shape[1:]))
+    # Work in blocks of (samples x examples) whose decoder output holds at most max_elements
+    # numbers. With many samples per example it pays to put all of them into one decoder call
+    # (a tall matmul) and take fewer examples per block.
+    per_block = max(1, max_elements // data_size)  # decoder rows per block
+    if batch_size is None:
+        batch_size = max(1, min(n, per_block // min(num_samples, per_block)))
+    log_px_out, elbo_out = [], []
+    was_training = model.training
+    model.eval()
+    try:
+        for xe, ye in _batches(x, y, max(batch_size, 1000)):
+            xe = xe.to(device)
+            ye = None if ye is None else ye.to(device)
+            qe = model.encode(xe, ye)  # the encoder runs once per example, in large batches
+            for lo in range(0, xe.shape[0], batch_size):
+                hi = lo + batch_size
+                xb, yb = xe[lo:hi], None if ye is None else ye[lo:hi]
+                q = DiagonalGaussian(qe.mean[lo:hi], qe.logvar[lo:hi])
+                log_px, elbo = _estimate(model, xb, yb, q, num_samples, per_block, g)
+                log_px_out.append(log_px.cpu())
+                elbo_out.append(elbo.cpu())
+    finally:
+        model.train(was_training)
+    if not log_px_out:
+        empty = torch.zeros(0, dtype=torch.float64)
+        return empty, empty
+    return torch.cat(log_px_out), torch.cat(elbo_out)
+
+
 def log_likelihood(
     model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
-    batch_size: int = 100, max_elements: int = 2**24, seed: int = 0,
+    batch_size: Optional[int] = None, max_elements: int = 2**20, seed: int = 0,
 ) -> torch.Tensor:
     """Importance-sampled log p(x) per example (Burda et al. 2015, eq. 8 with q(z|x) as proposal).
 
-    log p(x) ~= log (1/k) sum_k p(x|z_k) p(z_k) / q(z_k|x). The encoder runs once per example;
+    log p(x) ~= log (1/k) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x): a stochastic lower
+    bound whose expectation rises to log p(x) as k grows. The encoder runs once per example;
     samples are drawn in chunks so that no decoder output holds more than ``max_elements``
-    numbers, whatever ``num_samples`` is. Returns a float64 tensor of shape ``(batch,)`` on the CPU.
+    numbers, whatever ``num_samples`` is, and the chunks are combined by a running
+    log-sum-exp. ``batch_size`` examples share a chunk (default: as many as fit beside all
+    their samples). Seeded: the same ``seed``, chunking and model give the same numbers.
+    Returns a float64 tensor of shape ``(batch,)`` on the CPU, in nats.
     """
-    device = _model_device(model)
-    g = torch.Generator(device=device).manual_seed(seed)
-    data_size = int(math.prod(x.shape[1:]))
-    out = []
-    for xb, yb in _batches(x, y, batch_size):
-        xb = xb.to(device)
-        yb = None if yb is None else yb.to(device)
-        q = model.encode(xb, yb)
-        chunk = max(1, min(num_samples, max_elements // (xb.shape[0] * data_size)))
-        log_w = []
-        for start in range(0, num_samples, chunk):
-            k = min(chunk, num_samples - start)
-            log_w.append(log_importance_weights(model, xb, k, yb, g, posterior=q).double())
-        out.append(iwae_bound(torch.cat(log_w, dim=0)).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+    with torch.inference_mode():
+        log_px = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed)[0]
+    return log_px.clone()  # an ordinary tensor, usable outside inference mode
+
+
+def likelihood_report(
+    model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
+    batch_size: Optional[int] = None, max_elements: int = 2**20, seed: int = 0,
+) -> dict[str, float]:
+    """Mean ``nll`` (-log p(x), importance-sampled), ``elbo`` (k-sample mean), their ``elbo_gap``
+    (= E KL(q(z|x) || p(z|x)) >= 0 up to Monte Carlo error) and the ``nll_stderr`` over examples.
+
+    Bits per dimension are added by callers that know the data are discrete.
+    """
+    with torch.inference_mode():
+        log_px, elbo = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed)
+    n = max(int(log_px.numel()), 1)
+    nll = -float(log_px.mean()) if log_px.numel() else math.nan
+    stderr = float(log_px.std() / math.sqrt(n)) if log_px.numel() > 1 else math.nan
+    mean_elbo = float(elbo.mean()) if elbo.numel() else math.nan
+    return {"nll": nll, "nll_stderr": stderr, "nll_samples": int(num_samples), "elbo_k": mean_elbo,
+            "elbo_gap": -nll - mean_elbo}
+
+
+def bits_per_dim(nats_per_example: float, dims: int) -> float:
+    """Nats per example -> bits per data dimension (for discrete data)."""
+    return nats_per_example / (dims * math.log(2.0))
 
 
 @torch.no_grad()

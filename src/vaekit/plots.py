@@ -8,7 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import io
+
 import torch
+
+from .checkpoint import atomic_write
+
+
+def _format(path: Path) -> str:
+    """The image format a file name asks for (PNG when it names none)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"jpg": "jpeg", "": "png"}.get(suffix, suffix)
 
 
 def _matplotlib():
@@ -33,8 +43,9 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
 
     images = _upscale(images.detach().float().cpu().clamp(0, 1))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, path, nrow=nrow, padding=2, pad_value=1.0)
+    buf = io.BytesIO()  # drawn in memory, then written atomically (no torn PNG after a crash)
+    save_image(images, buf, nrow=nrow, padding=2, pad_value=1.0, format=_format(path))
+    atomic_write(path, buf.getvalue())
     return path
 
 
@@ -89,7 +100,58 @@ def save_histograms(
 def _save(fig, path: str | Path) -> Path:
     plt = _matplotlib()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format=_format(path))
+    atomic_write(path, buf.getvalue())
     plt.close(fig)
     return path
+
+
+def save_latent_scatter(
+    points: torch.Tensor, labels: Optional[torch.Tensor], path: str | Path,
+    class_names: Optional[Sequence[str]] = None, axis_names: Sequence[str] = ("z0", "z1"),
+) -> Path:
+    """Scatter of 2-D latent points (posterior means, or their PCA projection), coloured by label."""
+    plt = _matplotlib()
+    pts = points.detach().float().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    if labels is None:
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.6)
+    else:
+        lab = labels.cpu().numpy()
+        for c in sorted(set(lab.tolist())):
+            sel = lab == c
+            name = class_names[c] if class_names and c < len(class_names) else str(c)
+            ax.scatter(pts[sel, 0], pts[sel, 1], s=4, alpha=0.6, label=name)
+        ax.legend(fontsize=7, markerscale=3, loc="best", ncol=2)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title("posterior means", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_rate_distortion(points: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Distortion E[-log p(x|z)] against rate KL(q(z|x) || p(z)), one point per beta (nats per example)."""
+    plt = _matplotlib()
+    pts = sorted(points, key=lambda p: p["rate"])
+    rates, dists = [p["rate"] for p in pts], [p["distortion"] for p in pts]
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.plot(rates, dists, "o-")
+    for p in pts:
+        ax.annotate(f"beta={p['beta']:g}", (p["rate"], p["distortion"]), fontsize=8,
+                    textcoords="offset points", xytext=(4, 4))
+    lo, hi = min(rates + dists), max(rates + dists)
+    # lines of constant ELBO (D + R = const) for reference at the best point
+    best = min(pts, key=lambda p: p["rate"] + p["distortion"])
+    total = best["rate"] + best["distortion"]
+    ax.plot([0, total], [total, 0], ":", color="grey", label=f"D + R = {total:.1f} (best -ELBO)")
+    ax.set_xlim(0, max(rates) * 1.15 + 1e-9)
+    ax.set_ylim(min(dists) - 0.05 * (hi - lo) - 1e-9, max(dists) + 0.05 * (hi - lo) + 1e-9)
+    ax.set_xlabel("rate  KL(q(z|x) || p(z)), nats")
+    ax.set_ylabel("distortion  -log p(x|z), nats")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

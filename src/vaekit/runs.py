@@ -16,7 +16,8 @@ from . import checkpoint, plots
 from .config import Config
 from .data import load_dataset
 from .errors import ConfigError, RunError
-from .evaluation import elbo_breakdown
+from .diagnostics import latent_diagnostics, latent_plane, pca_2d
+from .evaluation import bits_per_dim, elbo_breakdown, likelihood_report, posterior_means
 from .latent import interpolate, reconstruct
 from .models import VAE
 from .training import eval_inputs, pick_device, resolve_config, train
@@ -46,9 +47,20 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
     device = pick_device(cfg.training.device)
     torch.manual_seed(cfg.training.seed)  # weight initialisation
     model = VAE(cfg.model, data.shape, data.num_classes).to(device)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.save_config(run_dir, cfg, model, data_info(data), device)
-    history = train(model, data, cfg, run_dir)
+    try:
+        checkpoint.save_config(run_dir, cfg, model, data_info(data), device)
+        history = train(model, data, cfg, run_dir)
+    except BaseException as exc:
+        # A run that never finished an epoch has nothing worth keeping: remove what this call
+        # wrote, so no half-made run folder is left behind. After an epoch the folder holds a
+        # consistent checkpoint and is kept: `vaekit train --resume RUN` continues it.
+        kept = (run_dir / checkpoint.RESUME).exists()
+        if not kept:
+            checkpoint.discard_unstarted(run_dir, remove_folder=created)
+        exc.vaekit_run_dir = run_dir if kept else None  # for the command line's message
+        raise
     _finish(run_dir, model, data, cfg, history)
     return run_dir
 
@@ -61,12 +73,29 @@ def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
     if epochs is not None:
         cfg.training.epochs = epochs
         cfg.validate()
-    state = checkpoint.load_resume(run_dir)
+    checkpoint.remove_temporary_files(run_dir)  # left by a crash in the middle of a write
+    # A run killed before its first checkpoint was complete holds config.json (and at most the
+    # first epoch's weights and metrics line) but no resume file: start it again from scratch,
+    # with the same seed, so it ends with the same weights as an uninterrupted run.
+    fresh = not (run_dir / checkpoint.RESUME).exists() and (
+        not (run_dir / checkpoint.WEIGHTS).exists() or len(checkpoint.read_metrics(run_dir)) <= 1
+    )
+    state = None if fresh else checkpoint.load_resume(run_dir)
     data = load_dataset(cfg.data)
     device = pick_device(cfg.training.device)
+    torch.manual_seed(cfg.training.seed)  # weight initialisation, as in train_run
     model = checkpoint.build_model(doc).to(device)
+    if state is not None:
+        checkpoint.check_resume_state(state, model, run_dir)
+    # Metrics lines beyond the checkpoint's epoch (a crash between writing them and the resume
+    # file) would be written again; drop them so every epoch appears once.
+    checkpoint.write_metrics(run_dir, checkpoint.read_metrics(run_dir)[: 0 if state is None else int(state["epoch"])])
     checkpoint.save_config(run_dir, cfg, model, doc.get("data", data_info(data)), device)
-    history = train(model, data, cfg, run_dir, resume=state)
+    try:
+        history = train(model, data, cfg, run_dir, resume=state)
+    except BaseException as exc:
+        exc.vaekit_run_dir = run_dir  # for the command line's message
+        raise
     _finish(run_dir, model, data, cfg, history)
     return run_dir
 
@@ -79,17 +108,35 @@ def run_data(run_dir: str | Path):
     return model, cfg, load_dataset(cfg.data)
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
-    """ELBO, reconstruction and KL on a split, in nats per example (and bits/dim for discrete data)."""
+def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+    """ELBO, reconstruction, KL and latent diagnostics on a split, in nats per example.
+
+    ``nll_samples=k > 0`` adds the importance-sampled ``nll`` (k samples per example), the
+    ``elbo_gap`` (log p(x) - ELBO) and, for discrete data, ``nll_bits_per_dim``. ``limit``
+    evaluates only the first ``limit`` examples of the split.
+    """
     model, cfg, data = run_data(run_dir)
     if split not in ("train", "val", "test"):
         raise ConfigError(f"unknown split {split!r}; choose train, val or test")
+    if nll_samples < 0:
+        raise ConfigError(f"--nll-samples must be >= 0, not {nll_samples}")
     x = eval_inputs(data, split, cfg)
     y = getattr(data, f"{split}_labels") if model.conditional else None
+    if limit is not None:
+        x, y = x[:limit], None if y is None else y[:limit]
     result = elbo_breakdown(model, x, y, beta=cfg.training.beta, batch_size=cfg.training.eval_batch_size, seed=0)
     result = {"split": split, "examples": int(x.shape[0]), **result}
-    if cfg.model.likelihood == "bernoulli":
-        result["bits_per_dim"] = -result["elbo"] / (x[0].numel() * 0.6931471805599453)
+    discrete = cfg.model.likelihood == "bernoulli"
+    if discrete:
+        result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
+    if nll_samples > 0:
+        report = likelihood_report(model, x, nll_samples, y, seed=0)
+        result.update(report)
+        if discrete:
+            result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())
+    diagnostics = latent_diagnostics(model, x, y, batch_size=cfg.training.eval_batch_size)
+    diagnostics.pop("kl")  # the same closed-form KL as result["kl"]
+    result.update(diagnostics)
     return result
 
 
@@ -116,6 +163,24 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         written.append(plots.save_histograms(data.test.cpu(), samples, run_dir / "histograms.png", columns))
     if history:
         written.append(plots.save_curves(history, run_dir / "curves.png"))
+    written += _latent_maps(run_dir, model, data, cfg)
+    return written
+
+
+def _latent_maps(run_dir: Path, model, data, cfg: Config, max_points: int = 2000) -> list[Path]:
+    """latent.png: test posterior means coloured by label (PCA to 2-D when latent_dim > 2), for
+    labelled data; latent_plane.png: decoded images over the latent plane, for 2-D image models."""
+    written = []
+    if data.test_labels is not None and data.test.shape[0] > 1:
+        x = eval_inputs(data, "test", cfg)[:max_points]
+        labels = data.test_labels[:max_points]
+        z = posterior_means(model, x, labels if model.conditional else None)
+        points, explained = pca_2d(z)
+        names = ("z0", "z1") if z.shape[1] <= 2 else tuple(f"PC{i + 1} ({e:.0%} of variance)" for i, e in enumerate(explained))
+        if points.shape[1] == 2:
+            written.append(plots.save_latent_scatter(points, labels, run_dir / "latent.png", data.class_names, names))
+    if data.kind == "image" and model.latent_dim == 2 and not model.conditional:
+        written.append(plots.save_rows(latent_plane(model), run_dir / "latent_plane.png"))
     return written
 
 

@@ -66,7 +66,8 @@ def read_csv_cells(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise DataError(f"{path.name} row {reader.line_num} is not valid CSV: {exc}") from None
-    assert header is not None  # the file holds non-blank text
+    if header is None:  # only separators and blanks, e.g. ",,,"
+        raise DataError(f"{path.name} holds no header row (only empty cells); a CSV file needs a header and at least 2 data rows")
     if not rows:
         raise DataError(f"{path.name} has a header but no data rows; a table needs at least 2 rows")
     if len(rows) < 2:

@@ -1,0 +1,244 @@
+"""Training throughput on MNIST, side by side in one process (issue 4).
+
+The canonical pytorch/examples VAE (784-400-20 MLP, Bernoulli, batch 128, Adam 1e-3), one epoch,
+trained by (a) a reference loop written as the pytorch example writes it (torchvision MNIST +
+DataLoader + ToTensor), (b) pythae 0.1.2 with the same networks, (c) vaekit's trainer. Also the
+arithmetic limit (the model's FLOPs per sample against a dense matmul measured in this run),
+vaekit's conv architecture, and the time to evaluate the test ELBO.
+
+Run with a venv holding pythae (not vaekit's own venv):
+    VAEKIT_DATA_DIR=/work/shared/datasets /work/venv-speed/bin/python bench/throughput.py [--rounds 2]
+Writes bench/results/throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vaekit
+from vaekit import Config
+from vaekit.data import load_dataset
+from vaekit.evaluation import elbo_breakdown
+from vaekit.training import eval_inputs, resolve_config, train
+
+BATCH, LR, HIDDEN, LATENT, D = 128, 1e-3, 400, 20, 784
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}")
+
+
+# --- the arithmetic limit ------------------------------------------------------------------
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def linear_gflops(repeats: int = 300) -> float:
+    x, w = torch.randn(BATCH, D), torch.randn(HIDDEN, D)
+    for _ in range(20):
+        F.linear(x, w)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        F.linear(x, w)
+    return 2 * BATCH * D * HIDDEN * repeats / (time.perf_counter() - t) / 1e9
+
+
+MACS = D * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * D  # forward multiply-adds per sample
+FLOPS_PER_SAMPLE = 3 * 2 * MACS  # forward + backward taken as 3x the forward
+
+
+# --- (a) the pytorch/examples loop -------------------------------------------------------------
+class ExampleVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(D, HIDDEN), nn.Linear(HIDDEN, LATENT), nn.Linear(HIDDEN, LATENT)
+        self.fc3, self.fc4 = nn.Linear(LATENT, HIDDEN), nn.Linear(HIDDEN, D)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x.view(-1, D)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def example_loss(recon_x, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon_x, x.view(-1, D), reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def mnist_root(data_dir: Path, tmp: Path) -> Path:
+    """torchvision wants MNIST/raw/ decompressed: copy the .gz files and decompress in a temp dir."""
+    raw = tmp / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in (data_dir / "MNIST" / "raw").glob("*.gz"):
+        with gzip.open(gz) as src, open(raw / gz.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return tmp
+
+
+def run_reference(root: Path) -> float:
+    from torchvision import datasets, transforms
+
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(
+        datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor()),
+        batch_size=BATCH, shuffle=True)
+    model = ExampleVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    model.train()
+    t, n = time.perf_counter(), 0
+    for x, _ in loader:
+        opt.zero_grad()
+        recon, mu, logvar = model(x)
+        loss = example_loss(recon, x, mu, logvar)
+        loss.backward()
+        opt.step()
+        n += x.shape[0]
+    return n / (time.perf_counter() - t)
+
+
+# --- (b) pythae 0.1.2 ------------------------------------------------------------------------
+def run_pythae(x: torch.Tensor, out_dir: Path) -> float:
+    from pythae.data.preprocessors import DataProcessor
+    from pythae.models import VAE as PVAE
+    from pythae.models import VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    class Enc(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc21, self.fc22 = nn.Linear(D, HIDDEN), nn.Linear(HIDDEN, LATENT), nn.Linear(HIDDEN, LATENT)
+
+        def forward(self, x):
+            h = F.relu(self.fc1(x.reshape(-1, D)))
+            return ModelOutput(embedding=self.fc21(h), log_covariance=self.fc22(h))
+
+    class Dec(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.fc3, self.fc4 = nn.Linear(LATENT, HIDDEN), nn.Linear(HIDDEN, D)
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.fc4(F.relu(self.fc3(z)))).reshape(-1, 1, 28, 28))
+
+    torch.manual_seed(0)
+    model = PVAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce"), encoder=Enc(), decoder=Dec())
+    dataset = DataProcessor.to_dataset(DataProcessor().process_data(x))
+    cfg = BaseTrainerConfig(output_dir=str(out_dir), num_epochs=1, learning_rate=LR, per_device_train_batch_size=BATCH,
+                            no_cuda=True, optimizer_cls="Adam")
+    trainer = BaseTrainer(model, dataset, training_config=cfg)
+    trainer.prepare_training()  # what train() does first: optimiser, callbacks, output folder
+    t = time.perf_counter()
+    trainer.train_step(1)  # the epoch loop only: no eval, no saving
+    return len(dataset) / (time.perf_counter() - t)
+
+
+# --- (c) vaekit ----------------------------------------------------------------------------------
+def vaekit_config(arch: str = "mlp", binarize: str = "auto") -> Config:
+    cfg = Config()
+    cfg.data.name, cfg.data.binarize = "mnist", binarize
+    cfg.model.arch, cfg.model.hidden, cfg.model.latent_dim = arch, (HIDDEN,), LATENT
+    cfg.training.epochs, cfg.training.batch_size, cfg.training.lr, cfg.training.progress = 1, BATCH, LR, False
+    cfg.training.device = "cpu"
+    return cfg
+
+
+def run_vaekit(arch: str = "mlp", binarize: str = "auto", epochs: int = 1) -> tuple[float, object, object, Config]:
+    cfg = vaekit_config(arch, binarize)
+    cfg.training.epochs = epochs
+    data = load_dataset(cfg.data)
+    resolve_config(cfg, data)
+    torch.manual_seed(0)
+    model = vaekit.VAE(cfg.model, data.shape)
+    history = train(model, data, cfg)
+    return history[-1]["samples_per_s"], model, data, cfg
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=2, help="repeat the three MLP contenders this many times, interleaved")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "throughput.md"))
+    args = p.parse_args()
+    data_dir = Path(os.environ.get("VAEKIT_DATA_DIR", "/work/shared/datasets"))
+    lines = [f"# Training throughput, MNIST, one epoch, batch {BATCH}", "", f"Machine: {machine()}", ""]
+
+    gflops, lin = matmul_gflops(), linear_gflops()
+    limit = gflops * 1e9 / FLOPS_PER_SAMPLE
+    lines += [f"- 2048x2048 float32 matmul: {gflops:.1f} GFLOP/s; {BATCH}x{D}x{HIDDEN} linear: {lin:.1f} GFLOP/s",
+              f"- model: {MACS:,} forward multiply-adds/sample, {FLOPS_PER_SAMPLE / 1e6:.2f} MFLOP/sample for forward+backward (3x)",
+              f"- arithmetic limit at the matmul rate: {limit:,.0f} samples/s", ""]
+
+    rates: dict[str, list[float]] = {"reference": [], "pythae": [], "vaekit": [], "vaekit (binarize=none)": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = mnist_root(data_dir, Path(tmp))
+        from torchvision import datasets
+
+        x_train = datasets.MNIST(str(root), train=True, download=False).data.float().div(255).unsqueeze(1)
+        run_vaekit(epochs=1)  # warm-up: data load and first-call costs
+        for r in range(args.rounds):
+            rates["reference"].append(run_reference(root))
+            rates["pythae"].append(run_pythae(x_train, Path(tmp) / "pythae"))
+            rates["vaekit"].append(run_vaekit()[0])
+            rates["vaekit (binarize=none)"].append(run_vaekit(binarize="none")[0])
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
+
+    best = {k: max(v) for k, v in rates.items()}
+    lines += ["| trainer | samples/s (best of rounds) | all rounds | vs pythae | vs reference | of arithmetic limit |",
+              "| --- | ---: | --- | ---: | ---: | ---: |"]
+    for k, v in rates.items():
+        lines.append(f"| {k} | {best[k]:,.0f} | {', '.join(f'{r:,.0f}' for r in v)} | {best[k] / best['pythae']:.2f}x | "
+                     f"{best[k] / best['reference']:.2f}x | {best[k] / limit:.0%} |")
+    lines += ["", "vaekit uses dynamic binarisation (a fresh Bernoulli draw per image, the MNIST default); the reference "
+              "and pythae train on grey values; the `binarize=none` row is the like-for-like one.", ""]
+
+    conv_rate, *_ = run_vaekit(arch="conv")
+    _, model, data, cfg = run_vaekit(epochs=1)
+    x_test = eval_inputs(data, "test", cfg)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        result = elbo_breakdown(model, x_test, batch_size=cfg.training.eval_batch_size)
+        times.append(time.perf_counter() - t)
+    lines += [f"- vaekit conv architecture (channels {cfg.model.channels}, hidden {HIDDEN}, latent {LATENT}): "
+              f"{conv_rate:,.0f} samples/s",
+              f"- test ELBO of the 1-epoch MLP on {x_test.shape[0]} test images: {result['elbo']:.2f} nats, evaluated in "
+              f"{min(times) * 1e3:.0f} ms (best of 3; {x_test.shape[0] / min(times):,.0f} examples/s)", ""]
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

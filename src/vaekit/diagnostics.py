@@ -1,0 +1,150 @@
+"""Latent diagnostics: KL per dimension, active units, mutual information, posterior collapse.
+
+All values are in nats. They read the encoder only (no decoder), so they are cheap enough to
+compute after every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+
+from .distributions import LOG_2PI
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, section 5.2
+
+
+def _encode_all(model, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int):
+    device = next(model.parameters()).device
+    means, logvars = [], []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = None if y is None else y[start : start + batch_size].to(device)
+        q = model.encode(xb, yb)
+        means.append(q.mean.double())
+        logvars.append(q.logvar.double())
+    return torch.cat(means), torch.cat(logvars)
+
+
+def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """E_x KL(q(z_d|x) || N(0, 1)) for each latent dimension d, shape (latent_dim,)."""
+    return (0.5 * (mean**2 + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+
+
+def active_units(mean: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, torch.Tensor]:
+    """(count, per-dimension activity) where activity A_d = Cov_x(E_q[z_d|x]) (Burda et al. 2015, eq. 19).
+
+    Dimension d is active when A_d > ``threshold``: a unit whose posterior mean does not move
+    with the input carries no information about it.
+    """
+    activity = mean.var(dim=0, unbiased=True) if mean.shape[0] > 1 else torch.zeros(mean.shape[1], dtype=mean.dtype)
+    return int((activity > threshold).sum()), activity
+
+
+def mutual_information(
+    mean: torch.Tensor, logvar: torch.Tensor, generator: Optional[torch.Generator] = None
+) -> float:
+    """Monte Carlo estimate of I_q(x; z) under the encoder's joint q(x, z) = p_data(x) q(z|x).
+
+    Hoffman & Johnson (2016): E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)), so
+    I_q(x; z) = E_{x, z~q(z|x)}[log q(z|x) - log q(z)], with the aggregate posterior
+    q(z) = (1/N) sum_n q(z|x_n) over the N examples given. One draw z_n per example; the
+    estimate lies in [0, log N] (the data are N points), so use a few hundred examples or more.
+    """
+    n, d = mean.shape
+    if n < 2:
+        return 0.0
+    var = logvar.exp()
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+    z = mean + var.sqrt() * eps  # (n, d): z_n ~ q(z|x_n)
+    log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2)).sum(-1)  # log q(z_n|x_n)
+    # log q(z_n|x_m) for all pairs, in blocks of rows to bound memory at ~block * n * d numbers
+    block = max(1, 2**22 // max(n * d, 1))
+    log_agg = []
+    for start in range(0, n, block):
+        zb = z[start : start + block, None, :]  # (b, 1, d)
+        lp = -0.5 * (LOG_2PI + logvar[None] + (zb - mean[None]) ** 2 / var[None])
+        log_agg.append(torch.logsumexp(lp.sum(-1), dim=1) - math.log(n))
+    return float((log_q_own - torch.cat(log_agg)).mean())
+
+
+@torch.no_grad()
+def latent_diagnostics(
+    model, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 1000,
+    mi_examples: int = 1000, threshold: float = ACTIVE_THRESHOLD, seed: int = 0,
+) -> dict[str, Any]:
+    """KL per latent dimension, active units and I_q(x; z) of ``model`` on ``x`` (nats).
+
+    Returns ``kl_per_dim`` (list), ``kl`` (their sum), ``active_units``, ``activity`` (list of
+    Cov_x(E_q[z_d])) and ``mutual_info`` (estimated on the first ``mi_examples`` examples, whose
+    ceiling ``log(mi_examples)`` is also returned as ``mutual_info_max``).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        mean, logvar = _encode_all(model, x, y, batch_size)
+    finally:
+        model.train(was_training)
+    mean, logvar = mean.cpu(), logvar.cpu()
+    per_dim = kl_per_dim(mean, logvar)
+    count, activity = active_units(mean, threshold)
+    m = min(mi_examples, mean.shape[0])
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "kl": float(per_dim.sum()),
+        "kl_per_dim": [float(v) for v in per_dim],
+        "active_units": count,
+        "latent_dim": int(mean.shape[1]),
+        "activity": [float(v) for v in activity],
+        "mutual_info": mutual_information(mean[:m], logvar[:m], g),
+        "mutual_info_max": math.log(m) if m > 0 else 0.0,
+    }
+
+
+def collapse_message(kl: float, active: int, latent_dim: int, kl_floor: float = 0.1) -> Optional[str]:
+    """A warning naming the remedies when the posterior has collapsed onto the prior, else None.
+
+    Collapse: no active unit, or a total KL below ``kl_floor`` nats per example (the latents
+    then carry almost no information about x; Bowman et al. 2016).
+    """
+    if active > 0 and kl >= kl_floor:
+        return None
+    return (
+        f"posterior collapse: {active} of {latent_dim} latent units active, KL {kl:.3g} nats per example; "
+        "the decoder ignores z. Remedies: KL warm-up (--warmup-steps 5000), free bits (--free-bits 0.5), "
+        "a smaller beta, or a weaker decoder (fewer/narrower layers)"
+    )
+
+
+def pca_2d(z: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """(the first two principal components of the rows of ``z``, their fractions of the variance)."""
+    zc = z.double() - z.double().mean(dim=0, keepdim=True)
+    if z.shape[1] <= 2:
+        return zc.float(), [1.0] * z.shape[1]
+    _, s, v = torch.linalg.svd(zc, full_matrices=False)
+    explained = (s**2 / (s**2).sum()).tolist()
+    return (zc @ v[:2].T).float(), explained[:2]
+
+
+@torch.no_grad()
+def latent_plane(model, steps: int = 15, low: float = 0.03, high: float = 0.97) -> torch.Tensor:
+    """Decoded means over a 2-D latent plane: (steps, steps, *data_shape), rows top to bottom.
+
+    The grid points are prior quantiles Phi^-1(u) for u evenly spaced in [low, high], so they
+    cover the prior's mass evenly (as in Kingma & Welling 2014, fig. 4). Needs latent_dim = 2.
+    """
+    if model.latent_dim != 2:
+        raise ValueError("latent_plane needs a model with latent_dim = 2")
+    device = next(model.parameters()).device
+    u = torch.linspace(low, high, steps, dtype=torch.float64)
+    q = (torch.special.ndtri(u)).float().to(device)
+    z1, z0 = torch.meshgrid(q.flip(0), q, indexing="ij")  # z1 grows upwards
+    z = torch.stack([z0.reshape(-1), z1.reshape(-1)], dim=-1)
+    images = model.decode(z).mean.cpu()
+    return images.reshape(steps, steps, *images.shape[1:])
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """Training ended with (almost) no information in the latent code."""

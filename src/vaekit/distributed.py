@@ -1,0 +1,141 @@
+"""Data-parallel training under ``torchrun``: process group, DDP wrapper, rank-0-only output.
+
+``torchrun --nproc_per_node=N -m vaekit train ...`` starts N processes with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR/PORT`` set. :func:`setup` joins them into one
+process group (NCCL when training on CUDA, gloo on the CPU), pins each process to its GPU, and
+the training loop then:
+
+* gives every rank the same seeded permutation and its slice of each global batch
+  (:class:`vaekit.data.batching.Batches`), reshuffled every epoch;
+* draws the random numbers of a step (binarisation, reparameterisation noise) for the whole
+  global batch from the shared generator and lets each rank take its slice, so N ranks with
+  batch b follow the one-process run with batch N*b up to float rounding;
+* averages gradients with :class:`~torch.nn.parallel.DistributedDataParallel`, and sums the
+  epoch metrics across ranks;
+* writes the progress bar, logs and checkpoints from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import ConfigError
+
+
+def launched() -> bool:
+    """True inside a multi-process launch (``torchrun`` sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    return rank_and_world()[0] == 0
+
+
+def setup(device: str = "auto") -> None:
+    """Join the process group torchrun describes (no-op for a single process or if joined)."""
+    if not launched() or (dist.is_available() and dist.is_initialized()):
+        return
+    if not dist.is_available():
+        raise ConfigError("this torch build has no torch.distributed; run a single process")
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if device == "cuda" and not use_cuda:
+        raise ConfigError("training.device=cuda but no CUDA GPU is available; use device=cpu or auto")
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum ``t`` over all ranks in place (identity for one process); returns ``t``."""
+    if rank_and_world()[1] > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+class GlobalBatchObjective(nn.Module):
+    """The training objective of one rank's slice of a global batch, as a module DDP can wrap.
+
+    ``forward(x, y, generator, span, beta, free_bits)`` encodes the slice, reparameterises
+    with noise drawn for the *whole* global batch and sliced (``span = (lo, hi, n)``), decodes
+    and returns the ELBO terms plus ``scaled_loss``, the loss rescaled by ``len(slice) * world / n`` so that DDP's
+    gradient average equals the gradient of the global batch mean even when the last global
+    batch splits unevenly.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y, generator, span, beta: float, free_bits: float, objective: str = "elbo",
+                iw_samples: int = 1) -> dict[str, torch.Tensor]:
+        from .models import VAEOutput
+        from .objectives import elbo_loss, iwae_loss
+
+        lo, hi, n = span
+        if objective == "iwae":  # per-rank noise: a valid estimator, not bitwise the 1-process run
+            terms = iwae_loss(self.model, x, iw_samples, y, generator)
+        else:
+            q = self.model.encode(x, y)
+            eps = torch.randn((n, *q.mean.shape[1:]), generator=generator, device=q.mean.device, dtype=q.mean.dtype)
+            z = q.mean + q.stddev * eps[lo:hi]  # DiagonalGaussian.rsample, with the global batch's noise
+            terms = elbo_loss(x, VAEOutput(q, z, self.model.decode(z, y)), beta, free_bits)
+        world = rank_and_world()[1]
+        return {**terms, "scaled_loss": terms["loss"] * ((hi - lo) * world / n)}
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """DDP around the global-batch objective of ``model`` (on the model's device)."""
+    device = next(model.parameters()).device
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(GlobalBatchObjective(model), device_ids=ids)
+
+
+def follow_run(config=None, resume: Optional[str] = None, epochs: Optional[int] = None) -> None:
+    """What ranks other than 0 do for ``vaekit train``: the same training, no files written.
+
+    Rank 0 runs :func:`vaekit.runs.train_run` / :func:`~vaekit.runs.resume_run` (run folder,
+    checkpoints, pictures); the others build the same model from the same seed (or the same
+    resume checkpoint) and take part in every collective step.
+    """
+    import copy
+
+    from . import checkpoint
+    from .data import load_dataset
+    from .models import VAE
+    from .training import pick_device, resolve_config, train
+
+    state: Optional[dict[str, Any]] = None
+    if resume is not None:
+        doc = checkpoint.read_run(resume)
+        cfg = checkpoint.run_config(doc)
+        if epochs is not None:
+            cfg.training.epochs = epochs
+            cfg.validate()
+        state = checkpoint.load_resume(resume)
+        data = load_dataset(cfg.data)
+        model = checkpoint.build_model(doc).to(pick_device(cfg.training.device))
+    else:
+        cfg = copy.deepcopy(config)
+        cfg.validate()
+        data = load_dataset(cfg.data)
+        resolve_config(cfg, data)
+        torch.manual_seed(cfg.training.seed)
+        model = VAE(cfg.model, data.shape, data.num_classes).to(pick_device(cfg.training.device))
+    cfg.training.progress = False
+    train(model, data, cfg, None, resume=state)

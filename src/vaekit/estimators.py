@@ -1,0 +1,131 @@
+"""The scikit-learn base shared by :class:`~vaekit.VAEAnomalyDetector` and :class:`~vaekit.VAETransformer`.
+
+``fit`` builds a :class:`vaekit.VAE` from a ModelConfig, wraps the array in an in-memory
+:class:`vaekit.data.DataSplits` and calls :func:`vaekit.training.train`: the loss and the loop are
+the core's, nothing is re-implemented here. Constructor arguments are stored untouched
+(scikit-learn's rule); the choices left at ``None`` are resolved in ``fit`` from the data size,
+so that the tiny arrays of scikit-learn's estimator checks train in a fraction of a second.
+
+After ``fit`` the model is kept in float64: scores and embeddings of an example then do not
+depend on which other examples share its batch (float32 matrix products can differ in the last
+bits with the batch size), which scikit-learn's subset-invariance checks require.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .config import Config
+from .data.registry import DataSplits
+from .errors import ConfigError
+from .models import VAE
+from .training import train
+
+
+def auto_hidden(n_features: int) -> tuple[int, ...]:
+    """A small one-layer MLP: twice the input width, between 16 and 256 units."""
+    return (int(min(256, max(16, 2 * n_features))),)
+
+
+def auto_latent_dim(n_features: int) -> int:
+    """About a third of the input width, between 1 and 20 dimensions."""
+    return int(max(1, min(20, n_features // 3)))
+
+
+def auto_epochs(n_samples: int, batch_size: int) -> int:
+    """About 5000 optimiser steps, between 10 and 100 passes."""
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    return int(max(10, min(100, math.ceil(5000 / steps_per_epoch))))
+
+
+class VAEEstimatorBase(BaseEstimator):
+    """Fitting and encoding shared by the scikit-learn front ends (not used on its own)."""
+
+    def __init__(
+        self, latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
+        batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
+        standardize: bool = True, random_state=None,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.beta = beta
+        self.likelihood = likelihood
+        self.standardize = standardize
+        self.random_state = random_state
+
+    # -- fitting ------------------------------------------------------------------------
+    def _config(self, n_samples: int, n_features: int) -> Config:
+        cfg = Config()
+        cfg.model.latent_dim = int(self.latent_dim) if self.latent_dim is not None else auto_latent_dim(n_features)
+        hidden = auto_hidden(n_features) if self.hidden is None else self.hidden
+        cfg.model.hidden = (int(hidden),) if np.isscalar(hidden) else tuple(int(h) for h in hidden)
+        if self.likelihood not in ("bernoulli", "gaussian", "gaussian-learned"):
+            raise ConfigError(f"likelihood must be bernoulli, gaussian or gaussian-learned, not {self.likelihood!r}")
+        cfg.model.likelihood = self.likelihood
+        if int(self.batch_size) < 1:
+            raise ConfigError("batch_size must be at least 1")
+        batch = min(int(self.batch_size), n_samples)
+        cfg.training.batch_size = batch
+        cfg.training.epochs = auto_epochs(n_samples, batch) if self.epochs is None else int(self.epochs)
+        cfg.training.lr = float(self.lr)
+        cfg.training.beta = float(self.beta)
+        cfg.training.seed = self.seed_
+        cfg.training.device = "cpu"
+        cfg.training.progress = False
+        cfg.training.eval_batch_size = 4096
+        cfg.data.binarize = "none"
+        return cfg.validate()
+
+    def _fit_vae(self, X) -> "VAEEstimatorBase":
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        x = np.asarray(X, dtype=np.float64)
+        self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        if self.standardize:
+            self.mean_ = x.mean(axis=0)
+            std = x.std(axis=0)
+            self.scale_ = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
+        else:
+            self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        xs = torch.from_numpy(((x - self.mean_) / self.scale_).astype(np.float32))
+        cfg = self._config(*x.shape)
+        # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap.
+        val = xs[: min(len(xs), 1024)]
+        data = DataSplits(
+            name="array", kind="table", shape=(x.shape[1],), train=xs, val=val, test=val[:0],
+            train_labels=None, val_labels=None, test_labels=None,
+            binary=bool(((xs == 0) | (xs == 1)).all()), num_classes=0, class_names=None, preprocessing={},
+        )
+        with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching the caller's RNG
+            torch.manual_seed(self.seed_)
+            model = VAE(cfg.model, (x.shape[1],))
+        self.history_ = train(model, data, cfg)
+        self.model_ = model.double().eval()
+        self.config_ = cfg.to_dict()
+        return self
+
+    # -- using the fitted model -----------------------------------------------------------
+    def _inputs(self, X) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return torch.from_numpy((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_)
+
+    @torch.no_grad()
+    def _posterior_means(self, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        out = [self.model_.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.model_.latent_dim))
+
+    @torch.no_grad()
+    def _decode_means(self, z: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        out = [self.model_.decode(z[i : i + batch_size]).mean for i in range(0, len(z), batch_size)]
+        x = torch.cat(out).numpy() if out else np.zeros((0, len(self.mean_)))
+        return x * self.scale_ + self.mean_

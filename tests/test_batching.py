@@ -1,0 +1,57 @@
+"""Batches: every example once per epoch, rank slices partition global batches, memmap streaming."""
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.data.batching import Batches
+
+
+def _epoch(b):
+    return [(xb.clone(), None if yb is None else yb.clone()) for xb, yb in b]
+
+
+@pytest.mark.parametrize("n,batch", [(10, 3), (64, 8), (7, 7)])
+def test_each_example_once_per_epoch_and_reshuffled(n, batch):
+    x = torch.arange(n, dtype=torch.float32)[:, None]
+    b = Batches(x, torch.arange(n), batch, generator=torch.Generator().manual_seed(0))
+    first, second = _epoch(b), _epoch(b)
+    assert len(first) == len(b) == -(-n // batch)
+    for epoch in (first, second):
+        seen = torch.cat([xb[:, 0] for xb, _ in epoch])
+        assert sorted(seen.tolist()) == list(range(n))
+        assert all(torch.equal(xb[:, 0].long(), yb) for xb, yb in epoch)  # labels follow their rows
+    if n > batch:
+        assert not torch.equal(torch.cat([xb for xb, _ in first]), torch.cat([xb for xb, _ in second]))
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_rank_slices_are_the_one_process_global_batches(world):
+    n, batch = 50, 4
+    x = torch.rand(n, 1, 2, 2)
+    one = _epoch(Batches(x, None, batch * world, binarize=True, generator=torch.Generator().manual_seed(1)))
+    ranks = [_epoch(Batches(x, None, batch, binarize=True, generator=torch.Generator().manual_seed(1),
+                            rank=r, world_size=world)) for r in range(world)]
+    assert all(len(r) == len(one) for r in ranks)
+    for i, (xb, _) in enumerate(one):
+        assert torch.equal(torch.cat([r[i][0] for r in ranks]), xb)  # same rows, same binarisation draws
+
+
+def test_dynamic_binarisation_is_bernoulli():
+    x = torch.full((4000, 1, 2, 2), 0.3)
+    b = Batches(x, None, 1000, binarize=True, generator=torch.Generator().manual_seed(0))
+    draws = torch.cat([xb for xb, _ in b])
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    assert abs(draws.mean().item() - 0.3) < 0.01
+    assert not torch.equal(torch.cat([xb for xb, _ in b]), draws)  # fresh draws each epoch
+
+
+def test_memmap_streams_the_same_batches_as_memory(tmp_path):
+    data = np.random.default_rng(0).random((101, 5), dtype=np.float32)
+    np.save(tmp_path / "t.npy", data)
+    mm = np.load(tmp_path / "t.npy", mmap_mode="r")
+    streamed = Batches(mm, None, 16, generator=torch.Generator().manual_seed(3))
+    resident = Batches(torch.from_numpy(data), None, 16, generator=torch.Generator().manual_seed(3))
+    assert streamed.streamed and not resident.streamed
+    for (a, _), (b, _) in zip(streamed, resident):
+        assert torch.equal(a, b)

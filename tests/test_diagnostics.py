@@ -1,0 +1,94 @@
+"""KL per dimension, active units, mutual information, collapse warnings and latent maps."""
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from conftest import small_config
+
+import vaekit
+from vaekit import VAE, ModelConfig, checkpoint
+from vaekit.diagnostics import (
+    PosteriorCollapseWarning, active_units, collapse_message, kl_per_dim, latent_diagnostics, latent_plane,
+    mutual_information, pca_2d,
+)
+
+
+def test_kl_per_dim_sums_to_the_models_kl():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(likelihood="bernoulli", hidden=(16,), latent_dim=5), (1, 8, 8)).eval()
+    x = torch.rand(40, 1, 8, 8)
+    d = latent_diagnostics(model, x, batch_size=7)
+    with torch.no_grad():
+        kl = model.encode(x).kl().mean()
+    assert len(d["kl_per_dim"]) == 5 and all(v >= 0 for v in d["kl_per_dim"])
+    assert d["kl"] == pytest.approx(float(kl), rel=1e-5)
+    assert -0.05 <= d["mutual_info"] <= d["mutual_info_max"] + 1e-9  # an MC estimate: may dip below 0
+
+
+def test_active_units_count_dimensions_whose_means_move():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.zeros(500, 4, dtype=torch.float64)
+    mean[:, 0] = torch.randn(500, generator=g)  # variance ~1: active
+    mean[:, 1] = 0.2 * torch.randn(500, generator=g)  # variance ~0.04: active
+    mean[:, 2] = 0.03 * torch.randn(500, generator=g)  # variance ~0.001: inactive
+    count, activity = active_units(mean)
+    assert count == 2 and activity.shape == (4,) and activity[3] == 0
+
+
+def test_mutual_information_between_its_limits():
+    n, g = 400, torch.Generator().manual_seed(0)
+    # q(z|x) identical for every x: z carries nothing about x
+    same = mutual_information(torch.zeros(n, 2, dtype=torch.float64), torch.zeros(n, 2, dtype=torch.float64), g)
+    assert abs(same) < 1e-9
+    # tiny, far-apart posteriors: z identifies x, so I = log N
+    spread = torch.randn(n, 3, generator=g, dtype=torch.float64) * 10
+    sharp = mutual_information(spread, torch.full((n, 3), -12.0, dtype=torch.float64), g)
+    assert sharp == pytest.approx(math.log(n), abs=0.01)
+    # in between, I <= E_x KL(q(z|x) || p(z)) (Hoffman & Johnson 2016)
+    mean, logvar = torch.randn(n, 3, generator=g, dtype=torch.float64), torch.full((n, 3), -1.0, dtype=torch.float64)
+    mi = mutual_information(mean, logvar, g)
+    assert 0 < mi < float(kl_per_dim(mean, logvar).sum())
+
+
+def test_collapse_message_names_the_remedies():
+    assert collapse_message(kl=12.0, active=3, latent_dim=4) is None
+    for message in (collapse_message(kl=0.01, active=0, latent_dim=4), collapse_message(kl=5.0, active=0, latent_dim=4)):
+        assert "warm-up" in message and "free bits" in message and "decoder" in message
+
+
+def test_training_logs_diagnostics_and_warns_on_collapse(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = vaekit.train_run(small_config(epochs=2, beta=200.0), out=tmp_path / "collapsed")
+    records = checkpoint.read_metrics(run)
+    assert {"val_active_units", "val_mutual_info", "val_kl_per_dim"} <= records[0].keys()
+    assert len(records[-1]["val_kl_per_dim"]) == 4
+    assert records[-1]["val_active_units"] == 0
+    assert any(issubclass(w.category, PosteriorCollapseWarning) for w in caught)
+
+
+def test_healthy_run_does_not_warn(digits_run):
+    records = checkpoint.read_metrics(digits_run)
+    assert records[-1]["val_active_units"] > 0
+    json.dumps(records)  # every value is plain JSON
+
+
+def test_pca_and_latent_plane_shapes():
+    z = torch.randn(100, 5) * torch.tensor([5.0, 2.0, 0.1, 0.1, 0.1])
+    points, explained = pca_2d(z)
+    assert points.shape == (100, 2) and explained[0] > explained[1] > 0.01
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(likelihood="bernoulli", hidden=(16,), latent_dim=2), (1, 8, 8)).eval()
+    grid = latent_plane(model, steps=5)
+    assert grid.shape == (5, 5, 1, 8, 8) and grid.min() >= 0 and grid.max() <= 1
+
+
+def test_run_pictures_include_latent_maps(tmp_path, digits_run):
+    assert (digits_run / "latent.png").is_file()
+    cfg = small_config(epochs=1)
+    cfg.model.latent_dim = 2
+    run = vaekit.train_run(cfg, out=tmp_path / "two")
+    assert (run / "latent.png").is_file() and (run / "latent_plane.png").is_file()

@@ -1,0 +1,73 @@
+"""Data-parallel training: 2 CPU processes (gloo) follow the 1-process run with the doubled batch."""
+
+import json
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import small_config
+from safetensors.torch import load_file, save_file
+
+import vaekit
+from vaekit import distributed
+from vaekit.data import load_dataset
+from vaekit.training import resolve_config, train
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(batch_size: int, epochs: int, **training):
+    cfg = small_config(epochs=epochs, batch_size=batch_size, **training)
+    data = load_dataset(cfg.data)
+    resolve_config(cfg, data)
+    torch.manual_seed(0)
+    model = vaekit.VAE(cfg.model, data.shape, data.num_classes)
+    return model, train(model, data, cfg)
+
+
+def _worker(rank: int, world: int, port: int, out: str, batch_size: int, epochs: int, training: dict):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        assert distributed.rank_and_world() == (rank, world)
+        model, history = _run(batch_size, epochs, **training)
+        if rank == 0:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/weights.safetensors")
+            with open(f"{out}/history.json", "w") as f:
+                json.dump(history, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def _ddp(tmp_path, batch_size, epochs, **training):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), batch_size, epochs, training), nprocs=2, join=True)
+    return load_file(str(tmp_path / "weights.safetensors")), json.loads((tmp_path / "history.json").read_text())
+
+
+@pytest.mark.parametrize("training", [{}, {"warmup_steps": 15}], ids=["elbo", "warmup"])
+def test_two_ranks_match_one_process_with_doubled_batch(tmp_path, training):
+    # digits has 1258 training examples: the last global batch of 64 splits unevenly (21 + 21 of 42).
+    weights, history = _ddp(tmp_path, 32, 2, **training)
+    model, reference = _run(64, 2, **training)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(weights[key], value, rtol=1e-4, atol=1e-5)
+    assert len(history) == len(reference) == 2
+    for got, want in zip(history, reference):
+        assert got["step"] == want["step"]
+        for key in ("train_loss", "train_recon", "train_kl", "val_loss"):
+            assert got[key] == pytest.approx(want[key], rel=1e-4), key
+
+
+def test_single_process_helpers_are_identities():
+    assert distributed.rank_and_world() == (0, 1)
+    assert distributed.is_main()
+    t = torch.arange(3.0)
+    assert distributed.all_reduce_sum(t) is t and torch.equal(t, torch.arange(3.0))
+    distributed.setup("cpu")  # no WORLD_SIZE: nothing to join
+    assert not dist.is_initialized()

@@ -1,0 +1,178 @@
+"""Synthetic tables: column round trips, conditional sampling, save/load, bad tables, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pd = pytest.importorskip("pandas")
+
+import vaekit  # noqa: E402
+from vaekit import DataError, RunError, TabularVAE  # noqa: E402
+from vaekit.cli import main  # noqa: E402
+from vaekit.distributions import MixedTabular  # noqa: E402
+from vaekit.tabular_transform import TableTransformer, read_metadata  # noqa: E402
+
+
+def make_table(n=800, seed=0):
+    """Every column type: bimodal float (2 decimals), skewed int with a point mass, category tied
+    to a number, boolean, small-int categorical, and missing values in a float and a category."""
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["a", "b", "c"], size=n, p=[0.5, 0.3, 0.2])
+    level = np.where(group == "b", rng.normal(10, 1, n), rng.normal(0, 1, n))  # depends on group
+    gain = np.where(rng.random(n) < 0.8, 0, rng.lognormal(8, 1, n)).astype(np.int64)
+    with_gaps = np.round(rng.normal(50, 5, n), 1)
+    with_gaps[rng.random(n) < 0.2] = np.nan
+    colour = rng.choice(["red", "blue"], size=n).astype(object)
+    colour[rng.random(n) < 0.15] = np.nan
+    return pd.DataFrame({
+        "level": np.round(level, 2), "gain": gain, "group": group, "flag": rng.random(n) < 0.3,
+        "rooms": rng.integers(1, 5, n), "with_gaps": with_gaps, "colour": colour,
+    })
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def fitted(table):
+    return TabularVAE(epochs=40, batch_size=100, hidden=(64, 64), latent_dim=8, verbose=False).fit(table)
+
+
+def test_types_are_inferred(fitted):
+    kinds = {c["name"]: c["kind"] for c in fitted.transformer_.columns_}
+    assert kinds == {"level": "continuous", "gain": "continuous", "group": "categorical", "flag": "boolean",
+                     "rooms": "categorical", "with_gaps": "continuous", "colour": "categorical"}
+
+
+def test_round_trip_of_every_column_type(table, fitted):
+    synth = fitted.sample(3000)
+    assert list(synth.columns) == list(table.columns)
+    assert synth.dtypes.to_dict() == table.dtypes.to_dict()
+    for col in ("group", "flag", "rooms", "colour"):
+        assert set(synth[col].dropna()) <= set(table[col].dropna())
+    for col in ("with_gaps", "colour"):
+        assert abs(synth[col].isna().mean() - table[col].isna().mean()) < 0.07
+    for col in ("level", "gain", "group", "flag", "rooms"):
+        assert not synth[col].isna().any()
+    for col in ("level", "gain", "with_gaps"):
+        assert synth[col].min() >= table[col].min() and synth[col].max() <= table[col].max()
+    assert np.allclose(synth["level"], synth["level"].round(2))
+    assert np.allclose(synth["with_gaps"].dropna(), synth["with_gaps"].dropna().round(1))
+    # the point mass at 0 (80% of rows) is reproduced, not smeared
+    assert abs((synth["gain"] == 0).mean() - 0.8) < 0.1
+    # marginals are close: category frequencies within a few percent
+    freq = synth["group"].value_counts(normalize=True)
+    assert abs(freq["a"] - 0.5) < 0.1 and abs(freq["b"] - 0.3) < 0.1
+
+
+def test_transform_inverse_is_exact_on_training_rows(table):
+    tr = TableTransformer().fit(table)
+    back = tr.inverse(tr.transform(table))
+    pd.testing.assert_frame_equal(back, table, check_exact=False, atol=1e-6)
+
+
+def test_conditional_sampling_meets_condition_and_shapes_other_columns(fitted):
+    b = fitted.sample(500, conditions={"group": "b"})
+    a = fitted.sample(500, conditions={"group": "a"})
+    assert (b["group"] == "b").all() and (a["group"] == "a").all()
+    # the condition goes through the model: `level` follows its group (about 10 vs about 0)
+    assert b["level"].mean() > a["level"].mean() + 5
+    both = fitted.sample(200, conditions={"group": "c", "flag": True})
+    assert (both["group"] == "c").all() and both["flag"].all()
+
+
+def test_save_load_gives_identical_samples(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    assert {p.name for p in (tmp_path / "model").iterdir()} >= {"config.json", "model.safetensors"}
+    again = TabularVAE.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(fitted.sample(300, seed=7), again.sample(300, seed=7))
+    pd.testing.assert_frame_equal(fitted.sample(50, {"group": "b"}, seed=3), again.sample(50, {"group": "b"}, seed=3))
+    assert not fitted.sample(300, seed=7).equals(fitted.sample(300, seed=8))
+    with pytest.raises(RunError, match="TabularVAE"):
+        vaekit.load(tmp_path / "model")
+
+
+def test_loss_values_per_epoch(fitted):
+    losses = fitted.loss_values
+    assert len(losses) == 40 and list(losses["epoch"]) == list(range(1, 41))
+    assert losses["train_loss"].iloc[-1] < losses["train_loss"].iloc[0]
+
+
+def test_model_follows_the_vae_interface(fitted, table):
+    model = fitted.model_
+    x = torch.from_numpy(fitted.transformer_.transform(table.head(16)))
+    assert isinstance(model.encode(x), vaekit.DiagonalGaussian)
+    p = model.decode(model.encode(x).mean)
+    assert isinstance(p, MixedTabular) and p.log_prob(x).shape == (16,) and p.mean.shape == x.shape
+    ll = vaekit.log_likelihood(model, x, num_samples=20)
+    assert ll.shape == (16,) and torch.isfinite(ll).all()
+
+
+def test_mixed_likelihood_matches_its_parts():
+    # one continuous column with a missing flag, one 3-way categorical
+    params = torch.tensor([[0.5, 0.0, -1.0, 2.0, 0.0, -2.0]])
+    p = MixedTabular(params, 1, (0,), (3,), scale_floor=0.05)
+    scale = 0.05 + torch.nn.functional.softplus(torch.tensor(0.0))
+    gauss = torch.distributions.Normal(0.5, scale).log_prob(torch.tensor(1.0))
+    cat = torch.log_softmax(torch.tensor([2.0, 0.0, -2.0]), 0)[1]
+    observed = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0]])
+    assert torch.allclose(p.log_prob(observed), gauss + torch.log(torch.sigmoid(torch.tensor(1.0))) + cat, atol=1e-5)
+    missing = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0]])  # flag set: the value is left out
+    assert torch.allclose(p.log_prob(missing), torch.log(torch.sigmoid(torch.tensor(-1.0))) + cat, atol=1e-5)
+    draw = p.sample(torch.Generator().manual_seed(0))
+    assert draw.shape == (1, 5) and draw[0, 2:].sum() == 1
+
+
+def test_bad_tables(table):
+    quick = dict(epochs=2, batch_size=50, hidden=(16,), latent_dim=2, verbose=False)
+    with pytest.raises(DataError, match="row"):
+        TabularVAE(**quick).fit(table.head(1))
+    with pytest.raises(DataError, match="entirely missing"):
+        TabularVAE(**quick).fit(table.assign(empty=np.nan))
+    constant = TabularVAE(**quick).fit(table.head(200).assign(same=7, label="x"))
+    out = constant.sample(50)
+    assert (out["same"] == 7).all() and (out["label"] == "x").all()
+    with pytest.raises(DataError, match="never seen"):
+        constant.sample(10, conditions={"group": "zzz"})
+    with pytest.raises(DataError, match="not a column"):
+        constant.sample(10, conditions={"nope": "a"})
+    with pytest.raises(DataError, match="not supported"):
+        constant.sample(10, conditions={"level": 1.0})
+    with pytest.raises(vaekit.ConfigError, match="not fitted"):
+        TabularVAE().sample(5)
+    with pytest.raises(DataError, match="not a column|lacks"):
+        TabularVAE(metadata={"columns": [{"name": "missing", "type": "continuous"}]}, **quick).fit(table)
+
+
+def test_adult_metadata_file_works_as_is(data_dir):
+    path = data_dir / "tabular" / "adult" / "adult.json"
+    if not path.is_file():
+        pytest.skip("Adult is not in $VAEKIT_DATA_DIR")
+    kinds = read_metadata(path)
+    assert kinds["age"] == "continuous" and kinds["education"] == "categorical" and len(kinds) == 15
+    df = pd.read_csv(data_dir / "tabular" / "adult" / "adult.csv", nrows=400)
+    model = TabularVAE(metadata=path, epochs=2, hidden=(32,), latent_dim=4, verbose=False).fit(df)
+    rich = model.sample(100, conditions={"income": ">50K"})  # Adult's values carry a leading space
+    assert (rich["income"] == " >50K").all() and rich["education-num"].dtype == df["education-num"].dtype
+
+
+def test_cli_train_and_synth(tmp_path, capsys):
+    csv = tmp_path / "table.csv"
+    make_table(300).to_csv(csv, index=False)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(csv), "--model", "tabular", "--epochs", "2", "--hidden", "32",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["kind"] == "vaekit-tabular"
+    out = tmp_path / "synthetic.csv"
+    assert main(["synth", str(run), "-n", "100", "--out", str(out), "--condition", "group=b"]) == 0
+    synth = pd.read_csv(out)
+    assert len(synth) == 100 and list(synth.columns) == list(make_table(5).columns) and (synth["group"] == "b").all()
+    capsys.readouterr()
+    assert main(["synth", str(run), "-n", "10", "--condition", "group=zzz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vaekit: error:") and "never seen" in err and "\n" not in err
+    assert main(["train", "--data", str(csv), "--metadata", "m.json"]) == 2
