@@ -53,7 +53,8 @@ def _wait(proc: subprocess.Popen, ready, timeout: float = 60.0) -> None:
 
 def _assert_consistent(run: Path, lines_seen: int) -> int:
     """The folder is a valid run (or a resumable stub); returns the checkpoint's epoch."""
-    assert not list(run.glob("*.tmp")), "a temporary file has a real name"
+    # a kill mid-write may leave a hidden ".name.XXXX.tmp" (removed on resume); never a real-named one
+    assert not [p for p in run.glob("*.tmp") if not p.name.startswith(".")], "a temporary file has a real name"
     doc = checkpoint.read_run(run)  # config.json is complete JSON
     assert doc["environment"]["torch"] == torch.__version__
     raw = (run / "metrics.jsonl").read_text() if (run / "metrics.jsonl").exists() else ""
