@@ -328,6 +328,18 @@ def _traverse(args) -> int:
     return 0
 
 
+def _write_columns(out: Path, values: np.ndarray, names: list[str]) -> Path:
+    """Write an array as .npy (as it is) or as .csv with one named column per feature."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        np.savetxt(out, values.reshape(len(values), -1), delimiter=",", header=",".join(names), comments="", fmt="%.6g")
+    elif out.suffix == ".npy":
+        np.save(out, values)
+    else:
+        raise ConfigError(f"--out {out}: use a .npy or .csv file")
+    return out
+
+
 def _encode(args) -> int:
     from .evaluation import posterior_means
     from .runs import run_data
@@ -335,15 +347,7 @@ def _encode(args) -> int:
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
     z = posterior_means(rd[0], x, y).numpy()
-    out = _out(args, "encoded.npy")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        header = ",".join(f"z{i}" for i in range(z.shape[1]))
-        np.savetxt(out, z, delimiter=",", header=header, comments="", fmt="%.6g")
-    elif out.suffix == ".npy":
-        np.save(out, z)
-    else:
-        raise ConfigError(f"--out {out}: use a .npy or .csv file")
+    out = _write_columns(_out(args, "encoded.npy"), z, [f"z{i}" for i in range(z.shape[1])])
     print(f"wrote {out} ({z.shape[0]} x {z.shape[1]} posterior means)")
     return 0
 
@@ -355,14 +359,7 @@ def _score(args) -> int:
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
     scores = score_examples(rd[0], x, y, method=args.method, num_samples=args.num_samples).numpy()
-    out = _out(args, "scores.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        np.savetxt(out, scores[:, None], delimiter=",", header="anomaly_score", comments="", fmt="%.6g")
-    elif out.suffix == ".npy":
-        np.save(out, scores)
-    else:
-        raise ConfigError(f"--out {out}: use a .csv or .npy file")
+    out = _write_columns(_out(args, "scores.csv"), scores, ["anomaly_score"])
     print(f"wrote {out} ({scores.shape[0]} {args.method} anomaly scores; higher = more anomalous)")
     return 0
 
