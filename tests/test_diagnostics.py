@@ -57,6 +57,10 @@ def test_collapse_message_names_the_remedies():
     assert collapse_message(kl=12.0, active=3, latent_dim=4) is None
     for message in (collapse_message(kl=0.01, active=0, latent_dim=4), collapse_message(kl=5.0, active=0, latent_dim=4)):
         assert "warm-up" in message and "free bits" in message and "decoder" in message
+    assert "no latent unit is active" in collapse_message(kl=5.0, active=0, latent_dim=4)
+    # Units above the activity threshold but (almost) no KL: the message says which test fired.
+    low_kl = collapse_message(kl=0.05, active=2, latent_dim=2)
+    assert "below 0.1" in low_kl and "2 of 2 units pass" in low_kl and "no latent unit" not in low_kl
 
 
 def test_training_logs_diagnostics_and_warns_on_collapse(tmp_path):

@@ -111,9 +111,14 @@ def collapse_message(kl: float, active: int, latent_dim: int, kl_floor: float = 
     """
     if active > 0 and kl >= kl_floor:
         return None
+    if active == 0:
+        what = (f"posterior collapse: no latent unit is active (0 of {latent_dim} have Cov_x(E_q[z_d]) > 0.01), "
+                f"KL {kl:.3g} nats per example")
+    else:
+        what = (f"posterior collapse: KL {kl:.3g} nats per example (below {kl_floor:g}), so z carries almost no "
+                f"information about x, although {active} of {latent_dim} units pass the activity threshold")
     return (
-        f"posterior collapse: {active} of {latent_dim} latent units active, KL {kl:.3g} nats per example; "
-        "the decoder ignores z. Remedies: KL warm-up (--warmup-steps 5000), free bits (--free-bits 0.5), "
+        f"{what}; the decoder ignores z. Remedies: KL warm-up (--warmup-steps 5000), free bits (--free-bits 0.5), "
         "a smaller beta, or a weaker decoder (fewer/narrower layers)"
     )
 
