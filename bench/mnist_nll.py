@@ -172,6 +172,7 @@ def main() -> None:
     p.add_argument("--runs", default="bench/runs", help="where the trained run folders go")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help=".json file for the results")
+    p.add_argument("--merge", action="store_true", help="keep the other models' rows already in --out")
     args = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     hidden = tuple(int(h) for h in args.hidden.split(","))
@@ -198,13 +199,24 @@ def main() -> None:
         eval_s = time.perf_counter() - t0
         row = {"model": name, "epochs": epochs, "train_s": train_s, "eval_s": eval_s, "test_images": int(x.shape[0]),
                "nll": report["nll"], "nll_stderr": report["nll_stderr"], "elbo": report["elbo_k"],
-               "published": PUBLISHED.get((args.data, name))}
+               "published": PUBLISHED.get((args.data, name)),
+               "final_val_loss": vaekit.checkpoint.read_metrics(run_dir)[-1]["val_loss"]}
         results["models"].append(row)
         print(json.dumps(row), flush=True)
         if args.compare_pythae and name == "vae":
             xs = x[: args.speed_limit]
             results["speed"] = speed(model, xs, args.eval_samples, compare=True)
             print(json.dumps(results["speed"]), flush=True)
+    if args.out and args.merge and Path(args.out).exists():
+        # Several invocations (one model each) build one results file: rows of other models are kept.
+        old = json.loads(Path(args.out).read_text())
+        if old.get("data") == results["data"] and old.get("architecture") == results["architecture"]:
+            names = {row["model"] for row in results["models"]}
+            results["models"] = [row for row in old["models"] if row["model"] not in names] + results["models"]
+            order = {"vae": 0, "iwae5": 1, "iwae50": 2}
+            results["models"].sort(key=lambda row: order.get(row["model"], 9))
+            if "speed" not in results and "speed" in old:
+                results["speed"] = old["speed"]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
