@@ -55,3 +55,21 @@ def test_memmap_streams_the_same_batches_as_memory(tmp_path):
     assert streamed.streamed and not resident.streamed
     for (a, _), (b, _) in zip(streamed, resident):
         assert torch.equal(a, b)
+
+
+def test_mapped_rows_and_image_memmaps_stream_the_same_batches_as_memory(tmp_path):
+    from vaekit.data.mapped import MappedRows
+
+    rng = np.random.default_rng(1)
+    table = rng.random((200, 3), dtype=np.float32)
+    np.save(tmp_path / "t.npy", table)
+    images = rng.random((50, 1, 2, 3), dtype=np.float32)
+    np.save(tmp_path / "i.npy", images)
+    cases = [(MappedRows.open(tmp_path / "t.npy"), table, 32), (np.load(tmp_path / "i.npy", mmap_mode="r"), images, 8)]
+    for source, data, batch in cases:
+        streamed = Batches(source, None, batch, generator=torch.Generator().manual_seed(5))
+        resident = Batches(torch.from_numpy(data), None, batch, generator=torch.Generator().manual_seed(5))
+        assert streamed.streamed and len(streamed) == len(resident)
+        for _ in range(2):  # reshuffled each epoch, identically
+            for (a, _), (b, _) in zip(streamed, resident):
+                assert a.shape == b.shape and torch.equal(a, b)

@@ -303,6 +303,99 @@ def test_bad_npy(tmp_path, array, message):
     raises_one_line(DataError, message, load, tmp_path / "bad.npy")
 
 
+# ---------------------------------------------------------------- memory-mapped .npy tables
+
+
+def _table(tmp_path, rows=3000, cols=6, seed=0) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(rows, cols)) * np.arange(1, cols + 1) + np.arange(cols)).astype(np.float32)
+    np.save(tmp_path / "big.npy", x)
+    return tmp_path / "big.npy", x
+
+
+def test_npy_table_splits_are_views_of_the_memory_map_equal_to_the_eager_reading(tmp_path, monkeypatch):
+    from vaekit.data import mapped
+    from vaekit.data.registry import _split_whole
+
+    path, x = _table(tmp_path)
+    monkeypatch.setattr(mapped, "CHUNK_BYTES", 8 * 6 * 128)  # 128-row blocks: many blocks, merged statistics
+    d = load(path)
+    assert all(isinstance(p, mapped.MappedRows) for p in (d.train, d.val, d.test))
+    assert isinstance(d.train.source, mapped.NpyMap) and d.train.source.path == path
+    assert (len(d.train), len(d.val), len(d.test), d.shape, d.binary) == (2100, 300, 600, (6,), False)
+    eager = _split_whole("t", "table", x.astype(np.float64), None, DataConfig(name="t"), None, [f"x{j}" for j in range(6)])
+    np.testing.assert_allclose(d.preprocessing["mean"], eager.preprocessing["mean"], rtol=1e-12)
+    np.testing.assert_allclose(d.preprocessing["std"], eager.preprocessing["std"], rtol=1e-12)
+    for split in ("train", "val", "test"):
+        torch.testing.assert_close(getattr(d, split)[:], getattr(eager, split), rtol=0, atol=1e-6)
+    rows = torch.tensor([7, 3, 3, 2000])
+    assert torch.equal(d.train[rows], d.train[:][rows]) and torch.equal(d.train[-1], d.train[:][-1])
+    assert torch.equal(d.test[:, 2], d.test[:][:, 2])
+    assert float(d.train.min()) == float(d.train[:].min()) and float(d.train.max()) == float(d.train[:].max())
+    x_new, _ = load_array(path, d.preprocessing)  # new data: one float32 tensor, standardised alike
+    train_idx = split_indices(3000, 0.1, 0.2, seed=0, name="t")[0]
+    assert torch.equal(x_new[train_idx], d.train[:])
+
+
+def test_npy_table_nan_in_a_later_block_is_located(tmp_path, monkeypatch):
+    from vaekit.data import mapped
+
+    path, x = _table(tmp_path)
+    x[2500, 4] = np.inf
+    np.save(path, x)
+    monkeypatch.setattr(mapped, "CHUNK_BYTES", 8 * 6 * 128)
+    raises_one_line(DataError, r"row 2500, column 'x4' is inf", load, path)
+
+
+def test_training_on_a_memory_mapped_table_reads_only_batches_and_blocks(tmp_path, monkeypatch):
+    """Structural: every read of the file is a batch, an evaluation chunk or a scan block;
+    nothing reads a whole split, and every read gives its pages back."""
+    import vaekit
+    from vaekit import Config
+    from vaekit.data import mapped
+
+    path, _ = _table(tmp_path, rows=25_000)  # train/val/test 17,500/2,500/5,000 rows
+    monkeypatch.setattr(mapped, "CHUNK_BYTES", 8 * 6 * 50)  # 50-row blocks
+    reads, releases = [], [0]
+    real_read, real_release = mapped.MappedRows.read, mapped.NpyMap.release
+    monkeypatch.setattr(mapped.MappedRows, "read", lambda self, pos: reads.append(np.size(pos)) or real_read(self, pos))
+    monkeypatch.setattr(mapped.NpyMap, "release", lambda self: releases.__setitem__(0, releases[0] + 1) or real_release(self))
+    cfg = Config()
+    cfg.data.name = str(path)
+    cfg.model.hidden, cfg.model.latent_dim = (16,), 2
+    cfg.training.epochs, cfg.training.batch_size, cfg.training.eval_batch_size = 2, 256, 500
+    cfg.training.progress = False
+    run = vaekit.train_run(cfg, out=tmp_path / "run")  # training, validation, diagnostics and pictures
+    assert (run / "histograms.png").exists()
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 2 and all(np.isfinite(r["train_loss"]) and np.isfinite(r["val_loss"]) for r in history)
+    assert reads.count(256) >= 2 * (17_500 // 256)  # the training batches came from the file
+    # Batches (256), validation chunks (500), the 2,000 rows the diagnostics look at, scan
+    # blocks (50): no read of a whole split.
+    assert 0 < max(reads) <= 2000
+    assert releases[0] >= len(reads)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssFile from /proc (Linux)")
+def test_scanning_a_mapped_table_does_not_keep_its_pages_resident(tmp_path):
+    from vaekit.data.mapped import MappedRows
+
+    def rss_file_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+        pytest.skip("no RssFile in /proc/self/status")
+
+    rows = 2**18  # 64 MB of float32
+    np.lib.format.open_memmap(tmp_path / "t.npy", mode="w+", dtype=np.float32, shape=(rows, 64)).flush()
+    table = MappedRows.open(tmp_path / "t.npy")
+    before = rss_file_mb()
+    total = sum(float(block.sum()) for _, block in table.blocks(max_bytes=2**20))  # every page of the file
+    table.read(np.random.default_rng(0).integers(0, rows, 4096))
+    assert total == 0.0
+    assert rss_file_mb() - before < 16  # the 64 MB were mapped in and given back
+
+
 # ---------------------------------------------------------------- image folders
 
 

@@ -6,9 +6,11 @@ happens on the device, from the same seeded generator as everything else in the 
 drawn as ``uniform < p``: the same distribution as ``torch.bernoulli(p)``, about four times
 faster on the CPU (``bernoulli_`` with a generator runs one element at a time there).
 
-Data larger than memory (a NumPy memory map, ``numpy.load(path, mmap_mode='r')``) is streamed:
-each batch reads its rows in sorted order from the file and only then moves them to the
-device, so resident memory stays bounded by the page cache the OS is willing to give back.
+Data larger than memory (a :class:`~vaekit.data.mapped.MappedRows` view of a memory-mapped
+``.npy`` table, or any NumPy array) is streamed: each batch reads just its rows, in sorted
+order, from the file, and only then moves them to the device. The permutation is still one
+seeded ``randperm`` per epoch (8 bytes per row), so a streamed run sees exactly the batches of
+an in-memory run with the same seed.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from .mapped import MappedRows
 
-def _is_memmap(x) -> bool:
-    return isinstance(x, np.ndarray)
+
+def _is_streamed(x) -> bool:
+    return isinstance(x, (MappedRows, np.ndarray))
 
 
 class Batches:
     """Iterate over ``(x, y)`` minibatches of ``x`` (and labels ``y``, or None).
 
-    ``x`` is a tensor (moved to ``device`` once) or a NumPy array / memory map (rows are read
-    per batch, so it never has to fit in memory).
+    ``x`` is a tensor (moved to ``device`` once), or a :class:`MappedRows` / NumPy array /
+    memory map (rows are read per batch, so it never has to fit in memory).
 
     With ``world_size > 1`` every rank draws the same permutation and takes its own slice of
     each global batch of ``batch_size * world_size`` examples, so N ranks with batch b see
@@ -48,12 +52,16 @@ class Batches:
         rank: int = 0,
         world_size: int = 1,
     ):
-        self.streamed = _is_memmap(x)
+        self.streamed = _is_streamed(x)
         if device is not None:
             self.device = torch.device(device)
         else:
             self.device = torch.device("cpu") if self.streamed else x.device
-        self.x = x if self.streamed else x.to(self.device)
+        self.row_shape = tuple(x.shape[1:])
+        if self.streamed:  # rows of any shape are read as flat rows of a 2-D view
+            self.x = x if isinstance(x, MappedRows) else MappedRows(np.reshape(x, (x.shape[0], -1)))
+        else:
+            self.x = x.to(self.device)
         self.y = None if y is None else torch.as_tensor(y).to(self.device)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -69,14 +77,10 @@ class Batches:
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
         if not self.streamed:
             return self.x[idx]
-        # Sorted indices read the memory map front to back (page cache friendly); the order
-        # within a batch does not matter to a mean over the batch, but keep it as drawn so that
-        # a streamed run and an in-memory run see identical batches.
-        host = idx.cpu().numpy()
-        order = np.argsort(host, kind="stable")
-        rows = np.empty((len(host), *self.x.shape[1:]), dtype=np.float32)
-        rows[order] = self.x[host[order]]
-        return torch.from_numpy(rows).to(self.device, non_blocking=True)
+        # MappedRows.read reads the file in sorted order (page cache friendly) and returns the
+        # rows in the order drawn, so a streamed and an in-memory run see identical batches.
+        rows = torch.from_numpy(self.x.read(idx.cpu().numpy())).view(-1, *self.row_shape)
+        return rows.to(self.device, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
         n = self.x.shape[0]

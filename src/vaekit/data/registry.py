@@ -8,6 +8,12 @@ Splits: official ones where the data has them (MNIST's 60k/10k, binarized MNIST'
 50k/10k/10k); otherwise ``test_fraction`` and ``val_fraction`` of the whole set, chosen by a
 permutation from ``numpy.random.default_rng(split_seed)``, so the same seed gives the same
 split on every machine. MNIST's validation set is ``val_fraction`` of its 60k training images.
+
+A 2-D ``.npy`` table is never loaded: it is memory-mapped and its splits are
+:class:`~vaekit.data.mapped.MappedRows` views of the file (rows are read, standardised, when a
+batch or an evaluation asks for them), so a table larger than memory trains in bounded memory.
+The checks (finite values), the 0/1 test and the standardisation statistics are one pass over
+the file in blocks.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from ..config import DataConfig
 from ..errors import DataError
 from .idx import MNIST_FAMILY, load_binarized_mnist, load_mnist_family
 from .images import IMAGE_SUFFIXES, is_image_file, read_image_folder, read_images
-from .tables import apply_standardizer, check_finite_table, fit_standardizer, read_csv_table, read_npy
+from .mapped import MappedRows, NpyMap, scan_table
+from .tables import apply_standardizer, fit_standardizer, read_csv_table, read_npy
 
 BUILTIN = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
 _CHOICES = "choose digits, mnist, fashion-mnist, binarized-mnist or a path to a .csv, .npy or image folder"
@@ -34,14 +41,16 @@ _CHOICES = "choose digits, mnist, fashion-mnist, binarized-mnist or a path to a 
 
 @dataclass(repr=False)
 class DataSplits:
-    """A dataset split three ways, as float32 tensors resident in memory."""
+    """A dataset split three ways: float32 tensors resident in memory, or, for a ``.npy``
+    table, :class:`~vaekit.data.mapped.MappedRows` views of the memory-mapped file (same
+    ``shape``/``len``; indexing returns tensors of the rows asked for)."""
 
     name: str  # "digits", "mnist", ..., or the path given
     kind: str  # "image" or "table"
     shape: tuple[int, ...]  # per-example shape: (C, H, W) for images, (D,) for tables
-    train: torch.Tensor  # float32 (N, *shape); images scaled to [0, 1]
-    val: torch.Tensor
-    test: torch.Tensor
+    train: torch.Tensor | MappedRows  # float32 (N, *shape); images scaled to [0, 1]
+    val: torch.Tensor | MappedRows
+    test: torch.Tensor | MappedRows
     train_labels: Optional[torch.Tensor]  # int64 class indices, or None
     val_labels: Optional[torch.Tensor]
     test_labels: Optional[torch.Tensor]
@@ -196,13 +205,8 @@ def _read_path(path: Path, label_column: Optional[str], preprocessing: dict, req
         if label_column is not None and require_label:
             raise DataError(f"data.label_column names a CSV column; {path.name} is a .npy array without columns")
         arr = read_npy(path)
-        if arr.ndim == 2:
-            x = np.asarray(arr, dtype=np.float64)
-            columns = preprocessing.get("columns") or [f"x{j}" for j in range(x.shape[1])]
-            if len(columns) != x.shape[1]:
-                raise DataError(f"{path.name} has {x.shape[1]} columns but the model was trained on {len(columns)}")
-            check_finite_table(x, path.name, columns)
-            return x, None, None, "table", list(columns)
+        if arr.ndim == 2:  # read by _npy_table / _npy_table_array, in blocks
+            raise AssertionError("2-D .npy tables are read by _npy_table")
         return _npy_images(arr, path), None, None, "image", None
     if suffix in IMAGE_SUFFIXES and is_image_file(path):
         return read_images([path]), None, None, "image", None
@@ -229,7 +233,58 @@ def _npy_images(arr: np.ndarray, path: Path) -> np.ndarray:
     return x
 
 
+def _is_npy_table(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == ".npy" and len(read_npy(path).shape) == 2
+
+
+def _npy_columns(path: Path, d: int, preprocessing: dict, label_column: Optional[str], require_label: bool) -> list[str]:
+    if label_column is not None and require_label:
+        raise DataError(f"data.label_column names a CSV column; {path.name} is a .npy array without columns")
+    columns = preprocessing.get("columns") or [f"x{j}" for j in range(d)]
+    if len(columns) != d:
+        raise DataError(f"{path.name} has {d} columns but the model was trained on {len(columns)}")
+    return list(columns)
+
+
+def _npy_table(name: str, path: Path, cfg: DataConfig) -> DataSplits:
+    """A 2-D .npy table as memory-mapped splits: nothing is copied but the split indices."""
+    source = NpyMap(path)
+    n, d = source.shape
+    columns = _npy_columns(path, d, {}, cfg.label_column, True)
+    train, val, test = split_indices(n, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, name)
+    binary, mean, std = scan_table(source, train, path.name, columns)
+    # As for CSV tables: data that are all 0/1 are left as they are (a Bernoulli likelihood fits).
+    identity = not cfg.standardize or binary
+    if identity:
+        mean, std = np.zeros(d), np.ones(d)
+    std = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
+    preprocessing = {"columns": columns, "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+    stats = (None, None) if identity else (mean, std)
+    train_x, val_x, test_x = (MappedRows(source, idx, *stats) for idx in (train, val, test))
+    return DataSplits(
+        name=name, kind="table", shape=(d,), train=train_x, val=val_x, test=test_x,
+        train_labels=None, val_labels=None, test_labels=None, binary=binary, num_classes=0,
+        class_names=None, preprocessing=preprocessing,
+    )
+
+
+def _npy_table_array(path: Path, preprocessing: dict, label_column: Optional[str], require_label: bool) -> torch.Tensor:
+    """A whole 2-D .npy table as one float32 tensor (standardised with the stored statistics),
+    filled block by block: no float64 copy of the file."""
+    source = NpyMap(path)
+    columns = _npy_columns(path, source.shape[1], preprocessing, label_column, require_label)
+    scan_table(source, np.zeros(0, dtype=np.int64), path.name, columns)  # finite values only
+    stats = (None, None)
+    if "mean" in preprocessing:
+        mean = np.asarray(preprocessing["mean"], dtype=np.float64)
+        std = np.asarray(preprocessing.get("std", [1.0] * len(mean)), dtype=np.float64)
+        stats = (mean, std)
+    return MappedRows(source, None, *stats).materialize()
+
+
 def _from_path(name: str, path: Path, cfg: DataConfig) -> DataSplits:
+    if _is_npy_table(path):
+        return _npy_table(name, path, cfg)
     x, y, class_names, kind, columns = _read_path(path, cfg.label_column, {}, True)
     return _split_whole(name, kind, x, y, cfg, class_names, columns)
 
@@ -248,6 +303,8 @@ def load_array(path, preprocessing: Optional[dict] = None,
         raise DataError(f"{path} does not exist; give a .csv, .npy, image file or image folder")
     pre = dict(preprocessing or {})
     column = label_column if label_column is not None else pre.get("label_column")
+    if _is_npy_table(path):
+        return _npy_table_array(path, pre, column, require_label=label_column is not None), None
     x, y, _, kind, _ = _read_path(path, column, pre, require_label=label_column is not None)
     if kind == "table" and "mean" in pre:
         x = apply_standardizer(x, pre, path.name)

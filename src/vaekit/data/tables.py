@@ -234,14 +234,17 @@ def _cells(bad: np.ndarray) -> str:
     return f"{n} non-finite cell" + ("s" if n > 1 else "")
 
 
-def check_finite_table(x: np.ndarray, name: str, columns: Sequence[str]) -> None:
-    """DataError naming the first NaN/inf cell of a (N, D) array."""
+def check_finite_table(x: np.ndarray, name: str, columns: Sequence[str], row_offset: int = 0,
+                       whole: bool = True) -> None:
+    """DataError naming the first NaN/inf cell of a (N, D) array; ``x`` may be the block of a
+    file's rows that starts at row ``row_offset`` (``whole=False``: the count is the block's)."""
     bad = ~np.isfinite(x)
     if bad.any():
         i, k = np.argwhere(bad)[0]
+        where = "in all" if whole else f"in rows {row_offset}..{row_offset + len(x) - 1}"
         raise DataError(
-            f"{name} row {i}, column {columns[k]!r} is {x[i, k]} (not finite); impute the missing "
-            f"values or drop those rows ({_cells(bad)} in all)"
+            f"{name} row {i + row_offset}, column {columns[k]!r} is {x[i, k]} (not finite); impute the missing "
+            f"values or drop those rows ({_cells(bad)} {where})"
         )
 
 
