@@ -1,4 +1,5 @@
-"""Data-parallel training: 2 CPU processes (gloo) follow the 1-process run with the doubled batch."""
+"""Data-parallel training: 2 CPU processes (gloo) follow the 1-process run with the doubled batch,
+for the ELBO, KL warm-up, free bits (a non-linear function of the global batch mean) and IWAE."""
 
 import json
 import socket
@@ -50,7 +51,8 @@ def _ddp(tmp_path, batch_size, epochs, **training):
     return load_file(str(tmp_path / "weights.safetensors")), json.loads((tmp_path / "history.json").read_text())
 
 
-@pytest.mark.parametrize("training", [{}, {"warmup_steps": 15}], ids=["elbo", "warmup"])
+@pytest.mark.parametrize("training", [{}, {"warmup_steps": 15}, {"free_bits": 1.0}, {"objective": "iwae", "iw_samples": 3}],
+                         ids=["elbo", "warmup", "free-bits", "iwae"])
 def test_two_ranks_match_one_process_with_doubled_batch(tmp_path, training):
     # digits has 1258 training examples: the last global batch of 64 splits unevenly (21 + 21 of 42).
     weights, history = _ddp(tmp_path, 32, 2, **training)

@@ -7,9 +7,10 @@ the training loop then:
 
 * gives every rank the same seeded permutation and its slice of each global batch
   (:class:`vaekit.data.batching.Batches`), reshuffled every epoch;
-* draws the random numbers of a step (binarisation, reparameterisation noise) for the whole
-  global batch from the shared generator and lets each rank take its slice, so N ranks with
-  batch b follow the one-process run with batch N*b up to float rounding;
+* draws the random numbers of a step (binarisation, reparameterisation and importance-sampling
+  noise) for the whole global batch from the shared generator and lets each rank take its
+  slice, so N ranks with batch b follow the one-process run with batch N*b up to float
+  rounding, for the ELBO, KL warm-up, free bits and IWAE (see :class:`GlobalBatchObjective`);
 * averages gradients with :class:`~torch.nn.parallel.DistributedDataParallel`, and sums the
   epoch metrics across ranks;
 * writes the progress bar, logs and checkpoints from rank 0 only.
@@ -71,11 +72,19 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 class GlobalBatchObjective(nn.Module):
     """The training objective of one rank's slice of a global batch, as a module DDP can wrap.
 
-    ``forward(x, y, generator, span, beta, free_bits)`` encodes the slice, reparameterises
-    with noise drawn for the *whole* global batch and sliced (``span = (lo, hi, n)``), decodes
-    and returns the ELBO terms plus ``scaled_loss``, the loss rescaled by ``len(slice) * world / n`` so that DDP's
-    gradient average equals the gradient of the global batch mean even when the last global
-    batch splits unevenly.
+    ``forward(x, y, generator, span, beta, free_bits, objective, iw_samples)`` encodes the
+    slice, reparameterises with noise drawn for the *whole* global batch and sliced
+    (``span = (lo, hi, n)``), decodes and returns the objective's terms plus ``scaled_loss``,
+    the loss rescaled by ``len(slice) * world / n`` so that DDP's gradient average equals the
+    gradient of the global batch mean even when the last global batch splits unevenly.
+
+    Every term is a mean over examples, so the slices' means weighted by their sizes give the
+    global batch's, with one exception handled here: free bits penalise
+    ``max(free_bits, E_batch KL_d)`` per latent dimension, a non-linear function of the
+    *global* batch mean. Each rank therefore all-reduces the per-dimension KL means (no
+    gradient) and decides from the global mean which dimensions are above the floor; below it
+    the term is the constant ``free_bits``, above it the rank's own slice mean, whose weighted
+    gradients sum to the gradient of the global mean.
     """
 
     def __init__(self, model: nn.Module):
@@ -85,16 +94,28 @@ class GlobalBatchObjective(nn.Module):
     def forward(self, x, y, generator, span, beta: float, free_bits: float, objective: str = "elbo",
                 iw_samples: int = 1) -> dict[str, torch.Tensor]:
         from .models import VAEOutput
-        from .objectives import elbo_loss, iwae_loss
+        from .objectives import elbo_loss, iwae_bound
 
         lo, hi, n = span
-        if objective == "iwae":  # per-rank noise: a valid estimator, not bitwise the 1-process run
-            terms = iwae_loss(self.model, x, iw_samples, y, generator)
+        q = self.model.encode(x, y)
+        k = iw_samples if objective == "iwae" else None
+        shape = (n, *q.mean.shape[1:]) if k is None else (k, n, *q.mean.shape[1:])
+        eps = torch.randn(shape, generator=generator, device=q.mean.device, dtype=q.mean.dtype)
+        # DiagonalGaussian.rsample with the global batch's noise (the same numbers, in the same
+        # order, as the one-process run draws for the doubled batch).
+        z = q.mean + q.stddev * (eps[lo:hi] if k is None else eps[:, lo:hi])
+        likelihood = self.model.decode(z, y)
+        if objective == "iwae":  # as objectives.iwae_loss, from the sliced noise
+            log_px = likelihood.log_prob(x)
+            bound = iwae_bound(log_px + self.model.prior.log_prob(z) - q.log_prob(z)).mean()
+            terms = {"loss": -bound, "recon": -log_px.mean(), "kl": q.kl().mean(), "elbo": bound}
         else:
-            q = self.model.encode(x, y)
-            eps = torch.randn((n, *q.mean.shape[1:]), generator=generator, device=q.mean.device, dtype=q.mean.dtype)
-            z = q.mean + q.stddev * eps[lo:hi]  # DiagonalGaussian.rsample, with the global batch's noise
-            terms = elbo_loss(x, VAEOutput(q, z, self.model.decode(z, y)), beta, free_bits)
+            terms = elbo_loss(x, VAEOutput(q, z, likelihood), beta, 0.0)
+            if free_bits > 0:
+                per_dim = q.kl_per_dim().mean(dim=0)  # this slice's mean KL per latent dimension
+                global_mean = all_reduce_sum(per_dim.detach() * ((hi - lo) / n))
+                penalised = torch.where(global_mean >= free_bits, per_dim, torch.full_like(per_dim, free_bits)).sum()
+                terms["loss"] = terms["recon"] + beta * penalised
         world = rank_and_world()[1]
         return {**terms, "scaled_loss": terms["loss"] * ((hi - lo) * world / n)}
 
