@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .distributions import DiagonalGaussian
+from .distributions import DiagonalGaussian, bernoulli_log_prob
 from .errors import ConfigError
 from .objectives import elbo_loss, log_importance_weights
 
@@ -51,48 +51,16 @@ def elbo_breakdown(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "elbo": -nelbo}
 
 
-def _group_size(d: int, largest: int = 120) -> int:
-    """The largest divisor of ``d`` that is at most ``largest``."""
-    return next(g for g in range(min(d, largest), 0, -1) if d % g == 0)
-
-
 def _bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """sum_i log Bern(x_i; sigmoid(l_i)) over the trailing dims; equal to ``Bernoulli.log_prob``.
-
-    log Bern(x; sigmoid(l)) = x*l - softplus(l), softplus(l) = max(l, 0) + log(1 + e^-|l|) and
-    max(l, 0) = (l + |l|) / 2, so the sum is  sum (x - 1/2) l - sum |l| / 2 + sum log sigmoid(|l|).
-    The last sum is taken as sum_groups log prod_group sigmoid(|l|): every factor lies in
-    [1/2, 1), so a product of at most 120 of them stays above 2^-120 (a normal float32), and the
-    log runs once per group instead of once per pixel (on CPU, log/log1p over every pixel cost
-    more than the decoder's matmul). The first sum is one matrix-vector product per example.
-    """
-    lead = logits.shape[: logits.dim() - x.dim() + 1]  # (k, batch)
-    flat = logits.reshape(*lead, -1)
-    d = flat.shape[-1]
-    g = _group_size(d)
-    centred = x.reshape(x.shape[0], d).to(flat.dtype) - 0.5
-    if centred.shape[0] == 1:
-        xl = (flat.reshape(-1, d) @ centred[0]).reshape(lead)
-    else:
-        xl = (flat * centred).sum(-1)
-    a = flat.abs()
-    abs_sum = a.sum(-1)
-    tail = a.sigmoid_().view(*lead, d // g, g).prod(-1).log_().sum(-1)
-    return xl - 0.5 * abs_sum + tail
+    """sum_i log Bern(x_i; sigmoid(l_i)) of a batch ``x`` under logits with leading sample dims
+    ``(k, batch, ...)``: :func:`vaekit.distributions.bernoulli_log_prob`, which
+    ``Bernoulli.log_prob`` uses too (one log per group of pixels, not a log1p(exp) per pixel)."""
+    return bernoulli_log_prob(logits, x, x.dim() - 1)
 
 
 def _log_weights(model, x, k, y, generator, q) -> torch.Tensor:
-    """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): shape (k, batch).
-
-    The same quantity as :func:`vaekit.objectives.log_importance_weights`, with a faster
-    Bernoulli log-likelihood for float32/float64 models (see :func:`_bernoulli_log_prob`).
-    """
-    likelihood_type = getattr(getattr(model, "config", None), "likelihood", None)
-    if likelihood_type != "bernoulli" or q.mean.dtype not in (torch.float32, torch.float64):
-        return log_importance_weights(model, x, k, y, generator, posterior=q)
-    z = q.rsample(k, generator=generator)  # (k, batch, latent_dim)
-    likelihood = model.decode(z, y)
-    return _bernoulli_log_prob(likelihood.logits, x) + model.prior.log_prob(z) - q.log_prob(z)
+    """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): shape (k, batch)."""
+    return log_importance_weights(model, x, k, y, generator, posterior=q)
 
 
 def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:

@@ -52,6 +52,9 @@ def resolve_config(cfg: Config, data) -> Config:
         cfg.training.epochs = min(1000, max(10, math.ceil(500_000 / data.train.shape[0])))
     if cfg.model.model == "cvae" and data.num_classes < 1:
         raise ConfigError("model=cvae needs labelled data: an image set with classes, or data.label_column for a table")
+    if cfg.training.compile and (cfg.training.objective != "elbo" or distributed.rank_and_world()[1] > 1):
+        raise ConfigError("training.compile applies to objective=elbo in one process; "
+                          "turn it off for objective=iwae or under torchrun")
     if cfg.training.batch_size > data.train.shape[0]:
         raise ConfigError(f"training.batch_size={cfg.training.batch_size} is larger than the {data.train.shape[0]} training examples")
     return cfg.validate()
@@ -92,6 +95,25 @@ def _check_finite(window: torch.Tensor, first_step: int, last_step: int, epoch: 
             f"the {' and '.join(bad)} term became {terms[bad[0]]} at step {s}{kept}; "
             "lower training.lr, keep training.grad_clip on, or use a Gaussian likelihood with a larger scale_floor"
         )
+
+
+def compiled_elbo(model: torch.nn.Module, free_bits: float):
+    """``torch.compile`` of the ELBO terms as a function of (x, y, noise, beta), for training.compile.
+
+    The reparameterisation noise comes in as an argument (drawn by the loop from the run's
+    generator, as ``model.forward`` would draw it), so a compiled run consumes the random
+    stream exactly as an eager one and differs from it only by float rounding; beta is a
+    tensor so that a warm-up does not recompile every step. The backward pass is compiled with
+    it (AOTAutograd). One process and objective=elbo only (see :func:`resolve_config`).
+    """
+    from .models import VAEOutput
+
+    def terms(x, y, eps, beta):
+        q = model.encode(x, y)
+        z = q.mean + q.stddev * eps  # DiagonalGaussian.rsample with the given noise
+        return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
+
+    return torch.compile(terms)
 
 
 def make_optimizer(params, t, device: torch.device) -> torch.optim.Optimizer:
@@ -150,7 +172,7 @@ def train(
     opt = make_optimizer(params, t, device)
     # One process: the model itself. Under torchrun: DDP around the global-batch objective.
     net = distributed.wrap(model) if world > 1 else model
-    step_fn = torch.compile(net) if t.compile else net
+    compiled = compiled_elbo(model, t.free_bits) if t.compile else None
 
     epoch0, step, best, bad_epochs, history = 0, 0, math.inf, 0, []
     if resume is not None:
@@ -185,11 +207,15 @@ def train(
                 if not constant_beta:
                     beta = beta_at(step, t.beta, t.warmup_steps)
                 if world > 1:
-                    terms = step_fn(xb, yb, g, batches.span, beta, t.free_bits, t.objective, t.iw_samples)
+                    terms = net(xb, yb, g, batches.span, beta, t.free_bits, t.objective, t.iw_samples)
                 elif t.objective == "iwae":
-                    terms = iwae_loss(step_fn, xb, t.iw_samples, yb, g)
+                    terms = iwae_loss(model, xb, t.iw_samples, yb, g)
+                elif compiled is not None:
+                    # The noise is drawn here, from g, exactly as model.forward would draw it.
+                    eps = torch.randn((xb.shape[0], model.latent_dim), generator=g, device=device, dtype=params[0].dtype)
+                    terms = compiled(xb, yb, eps, torch.tensor(beta, device=device))
                 else:
-                    terms = elbo_loss(xb, step_fn(xb, yb, generator=g), beta, t.free_bits)
+                    terms = elbo_loss(xb, model(xb, yb, generator=g), beta, t.free_bits)
                 opt.zero_grad(set_to_none=True)
                 terms.get("scaled_loss", terms["loss"]).backward()
                 if t.grad_clip > 0:
