@@ -21,6 +21,7 @@ from typing import Literal, Optional
 
 import torch
 
+from .distributions import Bernoulli, Gaussian
 from .errors import ConfigError, DataError
 
 Method = Literal["pseudo-gibbs", "metropolis"]
@@ -30,9 +31,25 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def _as_model_input(model, x) -> torch.Tensor:
+    """``x`` as a tensor on the model's device, in its floating dtype (float32, or float64 for
+    the fitted models of the scikit-learn front ends)."""
+    p = next(model.parameters())
+    return torch.as_tensor(x).to(device=p.device, dtype=p.dtype)
+
+
 def _elementwise_log_prob(likelihood, x: torch.Tensor) -> torch.Tensor:
-    """log p(x_i | z) per cell (not summed), through the likelihood's torch distribution."""
-    return likelihood.to_torch().base_dist.log_prob(x.expand_as(likelihood.mean))
+    """log p(x_i | z) per cell (not summed): the likelihood's own formula with no event dimensions.
+
+    Not through ``torch.distributions``: its Bernoulli refuses grey-level pixels in [0, 1]
+    (e.g. MNIST with a model trained on dynamically binarised images), for which the Bernoulli
+    log-likelihood x log p + (1 - x) log(1 - p) is still the quantity the model was fit with.
+    """
+    if isinstance(likelihood, Bernoulli):
+        return Bernoulli(likelihood.logits, event_dims=0).log_prob(x)
+    if isinstance(likelihood, Gaussian):
+        return Gaussian(likelihood.mean, likelihood.scale, event_dims=0).log_prob(x)
+    raise ConfigError(f"imputation supports Bernoulli and Gaussian likelihoods, not {type(likelihood).__name__}")
 
 
 @torch.no_grad()
@@ -49,7 +66,7 @@ def impute(
         raise ConfigError(f"method must be pseudo-gibbs or metropolis, not {method!r}")
     if num_iter < 1:
         raise ConfigError("num_iter must be at least 1")
-    x = torch.as_tensor(x, dtype=torch.float32).to(_device(model))
+    x = _as_model_input(model, x)
     model.check_shape(x)
     mask = ~torch.isnan(x) if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=x.device)
     if mask.shape != x.shape:
@@ -90,7 +107,7 @@ def impute(
 @torch.no_grad()
 def denoise(model, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
     """E[x | z = E_q[z | x]]: the model's clean version of (noisy) inputs, on the CPU."""
-    x = torch.as_tensor(x, dtype=torch.float32).to(_device(model))
+    x = _as_model_input(model, x)
     return model.decode(model.encode(x, y).mean, y).mean.cpu()
 
 

@@ -54,6 +54,31 @@ def save_rows(rows: torch.Tensor, path: str | Path) -> Path:
     return save_grid(rows.flatten(0, 1), path, nrow=rows.shape[1])
 
 
+def save_labelled_rows(rows: torch.Tensor, path: str | Path, row_names: Sequence[str]) -> Path:
+    """Save (rows, columns, C, H, W) images in [0, 1] as one grid, each row named on its left
+    (e.g. a conditional model's samples, one row per class)."""
+    from torchvision.utils import make_grid
+
+    if len(row_names) != rows.shape[0]:
+        raise ValueError(f"{rows.shape[0]} rows but {len(row_names)} row names")
+    plt = _matplotlib()
+    images = _upscale(rows.flatten(0, 1).detach().float().cpu().clamp(0, 1))
+    pad = 2
+    grid = make_grid(images, nrow=rows.shape[1], padding=pad, pad_value=1.0)  # (3, H, W)
+    cell = images.shape[-2] + pad  # height of one row of the grid, padding included
+    height, width = grid.shape[1:]
+    fig = plt.figure(figsize=(1.0 + width / 100, height / 100))
+    ax = fig.add_axes([1.0 / (1.0 + width / 100), 0, width / 100 / (1.0 + width / 100), 1])
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([pad + i * cell + (cell - pad) / 2 for i in range(rows.shape[0])])
+    ax.set_yticklabels([str(n) for n in row_names], fontsize=9)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return _save(fig, path, dpi=100)
+
+
 def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Loss, reconstruction and KL per epoch, training and validation, in nats per example."""
     plt = _matplotlib()
@@ -97,11 +122,11 @@ def save_histograms(
     return _save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, dpi: int = 110) -> Path:
     plt = _matplotlib()
     path = Path(path)
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=110, format=_format(path))
+    fig.savefig(buf, dpi=dpi, format=_format(path))
     atomic_write(path, buf.getvalue())
     plt.close(fig)
     return path

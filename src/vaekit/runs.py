@@ -141,7 +141,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0,
 
 
 def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, seed: int = 0) -> list[Path]:
-    """The pictures of a run: samples, reconstructions, interpolations and training curves."""
+    """The pictures of a run: samples, reconstructions, interpolations and training curves; for
+    a conditional image model also samples_by_class.png, one row of samples per class."""
     run_dir = Path(run_dir)
     model = model.eval()
     device = next(model.parameters()).device
@@ -158,6 +159,8 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         ya = None if y is None else y[:1]
         strips = [interpolate(model, x[i : i + 1], x[i + 1 : i + 2], 10, m, ya) for i, m in ((0, "linear"), (0, "spherical"))]
         written.append(plots.save_rows(torch.cat(strips), run_dir / "interpolation.png"))
+        if model.conditional:
+            written.append(_samples_by_class(run_dir, model, data, g))
     else:
         columns = (data.preprocessing or {}).get("columns")
         written.append(plots.save_histograms(data.test.cpu(), samples, run_dir / "histograms.png", columns))
@@ -165,6 +168,16 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         written.append(plots.save_curves(history, run_dir / "curves.png"))
     written += _latent_maps(run_dir, model, data, cfg)
     return written
+
+
+def _samples_by_class(run_dir: Path, model, data, generator: torch.Generator, per_class: int = 10) -> Path:
+    """samples_by_class.png: a conditional image model's samples, one row per class (named on the left)."""
+    device = next(model.parameters()).device
+    y = torch.arange(model.num_classes, device=device).repeat_interleave(per_class)
+    x = model.sample(len(y), y=y, generator=generator).cpu()
+    names = data.class_names if data.class_names and len(data.class_names) == model.num_classes else None
+    names = names or [str(c) for c in range(model.num_classes)]
+    return plots.save_labelled_rows(x.reshape(model.num_classes, per_class, *x.shape[1:]), run_dir / "samples_by_class.png", names)
 
 
 def _latent_maps(run_dir: Path, model, data, cfg: Config, max_points: int = 2000) -> list[Path]:
