@@ -176,3 +176,67 @@ def test_cli_train_and_synth(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit: error:") and "never seen" in err and "\n" not in err
     assert main(["train", "--data", str(csv), "--metadata", "m.json"]) == 2
+
+
+def make_dated(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    day = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 366, n), unit="D")
+    when = pd.Series(day.strftime("%d/%m/%Y"), dtype=object)  # day first: 13/01/2020 cannot be month first
+    when[rng.random(n) < 0.1] = np.nan
+    stamp = pd.Series(day + pd.to_timedelta(rng.integers(0, 24, n), unit="h"))
+    return pd.DataFrame({"when": when, "stamp": stamp, "x": np.round(rng.normal(size=n), 3),
+                         "year_code": rng.choice(["2020", "2021"], n)})
+
+
+def test_datetime_columns_are_inferred_and_round_trip_exactly():
+    df = make_dated()
+    tr = TableTransformer().fit(df)
+    specs = {c["name"]: c for c in tr.columns_}
+    assert {k: c["kind"] for k, c in specs.items()} == {"when": "datetime", "stamp": "datetime", "x": "continuous",
+                                                        "year_code": "categorical"}
+    assert specs["when"]["format"] == "%d/%m/%Y" and specs["when"]["unit_s"] == 86400
+    assert specs["stamp"]["unit_s"] == 3600
+    back = tr.inverse(tr.transform(df))
+    assert back["when"].isna().equals(df["when"].isna())
+    assert (back["when"].dropna() == df["when"].dropna()).all()
+    assert (back["stamp"] == df["stamp"]).all() and back["stamp"].dtype == df["stamp"].dtype
+
+
+def test_datetime_samples_keep_format_range_and_unit():
+    df = make_dated()
+    meta = {"columns": {"when": {"sdtype": "datetime", "datetime_format": "%d/%m/%Y"}, "stamp": {"sdtype": "datetime"},
+                        "x": {"sdtype": "numerical"}, "year_code": {"sdtype": "categorical"}}}
+    model = TabularVAE(metadata=meta, epochs=30, batch_size=100, hidden=(32,), latent_dim=4, verbose=False).fit(df)
+    synth = model.sample(300)
+    when = pd.to_datetime(synth["when"].dropna(), format="%d/%m/%Y")  # every value reads back in the format
+    assert 0 < synth["when"].isna().mean() < 0.3
+    lo, hi = pd.to_datetime(df["when"].dropna(), format="%d/%m/%Y").agg(["min", "max"])
+    assert when.min() >= lo and when.max() <= hi
+    assert synth["stamp"].dtype == df["stamp"].dtype and (synth["stamp"].dt.minute == 0).all()
+    assert synth["stamp"].min() >= df["stamp"].min() and synth["stamp"].max() <= df["stamp"].max()
+    with pytest.raises(DataError, match="not supported"):
+        model.sample(5, conditions={"when": "01/02/2020"})
+    with pytest.raises(DataError, match="does not read as a date"):
+        TabularVAE(metadata={"columns": {"year_code": {"sdtype": "datetime", "datetime_format": "%d/%m/%Y"}}},
+                   epochs=1, verbose=False).fit(df)
+    with pytest.raises(DataError, match="strftime"):
+        read_metadata({"columns": {"x": {"sdtype": "numerical", "datetime_format": "%Y"}}})
+
+
+def test_latent_mixture_is_fitted_saved_and_sampled(table, tmp_path):
+    model = TabularVAE(epochs=20, batch_size=100, hidden=(64, 64), latent_dim=4, latent_components=3,
+                       verbose=False).fit(table)
+    net = model.model_
+    weights = torch.softmax(net.mix_logits, 0)
+    assert torch.isclose(weights.sum(), torch.tensor(1.0)) and (weights > 0.01).all()
+    # the mixture describes the codes of the training rows: draws from it have their mean and spread
+    x = torch.from_numpy(model.transformer_.transform(table, rng=np.random.default_rng(0)))
+    with torch.no_grad():
+        codes = net.encode(x).rsample(generator=torch.Generator().manual_seed(0))
+    draws = net.sample_latent(20_000, torch.Generator().manual_seed(1))
+    assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.1)
+    assert torch.allclose(draws.std(0), codes.std(0), rtol=0.15)
+    synth = model.sample(2000)
+    assert abs((synth["group"] == "a").mean() - 0.5) < 0.1
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(200, seed=4), model.sample(200, seed=4))

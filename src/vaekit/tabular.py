@@ -30,7 +30,7 @@ from .distributions import DiagonalGaussian, MixedTabular
 from .errors import ConfigError, DataError, RunError
 from .models import VAEOutput
 from .networks import mlp
-from .tabular_transform import TableTransformer, read_metadata
+from .tabular_transform import TableTransformer, read_column_metadata
 
 KIND = "vaekit-tabular"
 
@@ -44,7 +44,7 @@ class TabularModel(nn.Module):
     num_classes = 0
 
     def __init__(self, layout: dict, latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256),
-                 scale_floor: float = 0.05, p_condition: float = 0.5):
+                 scale_floor: float = 0.05, p_condition: float = 0.5, latent_components: int = 0):
         super().__init__()
         self.layout = dict(layout)
         self.n_cont, self.missing_of = int(layout["n_cont"]), tuple(layout["missing_of"])
@@ -57,6 +57,13 @@ class TabularModel(nn.Module):
         n_params = 2 * self.n_cont + len(self.missing_of) + self.cond_dim
         self.encoder = mlp([self.width + self.cond_dim, *self.hidden, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim + self.cond_dim, *reversed(self.hidden), n_params])
+        # The latent density used for sampling (not for the ELBO, whose prior stays N(0, I)):
+        # a Gaussian mixture fitted to the codes of the training rows after training. K = 0: N(0, I).
+        self.latent_components = int(latent_components)
+        k, d = self.latent_components, self.latent_dim
+        self.register_buffer("mix_logits", torch.zeros(k))
+        self.register_buffer("mix_means", torch.zeros(k, d))
+        self.register_buffer("mix_chol", torch.eye(d).repeat(k, 1, 1))
 
     @property
     def prior(self) -> DiagonalGaussian:
@@ -110,15 +117,47 @@ class TabularModel(nn.Module):
         return VAEOutput(posterior, z, self.decode(z, c))
 
     @torch.no_grad()
+    def fit_latent_mixture(self, x: torch.Tensor, seed: int = 0, batch_size: int = 10_000) -> None:
+        """Fit the sampling density to the aggregate posterior q(z) = mean_i q(z|x_i) of rows ``x``.
+
+        With beta < 1 (or a finite decoder) q(z) does not fill N(0, I): prior draws that land where
+        no training code lies decode to blurred rows ("prior holes"). Fitting a density to the
+        codes after training and sampling from it is the ex-post density estimation of Ghosh et
+        al. 2020 (sec. 4) and the second stage of Dai & Wipf 2019; here one draw z_i ~ q(z|x_i)
+        per row and a full-covariance Gaussian mixture with ``latent_components`` components.
+        """
+        from sklearn.mixture import GaussianMixture
+
+        if self.latent_components == 0:
+            return
+        g = torch.Generator(device=x.device).manual_seed(seed)
+        codes = torch.cat([self.encode(b).rsample(generator=g) for b in x.split(batch_size)]).double().cpu().numpy()
+        gm = GaussianMixture(self.latent_components, covariance_type="full", reg_covar=1e-4, max_iter=200,
+                             random_state=seed).fit(codes)
+        like = self.mix_means
+        self.mix_logits.copy_(torch.as_tensor(np.log(np.maximum(gm.weights_, 1e-12)), dtype=like.dtype))
+        self.mix_means.copy_(torch.as_tensor(gm.means_, dtype=like.dtype))
+        self.mix_chol.copy_(torch.linalg.cholesky(torch.as_tensor(gm.covariances_)).to(like.dtype))
+
+    def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``n`` latent draws from the sampling density (the fitted mixture, else the prior)."""
+        if self.latent_components == 0:
+            return self.prior.rsample(n, generator=generator)[:, 0]
+        k = torch.multinomial(torch.softmax(self.mix_logits, 0), n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=k.device, dtype=self.mix_means.dtype)
+        return self.mix_means[k] + (self.mix_chol[k] @ eps)[..., 0]
+
+    @torch.no_grad()
     def sample(self, n: int, c: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
                mean: bool = False, argmax_categories: bool = False) -> torch.Tensor:
-        z = self.prior.rsample(n, generator=generator)[:, 0]
+        z = self.sample_latent(n, generator) if c is None else self.prior.rsample(n, generator=generator)[:, 0]
         likelihood = self.decode(z, c)
         return likelihood.mean if mean else likelihood.sample(generator=generator, argmax_categories=argmax_categories)
 
     def spec(self) -> dict:
         return {"layout": self.layout, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
-                "scale_floor": self.scale_floor, "p_condition": self.p_condition}
+                "scale_floor": self.scale_floor, "p_condition": self.p_condition,
+                "latent_components": self.latent_components}
 
 
 class TabularVAE:
@@ -133,13 +172,15 @@ class TabularVAE:
     def __init__(self, metadata: Any = None, epochs: Optional[int] = None, batch_size: int = 500,
                  latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256), lr: float = 2e-3,
                  beta: float = 0.5, weight_decay: float = 0.0, enforce_min_max_values: bool = True,
-                 enforce_rounding: bool = True, categories: str = "sample", seed: int = 0, verbose: bool = True,
-                 device: str = "cpu"):
+                 enforce_rounding: bool = True, categories: str = "sample", p_condition: float = 0.5,
+                 scale_floor: float = 0.05, latent_components: int = 0, point_mass: Optional[float] = None, seed: int = 0, verbose: bool = True, device: str = "cpu"):
         self.metadata, self.epochs, self.batch_size = metadata, epochs, batch_size
         self.latent_dim, self.hidden, self.lr, self.beta = latent_dim, hidden, lr, beta
         self.weight_decay = weight_decay
         self.enforce_min_max_values, self.enforce_rounding = enforce_min_max_values, enforce_rounding
         self.categories = categories  # "sample": draw from p(x|z); "argmax": its most probable category
+        self.p_condition, self.scale_floor = p_condition, scale_floor
+        self.latent_components, self.point_mass = latent_components, point_mass
         self.seed, self.verbose, self.device = seed, verbose, device
 
     # -- fitting ------------------------------------------------------------------------------
@@ -148,13 +189,13 @@ class TabularVAE:
         from .data.registry import DataSplits
         from .training import train
 
-        kinds = read_metadata(self.metadata) if self.metadata is not None else None
-        self.transformer_ = TableTransformer(kinds).fit(data)
+        kinds, formats = read_column_metadata(self.metadata) if self.metadata is not None else (None, None)
+        self.transformer_ = TableTransformer(kinds, formats=formats, point_mass=self.point_mass).fit(data)
         g = np.random.default_rng(self.seed)
         rows = torch.from_numpy(self.transformer_.transform(data, rng=g))
         n = rows.shape[0]
         # A small held-out slice only for the per-epoch validation loss (monitoring).
-        n_val = min(2000, n // 10) if n >= 50 else 0
+        n_val = min(500, n // 10) if n >= 50 else 0
         perm = g.permutation(n)
         val = rows[perm[:n_val]] if n_val else rows
         train_rows = rows[perm[n_val:]] if n_val else rows
@@ -172,9 +213,11 @@ class TabularVAE:
         tr = self.transformer_
         layout = {"n_cont": len(tr.continuous), "missing_of": list(tr.missing_of), "cat_sizes": list(tr.cat_sizes)}
         torch.manual_seed(self.seed)  # weight initialisation
-        self.model_ = TabularModel(layout, self.latent_dim, self.hidden).to(self.device)
+        self.model_ = TabularModel(layout, self.latent_dim, self.hidden, self.scale_floor,
+                                   self.p_condition, self.latent_components).to(self.device)
         self.history_ = train(self.model_, splits, cfg)
         self.model_.eval()
+        self.model_.fit_latent_mixture(rows.to(self.device), seed=self.seed)
         self.num_rows_ = int(n)
         return self
 
@@ -236,7 +279,8 @@ class TabularVAE:
     # -- files --------------------------------------------------------------------------------
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in ("epochs", "batch_size", "latent_dim", "hidden", "lr", "beta",
-                                                "weight_decay", "enforce_min_max_values", "enforce_rounding", "categories", "seed")}
+                                                "weight_decay", "enforce_min_max_values", "enforce_rounding", "categories",
+                                                "p_condition", "scale_floor", "latent_components", "point_mass", "seed")}
         params["hidden"] = list(params["hidden"])
         return params
 
@@ -265,7 +309,7 @@ class TabularVAE:
             self = cls(**doc["params"], verbose=False, device=device)
             spec = doc["spec"]
             self.model_ = TabularModel(spec["layout"], spec["latent_dim"], tuple(spec["hidden"]),
-                                       spec["scale_floor"], spec["p_condition"])
+                                       spec["scale_floor"], spec["p_condition"], spec.get("latent_components", 0))
             self.transformer_ = TableTransformer.from_state(doc["transformer"])
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{path / checkpoint.CONFIG} cannot rebuild a TabularVAE: {exc}") from None

@@ -12,6 +12,12 @@ Categorical, ordinal and boolean columns are one-hot blocks; missing categories 
 of their own. A continuous column with missing values gets a 0/1 "missing" flag (its value is
 then 0 and left out of the likelihood), so missingness is modelled and reproduced at its rate.
 Integer columns and floats with few decimals are rounded back to the precision seen in training.
+
+Datetime columns (``datetime64`` columns, text columns whose values all parse with one date
+format, or metadata sdtype ``datetime`` with an optional ``datetime_format``) are modelled as
+numbers, seconds since 1970, through the same quantile transform; they come back in their
+original dtype, text in the original format, rounded to the coarsest unit (day, hour, minute,
+second) that every training value is a multiple of.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ import numpy as np
 
 from .errors import DataError
 
-CONTINUOUS, CATEGORICAL, BOOLEAN, ID = "continuous", "categorical", "boolean", "id"
-# Metadata spellings accepted (CTGAN/SDGym's adult.json list, SDV's sdtypes) -> our four kinds.
+CONTINUOUS, CATEGORICAL, BOOLEAN, ID, DATETIME = "continuous", "categorical", "boolean", "id", "datetime"
+NUMERIC_KINDS = (CONTINUOUS, DATETIME)  # modelled as one real number each
+# Metadata spellings accepted (CTGAN/SDGym's adult.json list, SDV's sdtypes) -> our five kinds.
 _ALIASES = {
     "continuous": CONTINUOUS, "numerical": CONTINUOUS, "numeric": CONTINUOUS, "integer": CONTINUOUS, "float": CONTINUOUS,
     "categorical": CATEGORICAL, "ordinal": CATEGORICAL, "discrete": CATEGORICAL,
-    "boolean": BOOLEAN, "bool": BOOLEAN, "id": ID,
+    "boolean": BOOLEAN, "bool": BOOLEAN, "id": ID, "datetime": DATETIME, "date": DATETIME, "timestamp": DATETIME,
 }
+_EPOCH_UNITS = (86400.0, 3600.0, 60.0, 1.0)  # a datetime column is rounded to the coarsest that fits
 MAX_INT_CATEGORIES = 20  # integer columns with at most this many distinct values are inferred categorical
 _MISSING = "__vaekit_missing__"  # the category standing for a missing categorical value
 
@@ -47,6 +55,12 @@ def _pd():
 def read_metadata(source: str | Path | dict) -> dict[str, str]:
     """{column: kind} from a JSON file or dict: ``{"columns": [{"name", "type"}]}`` or SDV's
     ``{"columns": {name: {"sdtype": ...}}}``."""
+    return read_column_metadata(source)[0]
+
+
+def read_column_metadata(source: str | Path | dict) -> tuple[dict[str, str], dict[str, str]]:
+    """({column: kind}, {column: strftime format}) from metadata as :func:`read_metadata` reads it;
+    formats come from a datetime column's ``datetime_format`` (SDV) or ``format`` key."""
     if not isinstance(source, dict):
         try:
             source = json.loads(Path(source).read_text(encoding="utf-8"))
@@ -54,21 +68,54 @@ def read_metadata(source: str | Path | dict) -> dict[str, str]:
             raise DataError(f"cannot read metadata {str(source)!r}: {type(exc).__name__}") from None
     columns = source.get("columns") if isinstance(source, dict) else None
     if isinstance(columns, dict):
-        columns = [{"name": k, "type": (v or {}).get("sdtype", (v or {}).get("type"))} for k, v in columns.items()]
-    if not isinstance(columns, list):
+        columns = [{**(v or {}), "name": k, "type": (v or {}).get("sdtype", (v or {}).get("type"))} for k, v in columns.items()]
+    if not isinstance(columns, list) or not all(isinstance(e, dict) for e in columns):
         raise DataError("metadata must hold 'columns': a list of {name, type} or a mapping name -> {sdtype}")
-    kinds = {}
+    kinds, formats = {}, {}
     for entry in columns:
         name, kind = entry.get("name"), str(entry.get("type", "")).lower()
         if kind not in _ALIASES:
             raise DataError(f"metadata: column {name!r} has unknown type {kind!r}; use {', '.join(sorted(set(_ALIASES)))}")
         kinds[str(name)] = _ALIASES[kind]
-    return kinds
+        fmt = entry.get("datetime_format", entry.get("format"))
+        if fmt is not None:
+            if kinds[str(name)] != DATETIME or not isinstance(fmt, str) or "%" not in fmt:
+                raise DataError(f"metadata: column {name!r} has format {fmt!r}; formats are strftime "
+                                "patterns such as '%Y-%m-%d' and belong to datetime columns")
+            formats[str(name)] = fmt
+    return kinds, formats
+
+
+def _guess_date_format(series) -> Optional[str]:
+    """The strftime format of a text column whose every value is a date (with at least a year and a
+    month or day, so codes such as '2020' or '12' stay categorical), else None."""
+    pd = _pd()
+    from pandas.tseries.api import guess_datetime_format
+
+    values = series.dropna()
+    if not len(values) or not all(isinstance(v, str) for v in values.iloc[:100]):
+        return None
+    import warnings
+
+    with warnings.catch_warnings():  # pandas warns when a guessed format puts the day first
+        warnings.simplefilter("ignore", UserWarning)
+        guesses = [guess_datetime_format(str(values.iloc[0]), dayfirst=first) for first in (False, True)]
+    for fmt in dict.fromkeys(guesses):  # month first, then day first (the same format once)
+        if fmt is None or not any(c in fmt for c in ("%Y", "%y")) or not any(c in fmt for c in ("%m", "%b", "%B", "%d")):
+            continue
+        try:
+            if not pd.to_datetime(values, format=fmt, errors="coerce").isna().any():
+                return fmt
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def infer_kind(series) -> str:
     pd = _pd()
     values = series.dropna()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return DATETIME
     if pd.api.types.is_bool_dtype(series) or (len(values) and set(values.unique()) <= {True, False} and values.dtype == object):
         return BOOLEAN
     if pd.api.types.is_numeric_dtype(series):
@@ -76,7 +123,37 @@ def infer_kind(series) -> str:
         if integral and values.nunique() <= MAX_INT_CATEGORIES:
             return CATEGORICAL
         return CONTINUOUS
+    if _guess_date_format(series) is not None:
+        return DATETIME
     return CATEGORICAL
+
+
+def _seconds(series, spec: dict) -> np.ndarray:
+    """A datetime column as float seconds since 1970-01-01 (UTC for zone-aware values), NaN where missing."""
+    pd = _pd()
+    values = series
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        bad = None
+        try:
+            values = pd.to_datetime(series, format=spec.get("format"), errors="coerce")
+        except (TypeError, ValueError) as exc:
+            bad = str(exc).splitlines()[0][:80]
+        if bad is None:
+            unparsed = values.isna() & series.notna()
+            bad = repr(series[unparsed].iloc[0]) if unparsed.any() else None
+        if bad is not None:
+            raise DataError(f"datetime column {spec['name']!r} holds {bad}, which does not read as a date"
+                            + (f" in format {spec['format']!r}" if spec.get("format") else ""))
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ((values - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _numbers(df, spec: dict) -> np.ndarray:
+    """The column of a numeric kind as floats, NaN where missing."""
+    if spec["kind"] == DATETIME:
+        return _seconds(df[spec["name"]], spec)
+    return df[spec["name"]].to_numpy(dtype=float, na_value=np.nan)
 
 
 def _decimals(values: np.ndarray) -> Optional[int]:
@@ -106,8 +183,22 @@ def _probit(u: np.ndarray) -> np.ndarray:
 class TableTransformer:
     """fit(df) learns one spec per column; transform(df) -> float32 rows; inverse(rows) -> df."""
 
-    def __init__(self, metadata: Optional[dict[str, str]] = None, n_quantiles: int = 1000):
-        self.metadata, self.n_quantiles = metadata or {}, n_quantiles
+    def __init__(self, metadata: Optional[dict[str, str]] = None, n_quantiles: int = 1000,
+                 formats: Optional[dict[str, str]] = None, point_mass: Optional[float] = None):
+        self.metadata, self.n_quantiles, self.formats = metadata or {}, n_quantiles, formats or {}
+        self.point_mass = point_mass
+
+    def _fit_numbers(self, v: np.ndarray) -> dict[str, Any]:
+        """Quantiles of a numeric column's values; values holding a share >= point_mass are atoms,
+        modelled by a one-hot block of their own (the quantiles then cover the other values)."""
+        atoms: list[float] = []
+        if self.point_mass:
+            values, counts = np.unique(v, return_counts=True)
+            atoms = values[counts >= self.point_mass * len(v)].tolist()
+        rest = v[~np.isin(v, atoms)] if atoms else v
+        rest = rest if len(rest) else v
+        refs = np.linspace(0, 1, min(self.n_quantiles, len(rest)))
+        return {"quantiles": np.quantile(rest, refs).tolist(), "atoms": atoms, "min": float(v.min()), "max": float(v.max())}
 
     def fit(self, df) -> "TableTransformer":
         pd = _pd()
@@ -125,14 +216,20 @@ class TableTransformer:
             if s.isna().all():
                 raise DataError(f"column {name!r} is entirely missing; drop it before fitting")
             spec: dict[str, Any] = {"name": str(name), "kind": kind, "dtype": str(s.dtype), "missing": float(s.isna().mean())}
-            if kind == CONTINUOUS:
+            if kind == DATETIME:
+                spec["tz"] = str(s.dt.tz) if getattr(getattr(s, "dt", None), "tz", None) is not None else None
+                if not pd.api.types.is_datetime64_any_dtype(s):
+                    spec["format"] = self.formats.get(str(name)) or _guess_date_format(s.astype(object))
+                v = _seconds(s, spec)
+                v = v[~np.isnan(v)]
+                unit = next((u for u in _EPOCH_UNITS if np.all(np.mod(v, u) == 0)), None)
+                spec.update(self._fit_numbers(v), unit_s=unit)
+            elif kind == CONTINUOUS:
                 try:
                     v = s.dropna().to_numpy(dtype=float)
                 except (TypeError, ValueError):
                     raise DataError(f"column {name!r} is declared continuous but holds non-numbers, e.g. {s.dropna().iloc[0]!r}") from None
-                refs = np.linspace(0, 1, min(self.n_quantiles, len(v)))
-                spec.update(quantiles=np.quantile(v, refs).tolist(), min=float(v.min()), max=float(v.max()),
-                            decimals=_decimals(v), integer=pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(v, 1) == 0)))
+                spec.update(self._fit_numbers(v), decimals=_decimals(v), integer=pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(v, 1) == 0)))
             elif kind == ID:
                 pass
             else:
@@ -147,7 +244,7 @@ class TableTransformer:
     # -- layout --------------------------------------------------------------------------
     @property
     def continuous(self) -> list[dict]:
-        return [c for c in self.columns_ if c["kind"] == CONTINUOUS]
+        return [c for c in self.columns_ if c["kind"] in NUMERIC_KINDS]
 
     @property
     def categorical(self) -> list[dict]:
@@ -158,8 +255,15 @@ class TableTransformer:
         return tuple(i for i, c in enumerate(self.continuous) if c["missing"] > 0)
 
     @property
+    def atom_columns(self) -> list[tuple[int, dict]]:
+        """(index among the continuous columns, spec) of those with atoms; each has a one-hot block
+        [atom 1, ..., atom k, other value] after the categorical blocks."""
+        return [(i, c) for i, c in enumerate(self.continuous) if c.get("atoms")]
+
+    @property
     def cat_sizes(self) -> tuple[int, ...]:
-        return tuple(len(c["categories"]) for c in self.categorical)
+        """Sizes of the one-hot blocks: the categorical columns', then the atom blocks."""
+        return tuple(len(c["categories"]) for c in self.categorical) + tuple(len(c["atoms"]) + 1 for _, c in self.atom_columns)
 
     @property
     def width(self) -> int:
@@ -193,9 +297,9 @@ class TableTransformer:
         transform, so the column becomes exactly N(0, 1) and the decoder need not fit a spike);
         without, the middle of the range. The inverse maps the whole range back to the tied value."""
         n = len(df)
-        cont, flags, blocks = [], [], []
+        cont, flags, blocks, atom_blocks = [], [], [], []
         for spec in self.continuous:
-            v = df[spec["name"]].to_numpy(dtype=float, na_value=np.nan)
+            v = _numbers(df, spec)
             missing = np.isnan(v)
             q = np.asarray(spec["quantiles"])
             refs = np.linspace(0, 1, len(q))
@@ -204,7 +308,17 @@ class TableTransformer:
             # the other (scikit-learn's QuantileTransformer averages the two).
             hi, lo = np.interp(filled, q, refs), -np.interp(-filled, -q[::-1], -refs[::-1])
             u = lo + (hi - lo) * (0.5 if rng is None else rng.random(n))
-            cont.append(np.where(missing, 0.0, _probit(u)))
+            absent = missing.copy()
+            if spec.get("atoms"):  # an atom's row: its block says which, the number is a constant 0
+                atoms = np.asarray(spec["atoms"])
+                which = np.where(missing, -1, np.searchsorted(atoms, filled).clip(max=len(atoms) - 1))
+                which = np.where((which >= 0) & (atoms[which.clip(min=0)] == filled), which, len(atoms))
+                block = np.zeros((n, len(atoms) + 1))
+                block[np.arange(n), which] = 1.0
+                block[missing] = 0.0  # a missing value has no mode: the block is left out of the likelihood
+                atom_blocks.append(block)
+                absent |= which < len(atoms)
+            cont.append(np.where(absent, 0.0, _probit(u)))
             if spec["missing"] > 0:
                 flags.append(missing.astype(float))
         for spec in self.categorical:
@@ -219,7 +333,7 @@ class TableTransformer:
             blocks.append(onehot)
         parts = [np.stack(cont, 1) if cont else np.zeros((n, 0))]
         parts += [np.stack(flags, 1)] if flags else []
-        return np.concatenate(parts + blocks, axis=1).astype(np.float32)
+        return np.concatenate(parts + blocks + atom_blocks, axis=1).astype(np.float32)
 
     def inverse(self, rows: np.ndarray, enforce_min_max: bool = True, enforce_rounding: bool = True):
         from scipy.special import ndtr
@@ -227,18 +341,29 @@ class TableTransformer:
         pd = _pd()
         n, out = rows.shape[0], {}
         n_cont, miss = len(self.continuous), self.missing_of
+        start = n_cont + len(miss) + sum(len(c["categories"]) for c in self.categorical)
+        atom_of = {}
+        for i, spec in self.atom_columns:
+            size = len(spec["atoms"]) + 1
+            atom_of[i] = rows[:, start : start + size].argmax(1)
+            start += size
         for i, spec in enumerate(self.continuous):
             q = np.asarray(spec["quantiles"])
             u = ndtr(rows[:, i].astype(float))
             u = np.where(u >= 1 - 2e-7, 1.0, np.where(u <= 2e-7, 0.0, u))  # the clipped ends are the min and max
             v = np.interp(u, np.linspace(0, 1, len(q)), q)
+            if i in atom_of:
+                atoms = np.asarray(spec["atoms"] + [np.nan])
+                v = np.where(atom_of[i] < len(spec["atoms"]), atoms[atom_of[i]], v)
             if enforce_min_max:
                 v = np.clip(v, spec["min"], spec["max"])
-            if enforce_rounding and spec["decimals"] is not None:
+            if enforce_rounding and spec.get("decimals") is not None:
                 v = np.round(v, spec["decimals"])
+            if enforce_rounding and spec.get("unit_s"):
+                v = np.round(v / spec["unit_s"]) * spec["unit_s"]
             if i in miss:
                 v = np.where(rows[:, n_cont + miss.index(i)] > 0.5, np.nan, v)
-            out[spec["name"]] = _cast(pd, v, spec)
+            out[spec["name"]] = _cast_datetime(pd, v, spec) if spec["kind"] == DATETIME else _cast(pd, v, spec)
         start = n_cont + len(miss)
         for spec in self.categorical:
             size = len(spec["categories"])
@@ -252,17 +377,31 @@ class TableTransformer:
         return pd.DataFrame({spec["name"]: out[spec["name"]] for spec in self.columns_})
 
     def state(self) -> dict:
-        return {"columns": self.columns_, "n_quantiles": self.n_quantiles}
+        return {"columns": self.columns_, "n_quantiles": self.n_quantiles, "point_mass": self.point_mass}
 
     @classmethod
     def from_state(cls, state: dict) -> "TableTransformer":
-        t = cls(n_quantiles=state["n_quantiles"])
+        t = cls(n_quantiles=state["n_quantiles"], point_mass=state.get("point_mass"))
         t.columns_ = state["columns"]
         return t
 
 
 def _isna(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is _pd().NA or v is _pd().NaT
+
+
+def _cast_datetime(pd, seconds: np.ndarray, spec: dict):
+    """Seconds since 1970 back to the column's form: text in its format, else its datetime dtype."""
+    stamps = pd.Series(pd.to_datetime(np.round(seconds * 1e6), unit="us"))  # NaN -> NaT
+    if spec.get("tz"):
+        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(spec["tz"])
+    if spec.get("format"):
+        text = stamps.dt.strftime(spec["format"]).astype(object).where(stamps.notna(), np.nan)
+        return _cast(pd, text.to_numpy(dtype=object), spec)
+    try:
+        return stamps.astype(spec["dtype"])
+    except (TypeError, ValueError):
+        return stamps
 
 
 def _cast(pd, values: np.ndarray, spec: dict):
