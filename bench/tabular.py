@@ -48,18 +48,21 @@ def load_table(name: str):
     raise SystemExit(f"unknown dataset {name!r}; choose adult or credit")
 
 
-def split(df: pd.DataFrame):
-    perm = np.random.default_rng(0).permutation(len(df))
+def split(df: pd.DataFrame, seed: int = 0):
+    perm = np.random.default_rng(seed).permutation(len(df))
     cut = int(round(0.8 * len(df)))
     return df.iloc[perm[:cut]].reset_index(drop=True), df.iloc[perm[cut:]].reset_index(drop=True)
 
 
 # -- methods ------------------------------------------------------------------------------------
-def fit_vaekit(train: pd.DataFrame, kinds: dict, args):
+def fit_vaekit(train: pd.DataFrame, kinds: dict, args, target=None):
     import vaekit
 
     meta = {"columns": [{"name": c, "type": "continuous" if k == "numerical" else "categorical"} for c, k in kinds.items()]}
     options = {} if args.beta is None else {"beta": args.beta}
+    options.update(args.options)
+    if target is not None:
+        options["target"] = target
     model = vaekit.TabularVAE(metadata=meta, epochs=args.epochs, verbose=False, **options)
     model.fit(train)
     if args.compare_argmax:  # the same fitted model, categories drawn vs their most probable value
@@ -67,6 +70,11 @@ def fit_vaekit(train: pd.DataFrame, kinds: dict, args):
         extra.categories = "argmax"
         EXTRA["vaekit (argmax categories)"] = lambda n: extra.sample(n, seed=1)
     return lambda n: model.sample(n, seed=1)
+
+
+def fit_vaekit_target(train: pd.DataFrame, kinds: dict, args):
+    """vaekit told which column is the label (TabularVAE(target=...)): it is modelled last, given the rest."""
+    return fit_vaekit(train, kinds, args, target=args.target_column)
 
 
 EXTRA: dict = {}
@@ -103,7 +111,7 @@ def fit_copula(train, kinds, args):
     return _fit_sdv(synth, train)
 
 
-METHODS = {"vaekit": fit_vaekit, "sdv-tvae": fit_tvae, "sdv-gaussiancopula": fit_copula}
+METHODS = {"vaekit": fit_vaekit, "vaekit-target": fit_vaekit_target, "sdv-tvae": fit_tvae, "sdv-gaussiancopula": fit_copula}
 
 
 # -- measures -----------------------------------------------------------------------------------
@@ -165,23 +173,37 @@ class DCR:
         return float(np.median(self.nn.kneighbors(self.encode(rows))[0][:, 0]))
 
 
+def score(train, synth, test, kinds, target, positive, df, dcr, args) -> dict:
+    nan = {"quality": float("nan"), "column_shapes": float("nan"), "column_pair_trends": float("nan")}
+    return {**(nan if args.no_quality else quality(train, synth, kinds)),
+            **efficacy(synth, test, kinds, target, positive, df), "dcr_median": dcr.median(synth)}
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    import sdv
+    try:
+        import sdv
 
+        sdv_version = sdv.__version__
+    except ImportError:
+        sdv_version = "not installed"
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "sdv": sdv.__version__, "pandas": pd.__version__, "python": platform.python_version()}
+            "sdv": sdv_version, "pandas": pd.__version__, "python": platform.python_version()}
 
 
 def run(name: str, methods: list[str], args) -> dict:
     df, kinds, target, positive = load_table(name)
+    args.target_column = target
     train, test = split(df)
+    if args.validation:  # choose settings here: the holdout stays unseen, the test set is 20% of train
+        train, test = split(train, seed=1)
     dcr = DCR(train, kinds)
-    out = {"dataset": name, "rows_train": len(train), "rows_test": len(test), "methods": {}}
+    out = {"dataset": name, "rows_train": len(train), "rows_test": len(test), "validation": bool(args.validation),
+           "vaekit_options": args.options, "methods": {}}
     out["real"] = {**efficacy(train, test, kinds, target, positive, df), "dcr_median": dcr.median(test)}
     print(f"[{name}] real ceiling: {out['real']}", flush=True)
     for method in methods:
@@ -190,14 +212,12 @@ def run(name: str, methods: list[str], args) -> dict:
         sampler = METHODS[method](train, kinds, args)
         fit_s = time.perf_counter() - started
         synth = sampler(len(train))
-        result = {"fit_s": fit_s, **quality(train, synth, kinds), **efficacy(synth, test, kinds, target, positive, df),
-                  "dcr_median": dcr.median(synth)}
+        result = {"fit_s": fit_s, **score(train, synth, test, kinds, target, positive, df, dcr, args)}
         out["methods"][method] = result
         print(f"[{name}] {method}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
         for label, extra in list(EXTRA.items()):
             synth = extra(len(train))
-            result = {"fit_s": fit_s, **quality(train, synth, kinds), **efficacy(synth, test, kinds, target, positive, df),
-                      "dcr_median": dcr.median(synth)}
+            result = {"fit_s": fit_s, **score(train, synth, test, kinds, target, positive, df, dcr, args)}
             out["methods"][label] = result
             print(f"[{name}] {label}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
         EXTRA.clear()
@@ -222,17 +242,32 @@ def markdown(results: list[dict], info: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _option(text: str):
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="adult,credit")
-    p.add_argument("--methods", default="vaekit,sdv-gaussiancopula,sdv-tvae")
+    p.add_argument("--methods", default="vaekit,vaekit-target,sdv-gaussiancopula,sdv-tvae")
     p.add_argument("--no-tvae", action="store_true", help="skip SDV's TVAE (about 3 minutes per table)")
     p.add_argument("--epochs", type=int, default=None, help="vaekit epochs (default: its own rule)")
     p.add_argument("--beta", type=float, default=None, help="vaekit KL weight (default: its own)")
     p.add_argument("--compare-argmax", action="store_true", help="also score vaekit with categories='argmax'")
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TabularVAE option, VALUE read as JSON where it parses (repeatable)")
+    p.add_argument("--validation", action="store_true",
+                   help="hold out 20%% of the training rows instead (for choosing settings; the holdout stays unseen)")
+    p.add_argument("--no-quality", action="store_true", help="skip the SDMetrics quality report")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: up to 2)")
     p.add_argument("--out", default=None, help="results file stem (default bench/results/tabular-<datasets>)")
     args = p.parse_args(argv)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    args.options = dict(_option(o) for o in args.options)
+    torch.set_num_threads(args.threads or min(2, os.cpu_count() or 1))
     methods = [m for m in args.methods.split(",") if not (args.no_tvae and m == "sdv-tvae")]
     datasets = args.datasets.split(",")
     results = [run(d, methods, args) for d in datasets]

@@ -240,3 +240,40 @@ def test_latent_mixture_is_fitted_saved_and_sampled(table, tmp_path):
     assert abs((synth["group"] == "a").mean() - 0.5) < 0.1
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(200, seed=4), model.sample(200, seed=4))
+
+
+def test_target_is_modelled_last_from_the_rest_of_the_row(table, tmp_path):
+    model = TabularVAE(epochs=60, batch_size=100, hidden=(64, 64), latent_dim=8, target="group",
+                       verbose=False).fit(table)
+    net, tr = model.model_, model.transformer_
+    start, size = net.target_block
+    assert (start, size) == (tr.cat_offset("group")[0], 3)
+    x = torch.from_numpy(tr.transform(table.head(64)))
+    z = net.encode(x).mean
+    p = net.decode(z)
+    # log p(x|z) = the other columns' MixedTabular terms + log p(group | rest of the row) from the head
+    rest = x.clone()
+    rest[:, start : start + size] = 0
+    base = MixedTabular(net.decoder(torch.cat([z, torch.zeros(64, net.cond_dim)], -1)), net.n_cont,
+                        net.missing_of, net.cat_sizes, net.scale_floor)
+    head = torch.log_softmax(net.head(rest), -1)
+    expected = base.log_prob(rest) + (head * x[:, start : start + size]).sum(-1)
+    assert torch.allclose(p.log_prob(x), expected, atol=1e-4)
+    # the head never sees the target's own value: other one-hots give the same p(group | rest)
+    other = x.clone()
+    other[:, start : start + size] = torch.eye(3)[torch.arange(64) % 3]
+    assert torch.allclose(p.log_prob(other) - (head * other[:, start : start + size]).sum(-1), base.log_prob(rest), atol=1e-4)
+    # samples: group follows level (b: level ~ 10; a and c: ~ 0), drawn after level
+    synth = model.sample(2000)
+    assert (synth.loc[synth["level"] > 5, "group"] == "b").mean() > 0.85  # 1 in the table
+    assert (synth.loc[synth["level"] < 5, "group"] == "b").mean() < 0.08  # 0 in the table
+    assert abs((synth["group"] == "a").mean() - 0.5) < 0.1
+    ll = vaekit.log_likelihood(net, x[:8], num_samples=10)
+    assert ll.shape == (8,) and torch.isfinite(ll).all()
+    assert (model.sample(100, conditions={"group": "c"})["group"] == "c").all()
+    model.save(tmp_path / "t")
+    again = TabularVAE.load(tmp_path / "t")
+    assert again.target == "group" and again.model_.target_block == net.target_block
+    pd.testing.assert_frame_equal(again.sample(200, seed=5), model.sample(200, seed=5))
+    with pytest.raises(vaekit.ConfigError, match="target"):
+        TabularVAE(epochs=1, target="level", verbose=False).fit(table)

@@ -33,6 +33,52 @@ from .networks import mlp
 from .tabular_transform import TableTransformer, read_column_metadata
 
 KIND = "vaekit-tabular"
+HEAD_HIDDEN, HEAD_DROPOUT = 64, 0.5  # the target head of TargetLast (see TabularModel)
+
+
+class TargetLast:
+    """p(x|z, c) with one categorical column t modelled last: p(x_-t|z, c) p(t|z, x_-t).
+
+    Given z the decoder's columns are independent, so whatever ties the target to the other
+    columns must pass through z, and a VAE's z carries only part of it (even rows rebuilt from
+    their own codes lose much of p(income | features) on Adult). Here a head sees z and the
+    row's other values, so p(t | x_-t) is modelled directly. ``log_prob`` is the MixedTabular
+    term of the other columns (the target's block zeroed drops its term) plus the head's;
+    ``sample`` draws the other columns first, then the target given them.
+    """
+
+    def __init__(self, base: MixedTabular, head: nn.Module, z: torch.Tensor, start: int, size: int):
+        self.base, self.head, self.z, self.start, self.size = base, head, z, start, size
+
+    def _without_target(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.expand(*self.z.shape[:-1], x.shape[-1]).clone()
+        x[..., self.start : self.start + self.size] = 0.0
+        return x
+
+    def _logits(self, rest: torch.Tensor) -> torch.Tensor:
+        return self.head(rest)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        rest = self._without_target(x)
+        target = x[..., self.start : self.start + self.size]
+        return self.base.log_prob(rest) + (torch.log_softmax(self._logits(rest), -1) * target).sum(-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        rest = self._without_target(self.base.mean)
+        rest[..., self.start : self.start + self.size] = torch.softmax(self._logits(rest), -1)
+        return rest
+
+    def sample(self, generator: Optional[torch.Generator] = None, argmax_categories: bool = False) -> torch.Tensor:
+        rest = self._without_target(self.base.sample(generator=generator, argmax_categories=argmax_categories))
+        logits = self._logits(rest)
+        if argmax_categories:
+            idx = logits.argmax(-1)
+        else:
+            flat = torch.softmax(logits, -1).reshape(-1, self.size)
+            idx = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
+        rest[..., self.start : self.start + self.size] = torch.nn.functional.one_hot(idx, self.size).to(rest.dtype)
+        return rest
 
 
 class TabularModel(nn.Module):
@@ -44,7 +90,8 @@ class TabularModel(nn.Module):
     num_classes = 0
 
     def __init__(self, layout: dict, latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256),
-                 scale_floor: float = 0.05, p_condition: float = 0.5, latent_components: int = 0):
+                 scale_floor: float = 0.05, p_condition: float = 0.5, latent_components: int = 0,
+                 target_block: Optional[tuple[int, int]] = None):
         super().__init__()
         self.layout = dict(layout)
         self.n_cont, self.missing_of = int(layout["n_cont"]), tuple(layout["missing_of"])
@@ -57,6 +104,13 @@ class TabularModel(nn.Module):
         n_params = 2 * self.n_cont + len(self.missing_of) + self.cond_dim
         self.encoder = mlp([self.width + self.cond_dim, *self.hidden, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim + self.cond_dim, *reversed(self.hidden), n_params])
+        # (offset in a row, size) of the block modelled last by a head over z and the rest of the row
+        self.target_block = None if target_block is None else (int(target_block[0]), int(target_block[1]))
+        if self.target_block is not None:
+            # A small classifier with dropout: it trains as long as the VAE and overfits without
+            # (on Adult, 256 units and no dropout: AUC 0.95 on the training rows, 0.89 on held-out ones).
+            self.head = nn.Sequential(nn.Linear(self.width, HEAD_HIDDEN), nn.ReLU(), nn.Dropout(HEAD_DROPOUT),
+                                      nn.Linear(HEAD_HIDDEN, self.target_block[1]))
         # The latent density used for sampling (not for the ELBO, whose prior stays N(0, I)):
         # a Gaussian mixture fitted to the codes of the training rows after training. K = 0: N(0, I).
         self.latent_components = int(latent_components)
@@ -106,7 +160,8 @@ class TabularModel(nn.Module):
         if len(lead) > 1:
             cond = cond.expand(*lead, -1).reshape(-1, self.cond_dim)
         params = self.decoder(torch.cat([flat, cond], -1)).reshape(*lead, -1)
-        return MixedTabular(params, self.n_cont, self.missing_of, self.cat_sizes, self.scale_floor)
+        base = MixedTabular(params, self.n_cont, self.missing_of, self.cat_sizes, self.scale_floor)
+        return base if self.target_block is None else TargetLast(base, self.head, z, *self.target_block)
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> VAEOutput:
@@ -157,7 +212,8 @@ class TabularModel(nn.Module):
     def spec(self) -> dict:
         return {"layout": self.layout, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
                 "scale_floor": self.scale_floor, "p_condition": self.p_condition,
-                "latent_components": self.latent_components}
+                "latent_components": self.latent_components,
+                "target_block": None if self.target_block is None else list(self.target_block)}
 
 
 class TabularVAE:
@@ -173,7 +229,8 @@ class TabularVAE:
                  latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256), lr: float = 2e-3,
                  beta: float = 0.5, weight_decay: float = 0.0, enforce_min_max_values: bool = True,
                  enforce_rounding: bool = True, categories: str = "sample", p_condition: float = 0.5,
-                 scale_floor: float = 0.05, latent_components: int = 0, point_mass: Optional[float] = None, seed: int = 0, verbose: bool = True, device: str = "cpu"):
+                 scale_floor: float = 0.05, latent_components: int = 0, point_mass: Optional[float] = None,
+                 target: Optional[str] = None, seed: int = 0, verbose: bool = True, device: str = "cpu"):
         self.metadata, self.epochs, self.batch_size = metadata, epochs, batch_size
         self.latent_dim, self.hidden, self.lr, self.beta = latent_dim, hidden, lr, beta
         self.weight_decay = weight_decay
@@ -181,6 +238,7 @@ class TabularVAE:
         self.categories = categories  # "sample": draw from p(x|z); "argmax": its most probable category
         self.p_condition, self.scale_floor = p_condition, scale_floor
         self.latent_components, self.point_mass = latent_components, point_mass
+        self.target = target  # a categorical column modelled last, given the rest of the row (TargetLast)
         self.seed, self.verbose, self.device = seed, verbose, device
 
     # -- fitting ------------------------------------------------------------------------------
@@ -191,6 +249,12 @@ class TabularVAE:
 
         kinds, formats = read_column_metadata(self.metadata) if self.metadata is not None else (None, None)
         self.transformer_ = TableTransformer(kinds, formats=formats, point_mass=self.point_mass).fit(data)
+        target_block = None
+        if self.target is not None:
+            if self.target not in {c["name"] for c in self.transformer_.categorical}:
+                raise ConfigError(f"target {self.target!r} must name a categorical or boolean column of the table")
+            start, spec = self.transformer_.cat_offset(self.target)
+            target_block = (start, len(spec["categories"]))
         g = np.random.default_rng(self.seed)
         rows = torch.from_numpy(self.transformer_.transform(data, rng=g))
         n = rows.shape[0]
@@ -213,8 +277,8 @@ class TabularVAE:
         tr = self.transformer_
         layout = {"n_cont": len(tr.continuous), "missing_of": list(tr.missing_of), "cat_sizes": list(tr.cat_sizes)}
         torch.manual_seed(self.seed)  # weight initialisation
-        self.model_ = TabularModel(layout, self.latent_dim, self.hidden, self.scale_floor,
-                                   self.p_condition, self.latent_components).to(self.device)
+        self.model_ = TabularModel(layout, self.latent_dim, self.hidden, self.scale_floor, self.p_condition,
+                                   self.latent_components, target_block).to(self.device)
         self.history_ = train(self.model_, splits, cfg)
         self.model_.eval()
         self.model_.fit_latent_mixture(rows.to(self.device), seed=self.seed)
@@ -280,7 +344,8 @@ class TabularVAE:
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in ("epochs", "batch_size", "latent_dim", "hidden", "lr", "beta",
                                                 "weight_decay", "enforce_min_max_values", "enforce_rounding", "categories",
-                                                "p_condition", "scale_floor", "latent_components", "point_mass", "seed")}
+                                                "p_condition", "scale_floor", "latent_components", "point_mass",
+                                                "target", "seed")}
         params["hidden"] = list(params["hidden"])
         return params
 
@@ -309,7 +374,8 @@ class TabularVAE:
             self = cls(**doc["params"], verbose=False, device=device)
             spec = doc["spec"]
             self.model_ = TabularModel(spec["layout"], spec["latent_dim"], tuple(spec["hidden"]),
-                                       spec["scale_floor"], spec["p_condition"], spec.get("latent_components", 0))
+                                       spec["scale_floor"], spec["p_condition"], spec.get("latent_components", 0),
+                                       spec.get("target_block"))
             self.transformer_ = TableTransformer.from_state(doc["transformer"])
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{path / checkpoint.CONFIG} cannot rebuild a TabularVAE: {exc}") from None
