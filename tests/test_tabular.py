@@ -238,6 +238,16 @@ def test_latent_mixture_is_fitted_saved_and_sampled(table, tmp_path):
     assert torch.allclose(draws.std(0), codes.std(0), rtol=0.15)
     synth = model.sample(2000)
     assert abs((synth["group"] == "a").mean() - 0.5) < 0.1
+    # p(component | category): a distribution per category, and conditions move the latent draws
+    # to where the codes of rows with that category lie
+    assert torch.allclose(torch.logsumexp(net.mix_cond, 1), torch.zeros(net.cond_dim), atol=1e-4)
+    start = model.transformer_.cat_offset("group")[0] - (model.transformer_.width - net.cond_dim)
+    for i, value in enumerate(["a", "b"]):
+        c = torch.zeros(1, net.cond_dim)
+        c[0, start + i] = 1
+        rows = torch.from_numpy((table["group"] == value).to_numpy(copy=True))
+        moved = net.sample_latent(20_000, torch.Generator().manual_seed(2), c).mean(0)
+        assert (moved - codes[rows].mean(0)).norm() < 0.75 * (codes[rows].mean(0) - codes.mean(0)).norm()
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(200, seed=4), model.sample(200, seed=4))
 
