@@ -12,6 +12,12 @@ trained on as many synthetic rows as there are training rows, tested on the real
 positive class and ROC AUC; the same classifier trained on the real rows is the ceiling); and
 privacy (median distance to the closest training record, DCR, of synthetic rows and of the real
 holdout rows, on standardised numerics and one-hot categoricals).
+
+Methods: ``vaekit`` (TabularVAE with its defaults), ``vaekit-target`` (the same, told which column
+is the label: ``TabularVAE(target=...)`` models it last, given the rest of the row; SDV's
+synthesizers get no such hint), ``sdv-gaussiancopula``, ``sdv-tvae``. ``--validation`` replaces
+the holdout by 20% of the training rows (seed 1), for choosing settings without looking at the
+holdout; ``--set key=value`` passes TabularVAE options.
 """
 
 from __future__ import annotations
@@ -228,7 +234,8 @@ def markdown(results: list[dict], info: dict, command: str) -> str:
     lines = ["# Synthetic tables: vaekit.TabularVAE vs SDV", "", f"Command: `{command}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), ""]
     for r in results:
-        lines += [f"## {r['dataset']} ({r['rows_train']} training rows, {r['rows_test']} holdout rows)", "",
+        held = "validation rows carved from the training rows" if r.get("validation") else "holdout rows"
+        lines += [f"## {r['dataset']} ({r['rows_train']} training rows, {r['rows_test']} {held})", "",
                   "| method | fit s | quality | shapes | pair trends | F1 | AUC | DCR median (synthetic) | ratio fit s vs vaekit |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         base = r["methods"].get("vaekit", {}).get("fit_s")

@@ -37,41 +37,40 @@ HEAD_HIDDEN, HEAD_DROPOUT = 64, 0.5  # the target head of TargetLast (see Tabula
 
 
 class TargetLast:
-    """p(x|z, c) with one categorical column t modelled last: p(x_-t|z, c) p(t|z, x_-t).
+    """p(x|z, c) with one categorical column t modelled last: p(x_-t | z, c) p(t | x_-t).
 
     Given z the decoder's columns are independent, so whatever ties the target to the other
-    columns must pass through z, and a VAE's z carries only part of it (even rows rebuilt from
-    their own codes lose much of p(income | features) on Adult). Here a head sees z and the
-    row's other values, so p(t | x_-t) is modelled directly. ``log_prob`` is the MixedTabular
-    term of the other columns (the target's block zeroed drops its term) plus the head's;
-    ``sample`` draws the other columns first, then the target given them.
+    columns must pass through z, and a VAE's z carries only part of it: on Adult even rows
+    rebuilt from their own codes lose much of p(income | features) (HistGradientBoosting trained
+    on them: ROC AUC 0.90, against 0.926 on the real rows). Here a head sees the row's other
+    values, so p(t | x_-t) is modelled directly. It does not see z: the encoder sees t, so z
+    carries t, and a head given z leans on it (measured on Adult: AUC 0.893 with z, 0.909
+    without). ``log_prob`` is the MixedTabular term of the other columns (the target's block
+    zeroed drops its term) plus the head's; ``sample`` draws the other columns, then t.
     """
 
     def __init__(self, base: MixedTabular, head: nn.Module, z: torch.Tensor, start: int, size: int):
-        self.base, self.head, self.z, self.start, self.size = base, head, z, start, size
+        self.base, self.head, self.z, self.start, self.size = base, head, z, start, size  # z: for the shape
 
     def _without_target(self, x: torch.Tensor) -> torch.Tensor:
         x = x.expand(*self.z.shape[:-1], x.shape[-1]).clone()
         x[..., self.start : self.start + self.size] = 0.0
         return x
 
-    def _logits(self, rest: torch.Tensor) -> torch.Tensor:
-        return self.head(rest)
-
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         rest = self._without_target(x)
         target = x[..., self.start : self.start + self.size]
-        return self.base.log_prob(rest) + (torch.log_softmax(self._logits(rest), -1) * target).sum(-1)
+        return self.base.log_prob(rest) + (torch.log_softmax(self.head(rest), -1) * target).sum(-1)
 
     @property
     def mean(self) -> torch.Tensor:
         rest = self._without_target(self.base.mean)
-        rest[..., self.start : self.start + self.size] = torch.softmax(self._logits(rest), -1)
+        rest[..., self.start : self.start + self.size] = torch.softmax(self.head(rest), -1)
         return rest
 
     def sample(self, generator: Optional[torch.Generator] = None, argmax_categories: bool = False) -> torch.Tensor:
         rest = self._without_target(self.base.sample(generator=generator, argmax_categories=argmax_categories))
-        logits = self._logits(rest)
+        logits = self.head(rest)
         if argmax_categories:
             idx = logits.argmax(-1)
         else:
