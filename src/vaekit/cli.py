@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("impute", help="fill missing values (NaN or empty cells) with the model")
     im.add_argument("run")
     im.add_argument("--data", required=True, help="a .csv or .npy with NaN / empty cells where values are missing")
-    im.add_argument("--method", default="pseudo-gibbs", choices=["pseudo-gibbs", "metropolis"])
+    im.add_argument("--method", default="pseudo-gibbs", choices=["pseudo-gibbs", "metropolis", "importance"])
     im.add_argument("--iters", type=int, default=50)
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--out", help=".csv or .npy (default RUN/imputed.<same as --data>)")

@@ -11,6 +11,12 @@ fixed, by iterating the model:
       min(1, p(x_o | z') p(z') q(z_t | x_t) / (p(x_o | z_t) p(z_t) q(z' | x_t))),
   then x_m ~ p(x_m | z_t). Its stationary law is the model's p(z, x_m | x_o). The answer is the
   mean of E[x_m | z_t] over the second half of the chain.
+- ``method="importance"`` (the single imputation of Mattei & Frellsen 2019, MIWAE, eq. 9): the
+  conditional mean E[x_m | x_o] = E_{p(z|x_o)}[E[x_m | z]], estimated by self-normalised
+  importance sampling, sum_k w_k E[x_m | z_k] with z_k ~ q(z | x~) and
+      w_k proportional to p(x_o | z_k) p(z_k) / q(z_k | x~),
+  where x~ is the input after ``num_iter`` pseudo-Gibbs sweeps (a proposal close to p(z | x_o)).
+  The conditional mean is the fill with the least expected squared error under the model.
 
 ``denoise(model, x)`` is the decoded posterior mean E[x | z = E_q[z | x]] of noisy inputs.
 """
@@ -24,7 +30,8 @@ import torch
 from .distributions import Bernoulli, Gaussian
 from .errors import ConfigError, DataError
 
-Method = Literal["pseudo-gibbs", "metropolis"]
+Method = Literal["pseudo-gibbs", "metropolis", "importance"]
+METHODS = ("pseudo-gibbs", "metropolis", "importance")
 
 
 def _device(model) -> torch.device:
@@ -56,16 +63,20 @@ def _elementwise_log_prob(likelihood, x: torch.Tensor) -> torch.Tensor:
 def impute(
     model, x: torch.Tensor, mask: Optional[torch.Tensor] = None, num_iter: int = 50,
     method: Method = "pseudo-gibbs", y: Optional[torch.Tensor] = None, seed: int = 0,
+    num_samples: int = 1000,
 ) -> torch.Tensor:
     """``x`` with its missing cells filled in; ``mask`` is True where a value is observed.
 
     Without ``mask``, NaN cells are the missing ones. Missing cells start at 0 (the column
-    mean of standardised tables) and observed cells never change. Returns a tensor on the CPU.
+    mean of standardised tables) and observed cells never change. ``num_samples``: the draws
+    of ``method="importance"``. Returns a tensor on the CPU.
     """
-    if method not in ("pseudo-gibbs", "metropolis"):
-        raise ConfigError(f"method must be pseudo-gibbs or metropolis, not {method!r}")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if num_iter < 1:
         raise ConfigError("num_iter must be at least 1")
+    if num_samples < 1:
+        raise ConfigError("num_samples must be at least 1")
     x = _as_model_input(model, x)
     model.check_shape(x)
     mask = ~torch.isnan(x) if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=x.device)
@@ -77,10 +88,12 @@ def impute(
     was_training = model.training
     model.eval()
     current = torch.where(mask, x, torch.zeros_like(x))
-    if method == "pseudo-gibbs":
+    if method in ("pseudo-gibbs", "importance"):
         for _ in range(num_iter):
             z = model.encode(current, y).rsample(generator=g)
             current = torch.where(mask, x, model.decode(z, y).mean)
+        if method == "importance":
+            current = torch.where(mask, x, _conditional_mean(model, x, mask, current, y, num_samples, g))
         model.train(was_training)
         return current.cpu()
     # Metropolis-within-Gibbs (Mattei & Frellsen 2018, Algorithm 1)
@@ -90,9 +103,8 @@ def impute(
         q = model.encode(current, y)
         proposal = q.rsample(generator=g)
         lik_new, lik_old = model.decode(proposal, y), model.decode(z, y)
-        observed_ll = lambda lik: (_elementwise_log_prob(lik, current) * mask).flatten(1).sum(1)  # noqa: E731
-        log_ratio = (observed_ll(lik_new) + model.prior.log_prob(proposal) + q.log_prob(z)
-                     - observed_ll(lik_old) - model.prior.log_prob(z) - q.log_prob(proposal))
+        log_ratio = (_observed_log_prob(lik_new, current, mask) + model.prior.log_prob(proposal) + q.log_prob(z)
+                     - _observed_log_prob(lik_old, current, mask) - model.prior.log_prob(z) - q.log_prob(proposal))
         accept = torch.rand(log_ratio.shape, generator=g, device=x.device).log() < log_ratio
         z = torch.where(accept[:, None], proposal, z)
         lik = model.decode(z, y)
@@ -102,6 +114,35 @@ def impute(
             kept += 1
     model.train(was_training)
     return (total / kept).cpu()
+
+
+def _observed_log_prob(likelihood, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log p(x_o | z): the likelihood of the observed cells only, one number per (sample, example)."""
+    return (_elementwise_log_prob(likelihood, x) * mask).flatten(-len(x.shape) + 1).sum(-1)
+
+
+def _conditional_mean(model, x, mask, start, y, num_samples: int, g, max_elements: int = 2**22) -> torch.Tensor:
+    """sum_k w_k E[x | z_k], z_k ~ q(z | start), self-normalised weights (see the module docstring).
+
+    Chunks of samples keep every decoder output under ``max_elements`` numbers; the chunks are
+    combined by a running log-sum-exp, so memory does not grow with ``num_samples``.
+    """
+    q = model.encode(start, y)
+    chunk = max(1, min(num_samples, max_elements // max(1, x[0].numel() * x.shape[0])))
+    log_total = torch.full((x.shape[0],), -torch.inf, dtype=torch.float64, device=x.device)
+    weighted = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+    shape = (-1, *[1] * (x.dim() - 1))
+    for done in range(0, num_samples, chunk):
+        z = q.rsample(min(chunk, num_samples - done), generator=g)  # (k, batch, latent_dim)
+        lik = model.decode(z, y)
+        log_w = (_observed_log_prob(lik, x, mask) + model.prior.log_prob(z) - q.log_prob(z)).double()
+        new_total = torch.logaddexp(log_total, torch.logsumexp(log_w, 0))
+        # rescale what is summed so far to the new normaliser, then add this chunk's share
+        weighted *= torch.exp(log_total - new_total).view(shape)
+        share = torch.exp(log_w - new_total)  # (k, batch)
+        weighted += (share.view(*share.shape, *[1] * (x.dim() - 1)) * lik.mean.double()).sum(0)
+        log_total = new_total
+    return weighted.to(x.dtype)
 
 
 @torch.no_grad()
