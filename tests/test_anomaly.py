@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -52,7 +53,42 @@ def test_same_seed_same_scores_and_batch_independent():
     np.testing.assert_allclose(whole, a.decision_function(outliers), rtol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs", [{"contamination": 0.7}, {"method": "mse"}, {"num_samples": 0}])
+def test_ensemble_averages_its_members_scores():
+    normal, outliers = _data()
+    x = np.vstack([normal, outliers])
+    det = VAEAnomalyDetector(n_estimators=3, epochs=5, random_state=0).fit(normal)
+    assert len(det.estimators_) == 3 and det.estimators_[0] is det
+    assert len({m.seed_ for m in det.estimators_}) == 3  # distinct seeds, hence distinct fits
+    assert not torch.equal(det.estimators_[1].model_.raw_scale, det.estimators_[2].model_.raw_scale)
+    for method in ("nll", "elbo", "recon"):  # set_params after fit reaches every member
+        det.set_params(method=method)
+        single = [m._member_scores(det._inputs(x), method, 16) for m in det.estimators_]
+        np.testing.assert_allclose(det.decision_function(x), np.mean(single, axis=0), rtol=1e-12)
+    # the first member is the one-model fit with the same random_state
+    one = VAEAnomalyDetector(n_estimators=1, method="nll", epochs=5, random_state=0).fit(normal)
+    np.testing.assert_array_equal(one.decision_function(x), det.estimators_[0]._member_scores(det._inputs(x), "nll", 16))
+    again = VAEAnomalyDetector(n_estimators=3, method="nll", epochs=5, random_state=0).fit(normal)
+    np.testing.assert_array_equal(again.decision_function(x), det.set_params(method="nll").decision_function(x))
+
+
+def test_single_model_passes_sklearn_estimator_checks():
+    check_estimator(VAEAnomalyDetector(n_estimators=1))
+
+
+@pytest.mark.parametrize("floor", [0.01, 0.3])
+def test_learned_scales_respect_scale_floor(floor):
+    normal, _ = _data()
+    normal = np.c_[normal, np.round(normal[:, 0])]  # a column the decoder can learn almost exactly
+    det = VAEAnomalyDetector(scale_floor=floor, epochs=30, random_state=0).fit(normal)
+    z = torch.zeros(4, det.model_.latent_dim, dtype=torch.float64)
+    scale = det.model_.decode(z).scale
+    assert det.model_.config.scale_floor == floor
+    assert (scale >= floor).all()
+    torch.testing.assert_close(scale[0], floor + torch.nn.functional.softplus(det.model_.raw_scale))
+
+
+@pytest.mark.parametrize("kwargs", [{"contamination": 0.7}, {"method": "mse"}, {"num_samples": 0},
+                                    {"n_estimators": 0}, {"scale_floor": 0.0}])
 def test_bad_settings_raise_vaekit_errors(kwargs):
     normal, _ = _data()
     with pytest.raises(vaekit.ConfigError):

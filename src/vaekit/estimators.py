@@ -48,6 +48,8 @@ def auto_epochs(n_samples: int, batch_size: int) -> int:
 class VAEEstimatorBase(BaseEstimator):
     """Fitting and encoding shared by the scikit-learn front ends (not used on its own)."""
 
+    _val_rows = 1024  # training rows evaluated after each epoch for ``history_`` (nothing else reads them)
+
     def __init__(
         self, latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
         batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
@@ -98,8 +100,9 @@ class VAEEstimatorBase(BaseEstimator):
             self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
         xs = torch.from_numpy(((x - self.mean_) / self.scale_).astype(np.float32))
         cfg = self._config(*x.shape)
-        # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap.
-        val = xs[: min(len(xs), 1024)]
+        # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap
+        # (the log's latent diagnostics cost grows with the square of its size).
+        val = xs[: min(len(xs), self._val_rows)]
         data = DataSplits(
             name="array", kind="table", shape=(x.shape[1],), train=xs, val=val, test=val[:0],
             train_labels=None, val_labels=None, test_labels=None,
