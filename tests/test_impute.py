@@ -93,7 +93,7 @@ def test_importance_fill_is_the_exact_conditional_mean_of_a_linear_gaussian_mode
     mask[:, :3] = True  # the first three cells observed, the last three missing
     o, m = mask[0], ~mask[0]
     exact = b[m] + (x[:, o] - b[o]) @ torch.linalg.solve(cov[o][:, o], cov[o][:, m])
-    filled = impute(model, x, mask, num_iter=3, method="importance", num_samples=20_000)
+    filled = impute(model, torch.where(mask, x, torch.nan), num_iter=3, method="importance", num_samples=20_000)  # NaN: missing
     assert torch.equal(filled[:, o], x[:, o])
     assert torch.allclose(filled[:, m], exact, atol=0.03)
     rough = impute(model, x, mask, num_iter=3, method="importance", num_samples=5)

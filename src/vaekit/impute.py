@@ -118,7 +118,8 @@ def impute(
 
 def _observed_log_prob(likelihood, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """log p(x_o | z): the likelihood of the observed cells only, one number per (sample, example)."""
-    return (_elementwise_log_prob(likelihood, x) * mask).flatten(-len(x.shape) + 1).sum(-1)
+    lp = _elementwise_log_prob(likelihood, torch.where(mask, x, torch.zeros_like(x)))
+    return torch.where(mask, lp, torch.zeros_like(lp)).flatten(-len(x.shape) + 1).sum(-1)  # missing cells (NaN) add 0
 
 
 def _conditional_mean(model, x, mask, start, y, num_samples: int, g, max_elements: int = 2**22) -> torch.Tensor:
