@@ -197,7 +197,8 @@ def machine() -> dict:
         sdv_version = sdv.__version__
     except ImportError:
         sdv_version = "not installed"
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_avg_1_5_15min_at_end": " / ".join(f"{v:.1f}" for v in os.getloadavg()), "torch": torch.__version__,
             "sdv": sdv_version, "pandas": pd.__version__, "python": platform.python_version()}
 
 
@@ -230,9 +231,9 @@ def run(name: str, methods: list[str], args) -> dict:
     return out
 
 
-def markdown(results: list[dict], info: dict, command: str) -> str:
+def markdown(results: list[dict], info: dict, command: str, note: str = "") -> str:
     lines = ["# Synthetic tables: vaekit.TabularVAE vs SDV", "", f"Command: `{command}`", "",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), ""]
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), ""] + ([note, ""] if note else [])
     for r in results:
         held = "validation rows carved from the training rows" if r.get("validation") else "holdout rows"
         lines += [f"## {r['dataset']} ({r['rows_train']} training rows, {r['rows_test']} {held})", "",
@@ -271,19 +272,22 @@ def main(argv=None) -> int:
                    help="hold out 20%% of the training rows instead (for choosing settings; the holdout stays unseen)")
     p.add_argument("--no-quality", action="store_true", help="skip the SDMetrics quality report")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: up to 2)")
+    p.add_argument("--note", default="", help="a line for the results file (e.g. what else ran on the machine)")
     p.add_argument("--out", default=None, help="results file stem (default bench/results/tabular-<datasets>)")
     args = p.parse_args(argv)
     args.options = dict(_option(o) for o in args.options)
     torch.set_num_threads(args.threads or min(2, os.cpu_count() or 1))
     methods = [m for m in args.methods.split(",") if not (args.no_tvae and m == "sdv-tvae")]
     datasets = args.datasets.split(",")
+    load_at_start = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     results = [run(d, methods, args) for d in datasets]
-    info = machine()
+    info = {**machine(), "load_avg_at_start": load_at_start}
     stem = Path(args.out) if args.out else ROOT / "bench" / "results" / f"tabular-{'-'.join(datasets)}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    stem.with_suffix(".json").write_text(json.dumps({"machine": info, "command": command, "results": results}, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(results, info, command))
+    doc = {"machine": info, "command": command, "note": args.note, "results": results}
+    stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(results, info, command, args.note))
     print(f"wrote {stem}.md and .json")
     return 0
 

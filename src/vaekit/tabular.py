@@ -103,7 +103,7 @@ class TabularModel(nn.Module):
         n_params = 2 * self.n_cont + len(self.missing_of) + self.cond_dim
         self.encoder = mlp([self.width + self.cond_dim, *self.hidden, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim + self.cond_dim, *reversed(self.hidden), n_params])
-        # (offset in a row, size) of the block modelled last by a head over z and the rest of the row
+        # (offset in a row, size) of the block modelled last, by a head over the rest of the row
         self.target_block = None if target_block is None else (int(target_block[0]), int(target_block[1]))
         if self.target_block is not None:
             # A small classifier with dropout: it trains as long as the VAE and overfits without
