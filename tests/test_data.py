@@ -431,3 +431,19 @@ def test_image_folder_mixed(tmp_path, odd, message):
     _png(tmp_path / "z.png", **odd)
     err = raises_one_line(DataError, message, load, tmp_path)
     assert "0.png" in str(err) and "z.png" in str(err)
+
+
+def test_scattered_rows_are_read_exactly_without_the_map(tmp_path, monkeypatch):
+    """Shuffled batches are copied with pread (runs of consecutive rows), not through the memory
+    map (a page fault there maps a whole page-cache folio around each row): same values, in the
+    order asked for, repeats included."""
+    from vaekit.data import mapped
+
+    a = np.random.default_rng(0).standard_normal((5_000, 7)).astype(np.float32)
+    np.save(tmp_path / "t.npy", a)
+    rows = mapped.MappedRows.open(tmp_path / "t.npy")
+    monkeypatch.setattr(rows.source, "array", None)  # any read through the map would fail now
+    positions = np.concatenate([np.random.default_rng(1).integers(0, 5_000, 300), [10, 11, 12, 12, 4_999, 0]])
+    assert np.array_equal(rows.read(positions), a[positions])
+    view = mapped.MappedRows(rows.source, np.arange(100, 5_000, 3), mean=np.ones(7), std=np.full(7, 2.0))
+    assert np.allclose(view[torch.tensor([0, 5, 5, 2])].numpy(), (a[[100, 115, 115, 106]] - 1.0) / 2.0, atol=1e-6)
