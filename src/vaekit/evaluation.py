@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .distributions import DiagonalGaussian, bernoulli_log_prob
+from .distributions import DiagonalGaussian
 from .errors import ConfigError
 from .objectives import elbo_loss, log_importance_weights
 
@@ -51,18 +51,6 @@ def elbo_breakdown(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "elbo": -nelbo}
 
 
-def _bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """sum_i log Bern(x_i; sigmoid(l_i)) of a batch ``x`` under logits with leading sample dims
-    ``(k, batch, ...)``: :func:`vaekit.distributions.bernoulli_log_prob`, which
-    ``Bernoulli.log_prob`` uses too (one log per group of pixels, not a log1p(exp) per pixel)."""
-    return bernoulli_log_prob(logits, x, x.dim() - 1)
-
-
-def _log_weights(model, x, k, y, generator, q) -> torch.Tensor:
-    """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): shape (k, batch)."""
-    return log_importance_weights(model, x, k, y, generator, posterior=q)
-
-
 def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean log-weight) of one block of examples, float64."""
     chunk = max(1, min(num_samples, per_block // xb.shape[0]))
@@ -71,7 +59,7 @@ def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[to
     acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
     sum_log_w = torch.zeros(xb.shape[0], dtype=torch.float64, device=xb.device)
     for start in range(0, num_samples, chunk):
-        log_w = _log_weights(model, xb, min(chunk, num_samples - start), yb, g, q).double()
+        log_w = log_importance_weights(model, xb, min(chunk, num_samples - start), yb, g, posterior=q).double()
         acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
         sum_log_w += log_w.sum(dim=0)
     return acc - math.log(num_samples), sum_log_w / num_samples
