@@ -284,7 +284,9 @@ def main(argv=None) -> int:
     info = {**machine(), "load_avg_at_start": load_at_start}
     stem = Path(args.out) if args.out else ROOT / "bench" / "results" / f"tabular-{'-'.join(datasets)}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    command = "python bench/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    given = list(argv if argv is not None else sys.argv[1:])
+    given = ["'(the note below)'" if i and given[i - 1] == "--note" else a for i, a in enumerate(given)]
+    command = "python bench/tabular.py " + " ".join(given)
     doc = {"machine": info, "command": command, "note": args.note, "results": results}
     stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(results, info, command, args.note))
