@@ -178,3 +178,16 @@ def test_sweep_trains_one_run_per_beta_and_plots(tmp_path, capsys):
     assert main(["sweep", "--beta", "0.5", "--out", str(out), "--epochs", "1"]) == 2  # taken
     assert main(["sweep", "--beta", "1,x", "--out", str(tmp_path / "s2")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_bernoulli_log_prob_without_grad_equals_the_autograd_form():
+    """Evaluation takes a cheaper form of the same sum (no saved tensors); both agree."""
+    g = torch.Generator().manual_seed(0)
+    for lead, xshape in (((7, 3), (3, 1, 28, 28)), ((3,), (3, 1, 28, 28)), ((4, 3), (4, 3, 1, 28, 28))):
+        logits = 8 * torch.randn(*lead, 1, 28, 28, generator=g, dtype=torch.float64)
+        x = torch.rand(*xshape, generator=g, dtype=torch.float64)
+        with_grad = Bernoulli(logits.clone().requires_grad_(), 3).log_prob(x)
+        assert with_grad.requires_grad
+        with torch.no_grad():
+            without = Bernoulli(logits, 3).log_prob(x)
+        assert torch.allclose(with_grad.detach(), without, rtol=1e-10, atol=1e-8)
