@@ -114,12 +114,13 @@ class TabularModel(nn.Module):
         # a Gaussian mixture fitted to the codes of the training rows after training. K = 0: N(0, I).
         self.latent_components = int(latent_components)
         k, d = self.latent_components, self.latent_dim
-        self.register_buffer("mix_logits", torch.zeros(k))
-        self.register_buffer("mix_means", torch.zeros(k, d))
-        self.register_buffer("mix_chol", torch.eye(d).repeat(k, 1, 1))
-        # log p(component | category) for each category of the condition vector (its rows' mean
-        # responsibilities): conditional samples draw z from the components of rows like them.
-        self.register_buffer("mix_cond", torch.zeros(self.cond_dim, k))
+        if k > 0:  # no buffers at all for K = 0, so folders saved before the mixture existed still load
+            self.register_buffer("mix_logits", torch.zeros(k))
+            self.register_buffer("mix_means", torch.zeros(k, d))
+            self.register_buffer("mix_chol", torch.eye(d).repeat(k, 1, 1))
+            # log p(component | category) for each category of the condition vector (its rows' mean
+            # responsibilities): conditional samples draw z from the components of rows like them.
+            self.register_buffer("mix_cond", torch.zeros(self.cond_dim, k))
 
     @property
     def prior(self) -> DiagonalGaussian:
