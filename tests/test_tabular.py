@@ -176,6 +176,13 @@ def test_cli_train_and_synth(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit: error:") and "never seen" in err and "\n" not in err
     assert main(["train", "--data", str(csv), "--metadata", "m.json"]) == 2
+    assert main(["train", "--data", str(csv), "--target", "group"]) == 2  # --target is for --model tabular
+    targeted = tmp_path / "targeted"
+    assert main(["train", "--data", str(csv), "--model", "tabular", "--target", "group", "--epochs", "2",
+                 "--hidden", "32", "--out", str(targeted), "--no-progress"]) == 0
+    assert TabularVAE.load(targeted).target == "group"
+    assert main(["synth", str(targeted), "-n", "50", "--out", str(tmp_path / "t.csv")]) == 0
+    assert set(pd.read_csv(tmp_path / "t.csv")["group"]) <= set(make_table(300)["group"])
 
 
 def make_dated(n=400, seed=0):

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--metadata", help="--model tabular: a JSON column list ({columns: [{name, type}]}) overriding inferred types")
+    t.add_argument("--target", help="--model tabular: a categorical column to model last, given the rest of the row "
+                                    "(e.g. the label a classifier will learn from the synthetic rows)")
     for flag, key, text in TRAIN_FLAGS:
         t.add_argument(flag, dest=key, default=None, help=text)
 
@@ -157,8 +159,8 @@ def _train(args) -> int:
         return 0
     if getattr(args, "model.model") == "tabular":
         return _train_tabular(args)
-    if args.metadata:
-        raise ConfigError("--metadata applies to --model tabular only")
+    if args.metadata or args.target:
+        raise ConfigError("--metadata and --target apply to --model tabular only")
     cfg = load_config_file(args.config) if args.config else Config()
     overrides = [f"{key}={getattr(args, key)}" for _, key, _ in TRAIN_FLAGS if getattr(args, key) is not None]
     apply_overrides(cfg, overrides + list(args.overrides))
@@ -418,14 +420,14 @@ def _train_tabular(args) -> int:
                "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
     given = [flag for flag, key, _ in TRAIN_FLAGS if getattr(args, key) is not None and key not in allowed]
     if given or args.config or args.overrides or args.resume:
-        raise ConfigError("--model tabular takes --data, --metadata, --hidden, --latent-dim, --epochs, --batch-size, "
+        raise ConfigError("--model tabular takes --data, --metadata, --target, --hidden, --latent-dim, --epochs, --batch-size, "
                           f"--lr, --beta, --seed, --device, --out (not {', '.join(given) or '--config/--resume/overrides'})")
     if getattr(args, "data.name") is None:
         raise ConfigError("--model tabular needs --data TABLE.csv")
     out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     if (out / "config.json").exists():
         raise ConfigError(f"{out} already holds a run; choose another --out")
-    options = {"metadata": args.metadata, "verbose": not args.no_progress}
+    options = {"metadata": args.metadata, "target": args.target, "verbose": not args.no_progress}
     for key, name, convert in (("model.hidden", "hidden", lambda v: tuple(_int(h, "--hidden") for h in v.split(","))),
                                ("model.latent_dim", "latent_dim", lambda v: _int(v, "--latent-dim")),
                                ("training.epochs", "epochs", lambda v: _int(v, "--epochs")),
