@@ -109,9 +109,15 @@ def _importance_sampling(
     return torch.cat(log_px_out), torch.cat(elbo_out)
 
 
+# Decoder outputs per chunk of importance samples. 2^19 float32 numbers (2 MB per tensor) ran
+# about 20% faster than 2^20 on a 2-core CPU (the larger chunk's temporaries each take fresh
+# pages from the allocator and fall out of cache); memory stays bounded either way.
+MAX_ELEMENTS = 2**19
+
+
 def log_likelihood(
     model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
-    batch_size: Optional[int] = None, max_elements: int = 2**20, seed: int = 0,
+    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0,
 ) -> torch.Tensor:
     """Importance-sampled log p(x) per example (Burda et al. 2015, eq. 8 with q(z|x) as proposal).
 
@@ -130,7 +136,7 @@ def log_likelihood(
 
 def likelihood_report(
     model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
-    batch_size: Optional[int] = None, max_elements: int = 2**20, seed: int = 0,
+    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0,
 ) -> dict[str, float]:
     """Mean ``nll`` (-log p(x), importance-sampled), ``elbo`` (k-sample mean), their ``elbo_gap``
     (= E KL(q(z|x) || p(z|x)) >= 0 up to Monte Carlo error) and the ``nll_stderr`` over examples.
