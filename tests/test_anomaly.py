@@ -93,3 +93,20 @@ def test_bad_settings_raise_vaekit_errors(kwargs):
     normal, _ = _data()
     with pytest.raises(vaekit.ConfigError):
         VAEAnomalyDetector(epochs=1, **kwargs).fit(normal)
+
+
+def test_asinh_preprocessing_compresses_heavy_tails_and_is_refitted_on_training_rows():
+    from vaekit.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=300), rng.standard_cauchy(300)]  # one heavy-tailed column
+    det = VAEAnomalyDetector(epochs=2, n_estimators=1, random_state=0, preprocess="asinh").fit(X)
+    z = det._inputs(X).numpy()
+    assert np.allclose(z.mean(0), 0, atol=1e-9) and np.allclose(z.std(0), 1)  # standardised again after asinh
+    assert np.abs(z[:, 1]).max() < np.abs((X[:, 1] - X[:, 1].mean()) / X[:, 1].std()).max()  # tail compressed
+    plain = VAEAnomalyDetector(epochs=2, n_estimators=1, random_state=0, preprocess="none").fit(X)
+    assert np.allclose(plain._inputs(X).numpy(), (X - X.mean(0)) / X.std(0))
+    raw = VAEAnomalyDetector(epochs=2, n_estimators=1, random_state=0, standardize=False, preprocess="asinh").fit(X)
+    assert np.allclose(raw._inputs(X).numpy(), X)  # no transform without standardisation
+    with pytest.raises(ConfigError, match="preprocess"):
+        VAEAnomalyDetector(preprocess="log").fit(X)

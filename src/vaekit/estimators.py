@@ -98,7 +98,7 @@ class VAEEstimatorBase(BaseEstimator):
             self.scale_ = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
         else:
             self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
-        xs = torch.from_numpy(((x - self.mean_) / self.scale_).astype(np.float32))
+        xs = torch.from_numpy(self._preprocess((x - self.mean_) / self.scale_, fit=True).astype(np.float32))
         cfg = self._config(*x.shape)
         # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap
         # (the log's latent diagnostics cost grows with the square of its size).
@@ -120,7 +120,11 @@ class VAEEstimatorBase(BaseEstimator):
     def _inputs(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return torch.from_numpy((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_)
+        return torch.from_numpy(self._preprocess((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_))
+
+    def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
+        """A further transform of the standardised rows (none here; ``fit``: learn it from them)."""
+        return z
 
     @torch.no_grad()
     def _posterior_means(self, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
