@@ -149,7 +149,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             if method == "recon":
                 out.append(((model.decode(q.mean).mean - xb) ** 2).sum(dim=-1))
                 continue
-            z = q.mean + q.stddev * eps  # (k, batch, latent_dim), the same eps for every example
+            z = q.reparameterize(eps)  # (k, batch, latent_dim), the same eps for every example
             log_px = model.decode(z).log_prob(xb)  # (k, batch)
             if method == "elbo":
                 out.append(-log_px.mean(dim=0) + q.kl())

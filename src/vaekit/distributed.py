@@ -94,7 +94,7 @@ class GlobalBatchObjective(nn.Module):
     def forward(self, x, y, generator, span, beta: float, free_bits: float, objective: str = "elbo",
                 iw_samples: int = 1) -> dict[str, torch.Tensor]:
         from .models import VAEOutput
-        from .objectives import elbo_loss, iwae_bound
+        from .objectives import elbo_loss, iwae_loss_at
 
         lo, hi, n = span
         q = self.model.encode(x, y)
@@ -103,14 +103,11 @@ class GlobalBatchObjective(nn.Module):
         eps = torch.randn(shape, generator=generator, device=q.mean.device, dtype=q.mean.dtype)
         # DiagonalGaussian.rsample with the global batch's noise (the same numbers, in the same
         # order, as the one-process run draws for the doubled batch).
-        z = q.mean + q.stddev * (eps[lo:hi] if k is None else eps[:, lo:hi])
-        likelihood = self.model.decode(z, y)
-        if objective == "iwae":  # as objectives.iwae_loss, from the sliced noise
-            log_px = likelihood.log_prob(x)
-            bound = iwae_bound(log_px + self.model.prior.log_prob(z) - q.log_prob(z)).mean()
-            terms = {"loss": -bound, "recon": -log_px.mean(), "kl": q.kl().mean(), "elbo": bound}
+        z = q.reparameterize(eps[lo:hi] if k is None else eps[:, lo:hi])
+        if objective == "iwae":
+            terms = iwae_loss_at(self.model, x, q, z, y)
         else:
-            terms = elbo_loss(x, VAEOutput(q, z, likelihood), beta, 0.0)
+            terms = elbo_loss(x, VAEOutput(q, z, self.model.decode(z, y)), beta, 0.0)
             if free_bits > 0:
                 per_dim = q.kl_per_dim().mean(dim=0)  # this slice's mean KL per latent dimension
                 global_mean = all_reduce_sum(per_dim.detach() * ((hi - lo) / n))

@@ -59,6 +59,11 @@ class DiagonalGaussian:
         """
         shape = self.mean.shape if num_samples is None else (num_samples, *self.mean.shape)
         eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.reparameterize(eps)
+
+    def reparameterize(self, eps: torch.Tensor) -> torch.Tensor:
+        """mean + stddev * eps for standard-normal noise drawn by the caller (e.g. one draw for a
+        whole global batch, sliced per process); broadcasts over leading sample dims."""
         return self.mean + self.stddev * eps
 
     sample = rsample

@@ -49,11 +49,16 @@ def elbo_loss(
     return {"loss": recon + beta * penalised, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
 
+def _weighted_terms_at(model, x, q: DiagonalGaussian, z: torch.Tensor, y=None):
+    """(log p(x|z), log w) at given draws z (k, batch, latent_dim) from q: each (k, batch)."""
+    log_px = model.decode(z, y).log_prob(x)
+    return log_px, log_px + model.prior.log_prob(z) - q.log_prob(z)
+
+
 def _weighted_terms(model, x, num_samples, y=None, generator=None, posterior=None):
     q = model.encode(x, y) if posterior is None else posterior
     z = q.rsample(num_samples, generator=generator)  # (k, batch, latent_dim)
-    log_px = model.decode(z, y).log_prob(x)  # (k, batch)
-    return q, log_px, log_px + model.prior.log_prob(z) - q.log_prob(z)
+    return (q, *_weighted_terms_at(model, x, q, z, y))
 
 
 def log_importance_weights(
@@ -79,6 +84,13 @@ def iwae_loss(model, x: torch.Tensor, num_samples: int, y=None, generator=None) 
     ``recon`` and ``kl`` are reported as in the ELBO (mean over the K draws, closed-form KL), so
     the curves stay comparable; ``elbo`` holds the K-sample bound being maximised.
     """
-    q, log_px, log_w = _weighted_terms(model, x, num_samples, y, generator)
+    q = model.encode(x, y)
+    return iwae_loss_at(model, x, q, q.rsample(num_samples, generator=generator), y)
+
+
+def iwae_loss_at(model, x: torch.Tensor, q: DiagonalGaussian, z: torch.Tensor, y=None) -> dict[str, torch.Tensor]:
+    """:func:`iwae_loss` at given draws z (k, batch, latent_dim) from the posterior q (e.g. from
+    noise drawn for a whole global batch under torchrun)."""
+    log_px, log_w = _weighted_terms_at(model, x, q, z, y)
     bound = iwae_bound(log_w).mean()
     return {"loss": -bound, "recon": -log_px.mean(), "kl": q.kl().mean(), "elbo": bound}

@@ -110,7 +110,7 @@ def compiled_elbo(model: torch.nn.Module, free_bits: float):
 
     def terms(x, y, eps, beta):
         q = model.encode(x, y)
-        z = q.mean + q.stddev * eps  # DiagonalGaussian.rsample with the given noise
+        z = q.reparameterize(eps)  # DiagonalGaussian.rsample with the given noise
         return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
 
     return torch.compile(terms)
