@@ -148,11 +148,14 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
     written = []
-    x = eval_inputs(data, "test", cfg)[:16]
-    y = data.test_labels[:16] if model.conditional else None
-    y_samples = torch.arange(64, device=device) % model.num_classes if model.conditional else None
-    samples = model.sample(64, y=y_samples, generator=g).cpu()
+    # 64 samples make the image grid; for tables 2,000 against at most 2,000 test rows make the
+    # histograms (enough for the shapes, and one bounded read of a memory-mapped table).
+    n = 64 if data.kind == "image" else 2_000
+    y_samples = torch.arange(n, device=device) % model.num_classes if model.conditional else None
+    samples = model.sample(n, y=y_samples, generator=g).cpu()
     if data.kind == "image":
+        x = eval_inputs(data, "test", cfg)[:16]
+        y = data.test_labels[:16] if model.conditional else None
         written.append(plots.save_grid(samples, run_dir / "samples.png", nrow=8))
         x, r = x.cpu(), reconstruct(model, x, y)  # rows: inputs, their reconstructions, inputs, ...
         written.append(plots.save_grid(torch.cat([x[:8], r[:8], x[8:16], r[8:16]]), run_dir / "reconstructions.png", nrow=8))
@@ -162,15 +165,11 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         if model.conditional:
             written.append(_samples_by_class(run_dir, model, data, g))
     else:
-        # Histograms of at most 2,000 test rows against 2,000 samples: enough for the shapes, and
-        # one bounded read of a memory-mapped table (not a pass over the split per column).
         columns = (data.preprocessing or {}).get("columns")
-        real = data.test[:2_000]
+        real = data.test[:n]
         if real.shape[0] == 0:  # no test split: the training rows stand in
-            real = data.train[:2_000]
-        y_many = torch.arange(2_000, device=device) % model.num_classes if model.conditional else None
-        generated = model.sample(2_000, y=y_many, generator=g).cpu()
-        written.append(plots.save_histograms(real.cpu(), generated, run_dir / "histograms.png", columns))
+            real = data.train[:n]
+        written.append(plots.save_histograms(real.cpu(), samples, run_dir / "histograms.png", columns))
     if history:
         written.append(plots.save_curves(history, run_dir / "curves.png"))
     written += _latent_maps(run_dir, model, data, cfg)

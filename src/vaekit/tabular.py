@@ -49,11 +49,11 @@ class TargetLast:
     zeroed drops its term) plus the head's; ``sample`` draws the other columns, then t.
     """
 
-    def __init__(self, base: MixedTabular, head: nn.Module, z: torch.Tensor, start: int, size: int):
-        self.base, self.head, self.z, self.start, self.size = base, head, z, start, size  # z: for the shape
+    def __init__(self, base: MixedTabular, head: nn.Module, lead: torch.Size, start: int, size: int):
+        self.base, self.head, self.lead, self.start, self.size = base, head, lead, start, size  # lead: z's leading dims
 
     def _without_target(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.expand(*self.z.shape[:-1], x.shape[-1]).clone()
+        x = x.expand(*self.lead, x.shape[-1]).clone()
         x[..., self.start : self.start + self.size] = 0.0
         return x
 
@@ -164,7 +164,7 @@ class TabularModel(nn.Module):
             cond = cond.expand(*lead, -1).reshape(-1, self.cond_dim)
         params = self.decoder(torch.cat([flat, cond], -1)).reshape(*lead, -1)
         base = MixedTabular(params, self.n_cont, self.missing_of, self.cat_sizes, self.scale_floor)
-        return base if self.target_block is None else TargetLast(base, self.head, z, *self.target_block)
+        return base if self.target_block is None else TargetLast(base, self.head, z.shape[:-1], *self.target_block)
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> VAEOutput:
