@@ -147,6 +147,41 @@ def test_chunking_batching_and_seeds():
     assert log_likelihood(model, x[:0], num_samples=10).shape == (0,)
 
 
+def test_chunks_are_equal_and_never_larger_than_asked():
+    from vaekit.evaluation import _chunk_size
+
+    for k, largest in [(5000, 668), (5000, 5000), (7, 3), (1, 10), (10, 1), (100, 0)]:
+        c = _chunk_size(k, largest)
+        assert 1 <= c <= max(1, min(k, largest))
+        assert math.ceil(k / c) == math.ceil(k / max(1, min(k, largest)))  # no more chunks than needed
+    assert _chunk_size(5000, 668) == 625
+
+
+def test_compiled_evaluation_matches_eager_on_the_same_draws():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(likelihood="bernoulli", hidden=(16,), latent_dim=3), (1, 8, 8)).eval()
+    x = torch.bernoulli(torch.full((5, 1, 8, 8), 0.4))
+    eager = likelihood_report(model, x, num_samples=40, seed=3, max_elements=64 * 10)
+    compiled = likelihood_report(model, x, num_samples=40, seed=3, max_elements=64 * 10, compile=True)
+    for key in ("nll", "elbo_k", "elbo_gap"):
+        assert compiled[key] == pytest.approx(eager[key], abs=1e-4)
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(likelihood="bernoulli", hidden=(16,), latent_dim=3), (1, 8, 8)).eval()
+    x = torch.bernoulli(torch.full((4, 1, 8, 8), 0.4))
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found"):
+        fallen_back = log_likelihood(model, x, num_samples=30, seed=2, compile=True)
+    assert torch.equal(fallen_back, log_likelihood(model, x, num_samples=30, seed=2))
+
+
 def test_eval_run_reports_nll_bits_and_gap(digits_run, capsys):
     result = vaekit.evaluate_run(digits_run, nll_samples=100, limit=50)
     assert result["examples"] == 50

@@ -9,13 +9,15 @@ same numbers.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import torch
+from tqdm.auto import tqdm
 
 from .distributions import DiagonalGaussian
 from .errors import ConfigError
-from .objectives import elbo_loss, log_importance_weights
+from .objectives import elbo_loss, log_importance_weights_at
 
 
 def _model_device(model) -> torch.device:
@@ -51,15 +53,57 @@ def elbo_breakdown(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "elbo": -nelbo}
 
 
-def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunk_size(num_samples: int, largest: int) -> int:
+    """Samples per chunk: at most ``largest``, in equal chunks (5000 samples, at most 668 per
+    chunk: 8 chunks of 625, not 7 of 668 and one of 324), so a compiled chunk keeps one shape."""
+    chunks = math.ceil(num_samples / max(1, min(num_samples, largest)))
+    return math.ceil(num_samples / chunks)
+
+
+def _chunk_log_weights(model, compile: bool):
+    """log w of one chunk as a function of (x, y, posterior mean, log-variance, noise).
+
+    The noise comes in as an argument, drawn by the caller from the seeded generator exactly as
+    :meth:`DiagonalGaussian.rsample` would draw it, so the compiled and eager forms consume the
+    same random numbers and differ only by float rounding. ``torch.compile`` fuses the passes
+    over the decoder's output (the Bernoulli or Gaussian log-density and its sums) into one
+    kernel beside the matmuls; on a CPU that removes most of the time outside the matmuls.
+    """
+    def log_weights(x, y, mean, logvar, eps):
+        q = DiagonalGaussian(mean, logvar)
+        return log_importance_weights_at(model, x, q, q.reparameterize(eps), y)
+
+    if not compile:
+        return log_weights
+    compiled = torch.compile(log_weights)
+
+    def guarded(*args):
+        nonlocal compiled
+        if compiled is None:
+            return log_weights(*args)
+        try:
+            return compiled(*args)
+        except Exception as err:  # no C++ compiler, an unsupported op, ...: warn once, go on eagerly
+            first = str(err).splitlines()[0] if str(err) else ""
+            warnings.warn(f"torch.compile failed ({type(err).__name__}: {first}); evaluating without it",
+                          RuntimeWarning, stacklevel=2)
+            compiled = None
+            return log_weights(*args)
+
+    return guarded
+
+
+def _estimate(log_weights, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean log-weight) of one block of examples, float64."""
-    chunk = max(1, min(num_samples, per_block // xb.shape[0]))
+    chunk = _chunk_size(num_samples, per_block // xb.shape[0])
     # Running log-sum-exp over chunks of samples (memory does not grow with num_samples); the
     # weights stay in the model's dtype, the accumulation is float64.
     acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
     sum_log_w = torch.zeros(xb.shape[0], dtype=torch.float64, device=xb.device)
     for start in range(0, num_samples, chunk):
-        log_w = log_importance_weights(model, xb, min(chunk, num_samples - start), yb, g, posterior=q).double()
+        shape = (min(chunk, num_samples - start), *q.mean.shape)
+        eps = torch.randn(shape, generator=g, device=q.mean.device, dtype=q.mean.dtype)
+        log_w = log_weights(xb, yb, q.mean, q.logvar, eps).double()
         acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
         sum_log_w += log_w.sum(dim=0)
     return acc - math.log(num_samples), sum_log_w / num_samples
@@ -67,7 +111,7 @@ def _estimate(model, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[to
 
 def _importance_sampling(
     model, x: torch.Tensor, num_samples: int, y: Optional[torch.Tensor], batch_size: Optional[int],
-    max_elements: int, seed: int,
+    max_elements: int, seed: int, compile: bool = False, progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean log-weight) per example, both float64 on the CPU.
 
@@ -86,9 +130,11 @@ def _importance_sampling(
     per_block = max(1, max_elements // data_size)  # decoder rows per block
     if batch_size is None:
         batch_size = max(1, min(n, per_block // min(num_samples, per_block)))
+    log_weights = _chunk_log_weights(model, compile)
     log_px_out, elbo_out = [], []
     was_training = model.training
     model.eval()
+    bar = tqdm(total=n, disable=not progress, unit="example", desc=f"log p(x), k={num_samples}", dynamic_ncols=True)
     try:
         for xe, ye in _batches(x, y, max(batch_size, 1000)):
             xe = xe.to(device)
@@ -98,10 +144,12 @@ def _importance_sampling(
                 hi = lo + batch_size
                 xb, yb = xe[lo:hi], None if ye is None else ye[lo:hi]
                 q = DiagonalGaussian(qe.mean[lo:hi], qe.logvar[lo:hi])
-                log_px, elbo = _estimate(model, xb, yb, q, num_samples, per_block, g)
+                log_px, elbo = _estimate(log_weights, xb, yb, q, num_samples, per_block, g)
                 log_px_out.append(log_px.cpu())
                 elbo_out.append(elbo.cpu())
+                bar.update(xb.shape[0])
     finally:
+        bar.close()
         model.train(was_training)
     if not log_px_out:
         empty = torch.zeros(0, dtype=torch.float64)
@@ -117,7 +165,8 @@ MAX_ELEMENTS = 2**19
 
 def log_likelihood(
     model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
-    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0,
+    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0, compile: bool = False,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Importance-sampled log p(x) per example (Burda et al. 2015, eq. 8 with q(z|x) as proposal).
 
@@ -127,16 +176,20 @@ def log_likelihood(
     numbers, whatever ``num_samples`` is, and the chunks are combined by a running
     log-sum-exp. ``batch_size`` examples share a chunk (default: as many as fit beside all
     their samples). Seeded: the same ``seed``, chunking and model give the same numbers.
-    Returns a float64 tensor of shape ``(batch,)`` on the CPU, in nats.
+    ``compile=True`` runs each chunk through ``torch.compile`` (a one-off compile of some
+    seconds, then about a third less time on a CPU; the same numbers up to float rounding,
+    and a warning and the eager path where compiling fails); ``progress=True`` shows a progress
+    bar over the examples. Returns a float64 tensor of shape ``(batch,)`` on the CPU, in nats.
     """
     with torch.inference_mode():
-        log_px = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed)[0]
+        log_px = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed, compile, progress)[0]
     return log_px.clone()  # an ordinary tensor, usable outside inference mode
 
 
 def likelihood_report(
     model, x: torch.Tensor, num_samples: int = 1000, y: Optional[torch.Tensor] = None,
-    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0,
+    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0, compile: bool = False,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Mean ``nll`` (-log p(x), importance-sampled), ``elbo`` (k-sample mean), their ``elbo_gap``
     (= E KL(q(z|x) || p(z|x)) >= 0 up to Monte Carlo error) and the ``nll_stderr`` over examples.
@@ -144,7 +197,7 @@ def likelihood_report(
     Bits per dimension are added by callers that know the data are discrete.
     """
     with torch.inference_mode():
-        log_px, elbo = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed)
+        log_px, elbo = _importance_sampling(model, x, num_samples, y, batch_size, max_elements, seed, compile, progress)
     n = max(int(log_px.numel()), 1)
     nll = -float(log_px.mean()) if log_px.numel() else math.nan
     stderr = float(log_px.std() / math.sqrt(n)) if log_px.numel() > 1 else math.nan

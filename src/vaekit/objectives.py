@@ -73,6 +73,11 @@ def log_importance_weights(
     return _weighted_terms(model, x, num_samples, y, generator, posterior)[2]
 
 
+def log_importance_weights_at(model, x: torch.Tensor, q: DiagonalGaussian, z: torch.Tensor, y=None) -> torch.Tensor:
+    """:func:`log_importance_weights` at given draws z (k, batch, latent_dim) from the posterior q."""
+    return _weighted_terms_at(model, x, q, z, y)[1]
+
+
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """The importance-weighted bound log (1/K) sum_k w_k per example (Burda et al. 2015, eq. 8)."""
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

@@ -108,12 +108,14 @@ def run_data(run_dir: str | Path):
     return model, cfg, load_dataset(cfg.data)
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0, limit: Optional[int] = None,
+                 compile: bool = False, progress: bool = False) -> dict[str, Any]:
     """ELBO, reconstruction, KL and latent diagnostics on a split, in nats per example.
 
     ``nll_samples=k > 0`` adds the importance-sampled ``nll`` (k samples per example), the
     ``elbo_gap`` (log p(x) - ELBO) and, for discrete data, ``nll_bits_per_dim``. ``limit``
-    evaluates only the first ``limit`` examples of the split.
+    evaluates only the first ``limit`` examples of the split. ``compile`` and ``progress`` go
+    to :func:`vaekit.likelihood_report`.
     """
     model, cfg, data = run_data(run_dir)
     if split not in ("train", "val", "test"):
@@ -130,7 +132,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0,
     if discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
     if nll_samples > 0:
-        report = likelihood_report(model, x, nll_samples, y, seed=0)
+        report = likelihood_report(model, x, nll_samples, y, seed=0, compile=compile, progress=progress)
         result.update(report)
         if discrete:
             result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())
