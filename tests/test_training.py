@@ -103,3 +103,32 @@ def test_nan_loss_stops_with_a_diagnosis(tmp_path):
     model = vaekit.VAE(cfg.model, data.shape)
     with pytest.raises(vaekit.TrainingError, match="step"):
         train(model, data, cfg)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, arch):
+    from vaekit.training import autocast_dtype
+
+    assert autocast_dtype("auto", torch.device("cpu")) is None and autocast_dtype("fp32", torch.device("cpu")) is None
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = small_config(epochs=4, precision=precision)
+        cfg.model.arch, cfg.model.channels = arch, (8, 16)
+        runs[precision] = checkpoint.read_metrics(vaekit.train_run(cfg, out=tmp_path / precision))
+        assert all(w.dtype == torch.float32 for w in _weights(tmp_path / precision).values())
+    fp32, bf16 = runs["fp32"], runs["bf16"]
+    assert bf16[-1]["train_loss"] < bf16[0]["train_loss"] - 5  # it learns
+    assert bf16[-1]["val_loss"] != fp32[-1]["val_loss"]  # the matmuls really ran in bf16
+    assert abs(bf16[-1]["val_loss"] - fp32[-1]["val_loss"]) < 0.05 * abs(fp32[-1]["val_loss"])
+
+
+def test_distributions_hold_half_precision_parameters_as_float32():
+    from vaekit import Bernoulli, DiagonalGaussian, Gaussian
+
+    m = torch.randn(3, 4).bfloat16()
+    q = DiagonalGaussian(m, m)
+    assert q.mean.dtype == q.logvar.dtype == torch.float32
+    assert q.kl().dtype == torch.float32 and torch.allclose(q.kl(), DiagonalGaussian(m.float(), m.float()).kl())
+    assert Bernoulli(m.half()).logits.dtype == torch.float32
+    assert Gaussian(m, 0.5).log_prob(m.float()).dtype == torch.float32

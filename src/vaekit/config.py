@@ -73,6 +73,9 @@ class TrainingConfig:
     eval_batch_size: int = 1000
     progress: bool = True
     compile: bool = False  # torch.compile the model (helps on GPU; slow start)
+    # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
+    # losses and optimiser stay float32); auto: bf16 on a CUDA GPU that has it, else fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 @dataclass

@@ -22,6 +22,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 
+def _full_precision(t: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 parameters (a network run under autocast, training.precision=bf16) as float32:
+    the log-densities, KL and their sums need float32's range and resolution, the matmuls do not."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
     """Sum over the trailing ``event_dims`` dimensions (the per-example data/latent dims)."""
     return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims else t
@@ -31,8 +37,8 @@ class DiagonalGaussian:
     """N(mean, diag(exp(logvar))) over the last ``event_dims`` dimensions (default: all but the first)."""
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_dims: Optional[int] = None):
-        self.mean = mean
-        self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.mean = mean = _full_precision(mean)
+        self.logvar = _full_precision(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
         self.event_dims = mean.dim() - 1 if event_dims is None else event_dims
 
     @classmethod
@@ -139,8 +145,9 @@ def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor, event_dims: int) -
 
     ``x`` (0/1 or grey values in [0, 1]) broadcasts against ``logits``, e.g. one batch of
     images against logits with a leading sample dim ``(k, batch, ...)``. float32/float64 use
-    :class:`_BernoulliLogProb`; other dtypes (half precision: a product of 120 factors can
-    underflow there) and per-element results use ``binary_cross_entropy_with_logits``.
+    :class:`_BernoulliLogProb` (the distributions hold bf16/fp16 logits as float32, since a
+    product of 120 factors can underflow in half precision); per-element results use
+    ``binary_cross_entropy_with_logits``.
     """
     x = x.to(logits.dtype)
     if event_dims < 1 or logits.dtype not in (torch.float32, torch.float64):
@@ -182,7 +189,7 @@ class Bernoulli:
     """Independent Bernoulli pixels parameterised by logits (numerically stable log-likelihood)."""
 
     def __init__(self, logits: torch.Tensor, event_dims: Optional[int] = None):
-        self.logits = logits
+        self.logits = logits = _full_precision(logits)
         self.event_dims = logits.dim() - 1 if event_dims is None else event_dims
 
     @property
@@ -214,7 +221,7 @@ class Gaussian:
     """
 
     def __init__(self, mean: torch.Tensor, scale: torch.Tensor | float, event_dims: Optional[int] = None):
-        self.mean = mean
+        self.mean = mean = _full_precision(mean)
         self.scale = torch.as_tensor(scale, dtype=mean.dtype, device=mean.device).expand_as(mean)
         self.event_dims = mean.dim() - 1 if event_dims is None else event_dims
 
