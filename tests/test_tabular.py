@@ -294,3 +294,70 @@ def test_target_is_modelled_last_from_the_rest_of_the_row(table, tmp_path):
     pd.testing.assert_frame_equal(again.sample(200, seed=5), model.sample(200, seed=5))
     with pytest.raises(vaekit.ConfigError, match="target"):
         TabularVAE(epochs=1, target="level", verbose=False).fit(table)
+
+
+def score_table(n=1500, seed=0):
+    """A label that depends on single values of a discrete number (score 3 or 7: "yes"), the way
+    Adult's income depends on single capital-gain amounts; missing scores and a point mass at 0."""
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 10, n).astype(float)
+    label = np.where(np.isin(score, [3, 7]), "yes", "no")
+    score[rng.random(n) < 0.1] = np.nan
+    return pd.DataFrame({"score": score, "noise": rng.normal(size=n), "label": label})
+
+
+def test_level_edges_map_each_row_to_its_own_value():
+    from vaekit.tabular import level_edges
+
+    table = score_table()
+    data = table.assign(score=table["score"].where(table.index % 2 == 1, 0.0))  # 0 in half the rows: an atom
+    tr = TableTransformer({"score": "continuous"}, point_mass=0.3).fit(data)
+    rows = tr.transform(data, rng=np.random.default_rng(0))
+    levels, edges = level_edges(tr, data, rows)
+    assert [level[0] for level in levels] == [0]  # score; noise has 1500 values, more than the limit
+    j, k, other, flag = levels[0]
+    values = np.unique(data["score"].dropna()[lambda s: s != 0])
+    assert k == len(values) - 1 and np.all(np.diff(edges) > 0)
+    assert flag == 2 and rows[data["score"].isna().to_numpy(), flag].min() == 1.0  # the missing flag
+    assert other == rows.shape[1] - 1  # the atom block's "other value" entry
+    from vaekit.tabular_model import TabularModel
+
+    layout = {"n_cont": len(tr.continuous), "missing_of": list(tr.missing_of), "cat_sizes": list(tr.cat_sizes)}
+    start, spec = tr.cat_offset("label")
+    net = TabularModel(layout, 2, (8,), target_block=(start, 2), head_levels=levels)
+    net.head_edges.copy_(torch.as_tensor(edges))
+    onehot = net.head_features(torch.from_numpy(rows))[:, rows.shape[1]:].numpy()
+    plain = ((data["score"] != 0) & data["score"].notna()).to_numpy()
+    assert (onehot[plain].argmax(1) == np.searchsorted(values, data["score"][plain])).all()
+    assert (onehot[~plain] == 0).all()  # atoms and missing values stand for no level
+
+
+def test_target_head_sees_single_values_and_stops_early(tmp_path):
+    table = score_table()
+    model = TabularVAE(metadata={"columns": [{"name": "score", "type": "continuous"}]}, epochs=5, batch_size=100, hidden=(32,), latent_dim=4,
+                       target="label", verbose=False).fit(table)
+    net, tr = model.model_, model.transformer_
+    assert [level[0] for level in net.head_levels] == [0]
+    # p(yes | score): high at 3 and 7 only, a function of single values that a smooth one misses
+    grid = pd.DataFrame({"score": np.arange(10.0), "noise": 0.0, "label": "no"})
+    x = torch.from_numpy(tr.transform(grid))
+    start, size = net.target_block
+    yes = tr.cat_offset("label")[1]["categories"].index("yes")
+    x[:, start : start + size] = 0
+    with torch.no_grad():
+        p = torch.softmax(net.target_logits(x), -1)[:, yes].numpy()
+    assert p[[3, 7]].min() > 0.8 and np.delete(p, [3, 7]).max() < 0.2
+    # the head kept is that of the epoch with the best held-out log-loss, and it stopped early
+    history = model.head_history_
+    best = min(history, key=lambda r: r["val_loss"])
+    assert len(history) < 200 and len(history) - best["epoch"] == 10
+    # saved and loaded with its edges; a folder saved before head_levels existed still loads
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(100, seed=2), model.sample(100, seed=2))
+    plain = TabularVAE(epochs=2, batch_size=100, hidden=(16,), latent_dim=2, target="label",
+                       verbose=False).fit(table.drop(columns="score"))
+    plain.save(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    del doc["spec"]["head_levels"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    assert TabularVAE.load(tmp_path / "old").model_.head_levels == []

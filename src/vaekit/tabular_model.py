@@ -21,6 +21,11 @@ from .networks import mlp
 HEAD_HIDDEN, HEAD_DROPOUT = 64, 0.5  # the target head of TargetLast (see TabularModel)
 
 
+def categorical_log_prob(logits: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits) at the category that ``onehot`` marks (0 where the block is all zeros)."""
+    return (torch.log_softmax(logits, -1) * onehot).sum(-1)
+
+
 class TargetLast:
     """p(x|z, c) with one categorical column t modelled last: p(x_-t | z, c) p(t | x_-t).
 
@@ -32,9 +37,11 @@ class TargetLast:
     carries t, and a head given z leans on it (measured on Adult: AUC 0.893 with z, 0.909
     without). ``log_prob`` is the MixedTabular term of the other columns (the target's block
     zeroed drops its term) plus the head's; ``sample`` draws the other columns, then t.
+    ``head`` maps a row with the target's block zeroed to the target's logits
+    (:meth:`TabularModel.target_logits`).
     """
 
-    def __init__(self, base: MixedTabular, head: nn.Module, lead: torch.Size, start: int, size: int):
+    def __init__(self, base: MixedTabular, head, lead: torch.Size, start: int, size: int):
         self.base, self.head, self.lead, self.start, self.size = base, head, lead, start, size  # lead: z's leading dims
 
     def _without_target(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +52,7 @@ class TargetLast:
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         rest = self._without_target(x)
         target = x[..., self.start : self.start + self.size]
-        return self.base.log_prob(rest) + (torch.log_softmax(self.head(rest), -1) * target).sum(-1)
+        return self.base.log_prob(rest) + categorical_log_prob(self.head(rest), target)
 
     @property
     def mean(self) -> torch.Tensor:
@@ -75,7 +82,7 @@ class TabularModel(nn.Module):
 
     def __init__(self, layout: dict, latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256),
                  scale_floor: float = 0.05, p_condition: float = 0.5, latent_components: int = 0,
-                 target_block: Optional[tuple[int, int]] = None):
+                 target_block: Optional[tuple[int, int]] = None, head_levels: Optional[list] = None):
         super().__init__()
         self.layout = dict(layout)
         self.n_cont, self.missing_of = int(layout["n_cont"]), tuple(layout["missing_of"])
@@ -90,11 +97,18 @@ class TabularModel(nn.Module):
         self.decoder = mlp([self.latent_dim + self.cond_dim, *reversed(self.hidden), n_params])
         # (offset in a row, size) of the block modelled last, by a head over the rest of the row
         self.target_block = None if target_block is None else (int(target_block[0]), int(target_block[1]))
+        # (continuous column, number of edges, its atom block's "other value" entry, its missing flag;
+        # -1 where none) of the columns whose values the head also sees one-hot (see head_features);
+        # none for models saved before this existed, which then load as they were.
+        self.head_levels = [tuple(int(v) for v in level) for level in (head_levels or [])]
         if self.target_block is not None:
-            # A small classifier with dropout: it trains as long as the VAE and overfits without
-            # (on Adult, 256 units and no dropout: AUC 0.95 on the training rows, 0.89 on held-out ones).
-            self.head = nn.Sequential(nn.Linear(self.width, HEAD_HIDDEN), nn.ReLU(), nn.Dropout(HEAD_DROPOUT),
+            # A small classifier with dropout (on Adult, 256 units and no dropout overfit: AUC 0.95 on
+            # the training rows, 0.89 on held-out ones); TabularVAE.fit also stops it early.
+            n_in = self.width + sum(level[1] + 1 for level in self.head_levels)
+            self.head = nn.Sequential(nn.Linear(n_in, HEAD_HIDDEN), nn.ReLU(), nn.Dropout(HEAD_DROPOUT),
                                       nn.Linear(HEAD_HIDDEN, self.target_block[1]))
+            if self.head_levels:  # a buffer only when used, so older folders (without it) still load
+                self.register_buffer("head_edges", torch.zeros(sum(level[1] for level in self.head_levels)))
         # The latent density used for sampling (not for the ELBO, whose prior stays N(0, I)):
         # a Gaussian mixture fitted to the codes of the training rows after training. K = 0: N(0, I).
         self.latent_components = int(latent_components)
@@ -106,6 +120,44 @@ class TabularModel(nn.Module):
             # log p(component | category) for each category of the condition vector (its rows' mean
             # responsibilities): conditional samples draw z from the components of rows like them.
             self.register_buffer("mix_cond", torch.zeros(self.cond_dim, k))
+
+    def head_features(self, rest: torch.Tensor) -> torch.Tensor:
+        """The target head's input: the row, and for each column of ``head_levels`` a one-hot of the
+        value it stands for (which of its levels, between consecutive ``head_edges``).
+
+        A continuous column holds a number on the quantile-normal scale, on which a value taken by
+        many rows (a tie) is a whole interval. Where a column takes few distinct values the label can
+        depend on each of them separately (Adult's capital-gain: 119 values, some almost always
+        >50K, their neighbours not), which an MLP's smooth function of the number misses and a
+        tree's splits catch. A one-hot per value lets the head learn one weight per value: on
+        Adult's validation split the head alone goes from ROC AUC 0.910 to 0.926 (log-loss 0.310 to
+        0.281), the level of gradient boosting on the raw columns. Rows whose number stands for no
+        value (an atom's or a missing value's constant 0) get an all-zero one-hot.
+        """
+        if not self.head_levels:
+            return rest
+        parts, offset = [rest], 0
+        for j, k, other, flag in self.head_levels:
+            level = torch.bucketize(rest[..., j].contiguous(), self.head_edges[offset : offset + k])
+            onehot = torch.nn.functional.one_hot(level, k + 1).to(rest.dtype)
+            if other >= 0:
+                onehot = onehot * rest[..., other : other + 1]
+            if flag >= 0:
+                onehot = onehot * (1.0 - rest[..., flag : flag + 1])
+            parts.append(onehot)
+            offset += k
+        return torch.cat(parts, -1)
+
+    def target_logits(self, rest: torch.Tensor) -> torch.Tensor:
+        """The head's logits of p(target | rest of the row), from a row whose target block is zeroed."""
+        return self.head(self.head_features(rest))
+
+    def target_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(target | rest of the row) for rows ``x`` (batch, width): the head's term of TargetLast."""
+        start, size = self.target_block
+        rest = x.clone()
+        rest[..., start : start + size] = 0.0
+        return categorical_log_prob(self.target_logits(rest), x[..., start : start + size])
 
     @property
     def prior(self) -> DiagonalGaussian:
@@ -149,7 +201,7 @@ class TabularModel(nn.Module):
             cond = cond.expand(*lead, -1).reshape(-1, self.cond_dim)
         params = self.decoder(torch.cat([flat, cond], -1)).reshape(*lead, -1)
         base = MixedTabular(params, self.n_cont, self.missing_of, self.cat_sizes, self.scale_floor)
-        return base if self.target_block is None else TargetLast(base, self.head, z.shape[:-1], *self.target_block)
+        return base if self.target_block is None else TargetLast(base, self.target_logits, z.shape[:-1], *self.target_block)
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> VAEOutput:
@@ -215,4 +267,5 @@ class TabularModel(nn.Module):
         return {"layout": self.layout, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
                 "scale_floor": self.scale_floor, "p_condition": self.p_condition,
                 "latent_components": self.latent_components,
-                "target_block": None if self.target_block is None else list(self.target_block)}
+                "target_block": None if self.target_block is None else list(self.target_block),
+                "head_levels": [list(level) for level in self.head_levels]}
