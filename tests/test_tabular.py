@@ -335,7 +335,7 @@ def test_level_edges_map_each_row_to_its_own_value():
 def test_target_head_sees_single_values_and_stops_early(tmp_path):
     table = score_table()
     model = TabularVAE(metadata={"columns": [{"name": "score", "type": "continuous"}]}, epochs=5, batch_size=100, hidden=(32,), latent_dim=4,
-                       target="label", verbose=False).fit(table)
+                       target="label", point_mass=None, verbose=False).fit(table)  # no atoms: score stays a number
     net, tr = model.model_, model.transformer_
     assert [level[0] for level in net.head_levels] == [0]
     # p(yes | score): high at 3 and 7 only, a function of single values that a smooth one misses
@@ -361,3 +361,15 @@ def test_target_head_sees_single_values_and_stops_early(tmp_path):
     del doc["spec"]["head_levels"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
     assert TabularVAE.load(tmp_path / "old").model_.head_levels == []
+
+
+def test_auto_settings_depend_on_the_target(table):
+    quick = dict(epochs=1, batch_size=100, hidden=(16,), latent_dim=2, verbose=False)
+    plain = TabularVAE(**quick).fit(table)
+    targeted = TabularVAE(target="group", **quick).fit(table)
+    assert plain.point_mass == targeted.point_mass == "auto"  # stored untouched
+    assert (plain.transformer_.point_mass, plain.model_.latent_components) == (None, 10)
+    assert (targeted.transformer_.point_mass, targeted.model_.latent_components) == (0.01, 20)
+    assert targeted.transformer_.atom_columns  # gain's zeros (80% of rows) are an atom
+    with pytest.raises(vaekit.ConfigError, match="auto"):
+        TabularVAE(point_mass="many", **quick).fit(table)
