@@ -195,6 +195,8 @@ def test_eval_run_reports_nll_bits_and_gap(digits_run, capsys):
     assert main(["eval", str(digits_run), "--nll-samples", "20", "--limit", "30"]) == 0
     text = capsys.readouterr().out
     assert "NLL" in text and "active units" in text and "ELBO gap" in text
+    assert main(["eval", str(digits_run), "--nll-samples", "20", "--limit", "30", "--json", "--compile"]) == 0
+    assert json.loads(capsys.readouterr().out)["nll"] == pytest.approx(out["nll"], abs=1e-3)  # the same draws
     assert main(["eval", str(digits_run), "--nll-samples", "-3"]) == 2
 
 
