@@ -63,9 +63,13 @@ class DiagonalGaussian:
 
         With ``num_samples=k`` the result has a leading sample dimension: ``(k, *mean.shape)``.
         """
+        return self.reparameterize(self.noise(num_samples, generator))
+
+    def noise(self, num_samples: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The standard-normal eps that :meth:`rsample` draws (same shape, same use of ``generator``),
+        for callers that pass it on, e.g. into a compiled function."""
         shape = self.mean.shape if num_samples is None else (num_samples, *self.mean.shape)
-        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
-        return self.reparameterize(eps)
+        return torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
 
     def reparameterize(self, eps: torch.Tensor) -> torch.Tensor:
         """mean + stddev * eps for standard-normal noise drawn by the caller (e.g. one draw for a

@@ -63,11 +63,12 @@ def _chunk_size(num_samples: int, largest: int) -> int:
 def _chunk_log_weights(model, compile: bool):
     """log w of one chunk as a function of (x, y, posterior mean, log-variance, noise).
 
-    The noise comes in as an argument, drawn by the caller from the seeded generator exactly as
-    :meth:`DiagonalGaussian.rsample` would draw it, so the compiled and eager forms consume the
-    same random numbers and differ only by float rounding. ``torch.compile`` fuses the passes
-    over the decoder's output (the Bernoulli or Gaussian log-density and its sums) into one
-    kernel beside the matmuls; on a CPU that removes most of the time outside the matmuls.
+    The noise comes in as an argument, drawn by the caller from the seeded generator with
+    :meth:`DiagonalGaussian.noise`, exactly as ``rsample`` would draw it, so the compiled and
+    eager forms consume the same random numbers and differ only by float rounding.
+    ``torch.compile`` fuses the passes over the decoder's output (the Bernoulli or Gaussian
+    log-density and its sums) into one kernel beside the matmuls; on a CPU that removes most of
+    the time outside the matmuls.
     """
     def log_weights(x, y, mean, logvar, eps):
         q = DiagonalGaussian(mean, logvar)
@@ -101,8 +102,7 @@ def _estimate(log_weights, xb, yb, q, num_samples: int, per_block: int, g) -> tu
     acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
     sum_log_w = torch.zeros(xb.shape[0], dtype=torch.float64, device=xb.device)
     for start in range(0, num_samples, chunk):
-        shape = (min(chunk, num_samples - start), *q.mean.shape)
-        eps = torch.randn(shape, generator=g, device=q.mean.device, dtype=q.mean.dtype)
+        eps = q.noise(min(chunk, num_samples - start), generator=g)
         log_w = log_weights(xb, yb, q.mean, q.logvar, eps).double()
         acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
         sum_log_w += log_w.sum(dim=0)

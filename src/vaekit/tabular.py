@@ -296,7 +296,7 @@ def fit_target_head(model: TabularModel, rows: torch.Tensor, lr: float, batch_si
     n_val = max(1, int(HEAD_HOLDOUT * rows.shape[0]))
     val, fit_rows = rows[perm[:n_val]], rows[perm[n_val:]]
     opt = torch.optim.Adam(model.head.parameters(), lr=lr)
-    best, best_state, history = float("inf"), None, []
+    best, best_epoch, best_state, history = float("inf"), 0, None, []
     for epoch in range(HEAD_MAX_EPOCHS):
         model.head.train()
         total = 0.0
@@ -311,8 +311,9 @@ def fit_target_head(model: TabularModel, rows: torch.Tensor, lr: float, batch_si
             val_loss = float(-model.target_log_prob(val).mean())
         history.append({"epoch": epoch + 1, "train_loss": total / fit_rows.shape[0], "val_loss": val_loss})
         if val_loss < best:
-            best, best_state = val_loss, {k: v.detach().clone() for k, v in model.head.state_dict().items()}
-        elif epoch + 1 - min(history, key=lambda r: r["val_loss"])["epoch"] >= HEAD_PATIENCE:
+            best, best_epoch = val_loss, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.head.state_dict().items()}
+        elif epoch + 1 - best_epoch >= HEAD_PATIENCE:
             break
     model.head.load_state_dict(best_state)
     return history
