@@ -1,6 +1,8 @@
 import json
 
 import pytest
+import math
+
 import torch
 from conftest import small_config
 from safetensors.torch import load_file
@@ -132,3 +134,26 @@ def test_distributions_hold_half_precision_parameters_as_float32():
     assert q.kl().dtype == torch.float32 and torch.allclose(q.kl(), DiagonalGaussian(m.float(), m.float()).kl())
     assert Bernoulli(m.half()).logits.dtype == torch.float32
     assert Gaussian(m, 0.5).log_prob(m.float()).dtype == torch.float32
+
+
+def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
+    from vaekit.training import clip_gradients
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(30, 20)), torch.nn.Parameter(torch.randn(20)), torch.nn.Parameter(torch.randn(5))]
+    for p in params:
+        p.grad = torch.randn_like(p) * 10
+    expected = [p.grad.clone() for p in params]
+    reference = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    for r, e in zip(reference, expected):
+        r.grad = e.clone()
+    total = torch.nn.utils.clip_grad_norm_(reference, 5.0)
+    assert total > 5.0
+    clip_gradients(params, 5.0)
+    for p, r in zip(params, reference):
+        torch.testing.assert_close(p.grad, r.grad)
+    assert abs(math.sqrt(sum(float((p.grad ** 2).sum()) for p in params)) - 5.0) < 1e-4
+    before = [p.grad.clone() for p in params]
+    clip_gradients(params, 1000.0)  # below the bound: untouched
+    for p, b in zip(params, before):
+        assert torch.equal(p.grad, b)
