@@ -1,8 +1,7 @@
 import json
-
-import pytest
 import math
 
+import pytest
 import torch
 from conftest import small_config
 from safetensors.torch import load_file
