@@ -46,6 +46,23 @@ def test_dynamic_binarisation_is_bernoulli():
     assert not torch.equal(torch.cat([xb for xb, _ in b]), draws)  # fresh draws each epoch
 
 
+def test_sixteen_bit_draws_are_exact_at_the_ends_and_unbiased_between():
+    from vaekit.data.batching import bernoulli_draw, uniform16
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.tensor([0.0, 1 / 255, 0.5, 254 / 255, 1.0]).repeat(100_000, 1)
+    u = uniform16(tuple(p.shape), g, "cpu")
+    assert u.dtype == torch.int16 and u.min() == -32768 and u.max() == 32767
+    b = bernoulli_draw(p, u)
+    assert b[:, 0].sum() == 0 and b[:, 4].sum() == len(b)  # never on at p=0, always at p=1
+    se = (p[0, 1:4] * (1 - p[0, 1:4]) / len(b)).sqrt()
+    assert ((b[:, 1:4].mean(0) - p[0, 1:4]).abs() < 4 * se).all()
+    # the four 16-bit parts of each 64-bit draw are independent of each other
+    parts = u.reshape(-1, 4).float()
+    corr = torch.corrcoef(parts.T)
+    assert (corr - torch.eye(4)).abs().max() < 0.01
+
+
 def test_memmap_streams_the_same_batches_as_memory(tmp_path):
     data = np.random.default_rng(0).random((101, 5), dtype=np.float32)
     np.save(tmp_path / "t.npy", data)
