@@ -373,3 +373,60 @@ def test_auto_settings_depend_on_the_target(table):
     assert targeted.transformer_.atom_columns  # gain's zeros (80% of rows) are an atom
     with pytest.raises(vaekit.ConfigError, match="auto"):
         TabularVAE(point_mass="many", **quick).fit(table)
+
+
+def table_with_codes(n=600, seed=0):
+    """'degree' has a numeric code (one to one) and a coarse band (many to one); 'degree' is
+    missing in some rows, where the code is missing too. 'noise' is not a function of anything."""
+    rng = np.random.default_rng(seed)
+    degree = rng.choice(["none", "school", "college", "phd"], size=n, p=[0.2, 0.4, 0.3, 0.1]).astype(object)
+    degree[rng.random(n) < 0.1] = np.nan
+    code = pd.Series(degree).map({"none": 0, "school": 1, "college": 2, "phd": 3}).to_numpy()
+    band = pd.Series(degree).map({"none": "low", "school": "low", "college": "high", "phd": "high"}).to_numpy(dtype=object)
+    return pd.DataFrame({"degree": degree, "code": code, "band": band, "noise": rng.normal(0, 1, n),
+                         "key": np.arange(n) % 300})
+
+
+def test_columns_that_are_functions_of_a_category_are_read_off_it():
+    from vaekit.tabular_dependencies import find_derived
+
+    df = table_with_codes()
+    derived = find_derived(df, parents=["degree", "band"], children=list(df.columns))
+    assert set(derived) == {"code", "band"} and derived["code"][0] == "degree" and derived["band"][0] == "degree"
+    # 'key' has 300 values for 600 rows: every column would be a function of such a parent by chance
+    assert find_derived(df, parents=["key"], children=["noise", "degree"]) == {}
+
+    model = TabularVAE(metadata={"columns": [{"name": "key", "type": "categorical"}]}, epochs=30, batch_size=100,
+                       hidden=(32,), latent_dim=4, verbose=False).fit(df)
+    specs = {c["name"]: c for c in model.transformer_.columns_}
+    assert specs["code"]["kind"] == specs["band"]["kind"] == "derived"
+    assert specs["degree"]["kind"] == "categorical" and specs["noise"]["kind"] == "continuous"
+    synth = model.sample(2000, seed=1)
+    assert synth.dtypes.to_dict() == df.dtypes.to_dict()
+    real_pairs = set(map(tuple, df[["degree", "code", "band"]].astype(str).to_numpy()))
+    assert set(map(tuple, synth[["degree", "code", "band"]].astype(str).to_numpy())) <= real_pairs
+    assert synth["code"].isna().equals(synth["degree"].isna()) and synth["degree"].isna().any()
+    # a condition on a derived column is a condition on its parent; an ambiguous one says so
+    phd = model.sample(50, conditions={"code": 3})
+    assert (phd["degree"] == "phd").all() and (phd["code"] == 3).all()
+    with pytest.raises(DataError, match="condition on 'degree'"):
+        model.sample(5, conditions={"band": "high"})
+    # derivation off, and a target column, keep the columns modelled
+    plain = TabularVAE(derive_columns=False, epochs=2, batch_size=100, hidden=(16,), latent_dim=2, verbose=False).fit(df)
+    assert "derived" not in {c["kind"] for c in plain.transformer_.columns_}
+    targeted = TabularVAE(target="band", epochs=2, batch_size=100, hidden=(16,), latent_dim=2, verbose=False).fit(df)
+    assert {c["name"]: c["kind"] for c in targeted.transformer_.columns_}["band"] == "categorical"
+
+
+def test_derived_columns_survive_save_and_load(tmp_path):
+    df = table_with_codes(300)
+    model = TabularVAE(epochs=3, batch_size=100, hidden=(16,), latent_dim=2, verbose=False).fit(df)
+    model.save(tmp_path / "run")
+    again = TabularVAE.load(tmp_path / "run")
+    pd.testing.assert_frame_equal(model.sample(200, seed=3), again.sample(200, seed=3))
+    def no_constants(name):
+        raise AssertionError(f"config.json holds {name}, which strict JSON readers reject")
+
+    doc = json.loads((tmp_path / "run" / "config.json").read_text(), parse_constant=no_constants)
+    code = next(c for c in doc["transformer"]["columns"] if c["name"] == "code")
+    assert code["kind"] == "derived" and [None, None] in code["mapping"]

@@ -57,7 +57,10 @@ class TabularVAE:
     epochs on Adult's 26k rows, never more than 300). ``target`` names a categorical column
     (a label that downstream models will predict): it is then modelled last, given the rest of
     the row (:class:`~vaekit.tabular_model.TargetLast`), which keeps p(target | other columns) far better than the
-    joint decoder does.
+    joint decoder does. ``derive_columns`` (default on): a column that takes one value per value
+    of a categorical column in the training rows (Adult's education-num of education) is not
+    modelled but read off that column, so every synthetic row keeps the pair
+    (:mod:`vaekit.tabular_dependencies`); the target is always modelled.
 
     Defaults (beta 0.2, a 10-component latent mixture for sampling; with a ``target``, 20
     components and atoms for values held by >= 1% of rows, see ``AUTO``) were chosen on Adult
@@ -69,7 +72,8 @@ class TabularVAE:
                  beta: float = 0.2, weight_decay: float = 0.0, enforce_min_max_values: bool = True,
                  enforce_rounding: bool = True, categories: str = "sample", p_condition: float = 0.5,
                  scale_floor: float = 0.05, latent_components: int | str = "auto", point_mass: Optional[float] | str = "auto",
-                 target: Optional[str] = None, seed: int = 0, verbose: bool = True, device: str = "cpu"):
+                 target: Optional[str] = None, derive_columns: bool = True, seed: int = 0, verbose: bool = True,
+                 device: str = "cpu"):
         self.metadata, self.epochs, self.batch_size = metadata, epochs, batch_size
         self.latent_dim, self.hidden, self.lr, self.beta = latent_dim, hidden, lr, beta
         self.weight_decay = weight_decay
@@ -78,6 +82,8 @@ class TabularVAE:
         self.p_condition, self.scale_floor = p_condition, scale_floor
         self.latent_components, self.point_mass = latent_components, point_mass
         self.target = target  # a categorical column modelled last, given the rest of the row (TargetLast)
+        # columns that are a function of a categorical column are read off it (tabular_dependencies)
+        self.derive_columns = derive_columns
         self.seed, self.verbose, self.device = seed, verbose, device
 
     # -- fitting ------------------------------------------------------------------------------
@@ -88,7 +94,9 @@ class TabularVAE:
 
         kinds, formats = read_column_metadata(self.metadata) if self.metadata is not None else (None, None)
         point_mass, components = self._setting("point_mass"), self._setting("latent_components")
-        self.transformer_ = TableTransformer(kinds, formats=formats, point_mass=point_mass).fit(data)
+        keep = () if self.target is None else (self.target,)
+        self.transformer_ = TableTransformer(kinds, formats=formats, point_mass=point_mass,
+                                             derive=self.derive_columns, keep=keep).fit(data)
         target_block = None
         if self.target is not None:
             if self.target not in {c["name"] for c in self.transformer_.categorical}:
@@ -168,13 +176,28 @@ class TabularVAE:
         for name, value in conditions.items():
             if name not in names:
                 raise DataError(f"conditions name {name!r}, which is not a column of the fitted table")
+            if names[name]["kind"] == "derived":  # read off its parent: condition on the parent's value
+                name, value = self._parent_condition(names[name], value)
             if names[name]["kind"] not in ("categorical", "boolean"):
                 raise DataError(f"conditions on {name!r} ({names[name]['kind']}) are not supported; condition on categorical or boolean columns")
             start, spec = tr.cat_offset(name)
             i = tr.category_index(spec, value)
+            if fixed.get(name, spec["categories"][i]) != spec["categories"][i]:
+                raise DataError(f"the conditions ask for two values of {name!r} ({fixed[name]!r} and {spec['categories'][i]!r})")
             cond[0, start - offset0 + i] = 1.0
             fixed[name] = spec["categories"][i]
         return cond, fixed
+
+    def _parent_condition(self, spec: dict, value: Any) -> tuple[str, Any]:
+        """(parent, parent value) standing for ``spec[name] == value`` on a derived column."""
+        from .tabular_dependencies import value_key
+
+        parents = [p for p, c in spec["mapping"] if value_key(c) == value_key(value) or str(c).strip() == str(value).strip()]
+        if len(parents) != 1:
+            seen = "was never seen" if not parents else f"comes with {len(parents)} values of {spec['parent']!r}"
+            raise DataError(f"{value!r} in column {spec['name']!r} {seen}; {spec['name']!r} is read off "
+                            f"{spec['parent']!r}, so condition on {spec['parent']!r} instead")
+        return spec["parent"], parents[0]
 
     def sample(self, num_rows: int, conditions: Optional[dict] = None, seed: Optional[int] = None,
                batch_size: int = 10_000):
@@ -205,7 +228,7 @@ class TabularVAE:
         params = {k: getattr(self, k) for k in ("epochs", "batch_size", "latent_dim", "hidden", "lr", "beta",
                                                 "weight_decay", "enforce_min_max_values", "enforce_rounding", "categories",
                                                 "p_condition", "scale_floor", "latent_components", "point_mass",
-                                                "target", "seed")}
+                                                "target", "derive_columns", "seed")}
         params["hidden"] = list(params["hidden"])
         return params
 

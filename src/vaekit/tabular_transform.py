@@ -32,6 +32,7 @@ import numpy as np
 from .errors import DataError
 
 CONTINUOUS, CATEGORICAL, BOOLEAN, ID, DATETIME = "continuous", "categorical", "boolean", "id", "datetime"
+DERIVED = "derived"  # a column read off another one (tabular_dependencies), not modelled
 NUMERIC_KINDS = (CONTINUOUS, DATETIME)  # modelled as one real number each
 # Metadata spellings accepted (CTGAN/SDGym's adult.json list, SDV's sdtypes) -> our five kinds.
 _ALIASES = {
@@ -184,9 +185,13 @@ class TableTransformer:
     """fit(df) learns one spec per column; transform(df) -> float32 rows; inverse(rows) -> df."""
 
     def __init__(self, metadata: Optional[dict[str, str]] = None, n_quantiles: int = 1000,
-                 formats: Optional[dict[str, str]] = None, point_mass: Optional[float] = None):
+                 formats: Optional[dict[str, str]] = None, point_mass: Optional[float] = None,
+                 derive: bool = True, keep: tuple[str, ...] = ()):
         self.metadata, self.n_quantiles, self.formats = metadata or {}, n_quantiles, formats or {}
         self.point_mass = point_mass
+        # derive: columns that are a function of a categorical column are read off it instead of
+        # modelled (tabular_dependencies); ``keep`` names columns that must stay modelled.
+        self.derive, self.keep = derive, tuple(keep)
 
     def _fit_numbers(self, v: np.ndarray) -> dict[str, Any]:
         """Quantiles of a numeric column's values; values holding a share >= point_mass are atoms,
@@ -209,14 +214,27 @@ class TableTransformer:
         unknown = sorted(set(self.metadata) - set(map(str, df.columns)))
         if unknown:
             raise DataError(f"metadata names columns the table lacks: {', '.join(unknown[:5])}")
+        kinds = {}
+        for name in df.columns:
+            if df[name].isna().all():
+                raise DataError(f"column {name!r} is entirely missing; drop it before fitting")
+            kinds[name] = self.metadata.get(str(name)) or infer_kind(df[name])
+        derived = {}
+        if self.derive:
+            from .tabular_dependencies import find_derived
+
+            parents = [c for c, k in kinds.items() if k in (CATEGORICAL, BOOLEAN)]
+            children = [c for c, k in kinds.items() if k in (CONTINUOUS, CATEGORICAL, BOOLEAN) and str(c) not in self.keep]
+            derived = find_derived(df, parents, children)
         self.columns_ = []
         for name in df.columns:
-            s = df[name]
-            kind = self.metadata.get(str(name)) or infer_kind(s)
-            if s.isna().all():
-                raise DataError(f"column {name!r} is entirely missing; drop it before fitting")
+            s, kind = df[name], kinds[name]
             spec: dict[str, Any] = {"name": str(name), "kind": kind, "dtype": str(s.dtype), "missing": float(s.isna().mean())}
-            if kind == DATETIME:
+            if str(name) in derived:
+                parent, mapping = derived[str(name)]
+                spec.update(kind=DERIVED, of_kind=kind, parent=parent,
+                            mapping=[[None if _isna(v) else _json_value(v) for v in pair] for pair in mapping])
+            elif kind == DATETIME:
                 spec["tz"] = str(s.dt.tz) if getattr(getattr(s, "dt", None), "tz", None) is not None else None
                 if not pd.api.types.is_datetime64_any_dtype(s):
                     spec["format"] = self.formats.get(str(name)) or _guess_date_format(s.astype(object))
@@ -374,14 +392,20 @@ class TableTransformer:
         for spec in self.columns_:
             if spec["kind"] == ID:
                 out[spec["name"]] = pd.Series(np.arange(n), dtype="int64")
+            elif spec["kind"] == DERIVED:
+                from .tabular_dependencies import derive
+
+                out[spec["name"]] = _cast(pd, derive(out[spec["parent"]], spec["mapping"]), spec)
         return pd.DataFrame({spec["name"]: out[spec["name"]] for spec in self.columns_})
 
     def state(self) -> dict:
-        return {"columns": self.columns_, "n_quantiles": self.n_quantiles, "point_mass": self.point_mass}
+        return {"columns": self.columns_, "n_quantiles": self.n_quantiles, "point_mass": self.point_mass,
+                "derive": self.derive, "keep": list(self.keep)}
 
     @classmethod
     def from_state(cls, state: dict) -> "TableTransformer":
-        t = cls(n_quantiles=state["n_quantiles"], point_mass=state.get("point_mass"))
+        t = cls(n_quantiles=state["n_quantiles"], point_mass=state.get("point_mass"),
+                derive=state.get("derive", False), keep=tuple(state.get("keep", ())))
         t.columns_ = state["columns"]
         return t
 
