@@ -71,6 +71,37 @@ def linear_gflops(repeats: int = 300) -> float:
     return 2 * BATCH * D * HIDDEN * repeats / (time.perf_counter() - t) / 1e9
 
 
+def step_floor(repeats: int = 200) -> tuple[float, float]:
+    """(ms, ms): one training step's matmuls alone, and the fused Adam update alone, for this model at
+    batch 128. The matmuls: the 4 forward products, the 4 weight gradients, and the input gradients
+    of the 3 layers that have one (not the first: x needs none), at the shapes the step uses."""
+    shapes = [(D, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, D)]  # (in, out) per layer
+    xs = [torch.randn(BATCH, i) for i, _ in shapes]
+    ws = [torch.randn(o, i) for i, o in shapes]
+    gs = [torch.randn(BATCH, o) for _, o in shapes]
+
+    def matmuls():
+        for j, (x, w, g) in enumerate(zip(xs, ws, gs)):
+            F.linear(x, w)  # forward
+            g.t() @ x  # weight gradient
+            if j:
+                g @ w  # input gradient
+
+    params = [nn.Parameter(w.clone()) for w in ws] + [nn.Parameter(torch.zeros(o)) for _, o in shapes]
+    for q in params:
+        q.grad = torch.randn_like(q)
+    opt = torch.optim.Adam(params, lr=LR, fused=True)
+    out = []
+    for fn in (matmuls, opt.step):
+        for _ in range(20):
+            fn()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        out.append((time.perf_counter() - t) / repeats * 1e3)
+    return out[0], out[1]
+
+
 MACS = D * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * D  # forward multiply-adds per sample
 FLOPS_PER_SAMPLE = 3 * 2 * MACS  # forward + backward taken as 3x the forward
 
@@ -200,10 +231,17 @@ def main() -> None:
     limit = gflops * 1e9 / FLOPS_PER_SAMPLE
     lines += [f"- 2048x2048 float32 matmul: {gflops:.1f} GFLOP/s; {BATCH}x{D}x{HIDDEN} linear: {lin:.1f} GFLOP/s",
               f"- model: {MACS:,} forward multiply-adds/sample, {FLOPS_PER_SAMPLE / 1e6:.2f} MFLOP/sample for forward+backward (3x)",
-              f"- arithmetic limit at the matmul rate: {limit:,.0f} samples/s", ""]
+              f"- arithmetic limit at the matmul rate: {limit:,.0f} samples/s ({BATCH / limit * 1e3:.2f} ms per step of {BATCH})"]
+    mm_ms, adam_ms = step_floor()
+    floor_ms = mm_ms + adam_ms
+    lines += [f"- floor of an fp32 step, measured: its 11 matmuls alone {mm_ms:.2f} ms, the fused Adam update alone "
+              f"{adam_ms:.2f} ms; a step doing nothing else would run at {BATCH / floor_ms * 1e3:,.0f} samples/s, "
+              f"{BATCH / floor_ms * 1e3 / limit:.0%} of the arithmetic limit (70% needs {BATCH / (0.7 * limit) * 1e3:.2f} ms per step)", ""]
 
     rates: dict[str, list[float]] = {"reference": [], "pythae": [], "vaekit": [], "vaekit (binarize=none)": [],
-                                     "vaekit (training.compile, 2nd epoch)": [], "vaekit (precision=bf16)": []}
+                                     "vaekit (training.compile, 2nd epoch)": [],
+                                     "vaekit (training.compile, binarize=none, 2nd epoch)": [],
+                                     "vaekit (precision=bf16)": [], "vaekit (precision=bf16, training.compile, 2nd epoch)": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = mnist_root(data_dir, Path(tmp))
         from torchvision import datasets
@@ -217,7 +255,12 @@ def main() -> None:
             rates["vaekit (binarize=none)"].append(run_vaekit(binarize="none")[0])
             if not args.no_compile:
                 rates["vaekit (training.compile, 2nd epoch)"].append(run_vaekit(epochs=2, compile=True)[0])
+                rates["vaekit (training.compile, binarize=none, 2nd epoch)"].append(
+                    run_vaekit(binarize="none", epochs=2, compile=True)[0])
             rates["vaekit (precision=bf16)"].append(run_vaekit(precision="bf16")[0])
+            if not args.no_compile:
+                rates["vaekit (precision=bf16, training.compile, 2nd epoch)"].append(
+                    run_vaekit(epochs=2, compile=True, precision="bf16")[0])
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
 
     rates = {k: v for k, v in rates.items() if v}
