@@ -75,6 +75,22 @@ def test_single_model_passes_sklearn_estimator_checks():
     check_estimator(VAEAnomalyDetector(n_estimators=1))
 
 
+def test_untrimmed_training_passes_sklearn_estimator_checks():  # the default trims (trim=0.1)
+    check_estimator(VAEAnomalyDetector(n_estimators=1, trim=0.0))
+
+
+def test_trim_reaches_the_training_config_and_changes_the_fit():
+    normal, outliers = _data()
+    x = np.vstack([normal, outliers])
+    plain = VAEAnomalyDetector(n_estimators=1, epochs=20, random_state=0, trim=0.0).fit(x)
+    trimmed = VAEAnomalyDetector(n_estimators=1, epochs=20, random_state=0).fit(x)  # the default, trim=0.1
+    assert plain.config_["training"]["trim"] == 0.0 and trimmed.config_["training"]["trim"] == 0.1
+    assert not np.array_equal(plain.decision_scores_, trimmed.decision_scores_)
+    # the contaminated rows (5% here) are still ranked far above the normal ones
+    labels = np.r_[np.zeros(len(normal)), np.ones(len(outliers))]
+    assert roc_auc_score(labels, trimmed.decision_scores_) > 0.95
+
+
 @pytest.mark.parametrize("floor", [0.01, 0.3])
 def test_learned_scales_respect_scale_floor(floor):
     normal, _ = _data()
@@ -88,7 +104,8 @@ def test_learned_scales_respect_scale_floor(floor):
 
 
 @pytest.mark.parametrize("kwargs", [{"contamination": 0.7}, {"method": "mse"}, {"num_samples": 0},
-                                    {"n_estimators": 0}, {"scale_floor": 0.0}])
+                                    {"n_estimators": 0}, {"scale_floor": 0.0}, {"trim": 1.0}, {"trim": -0.1},
+                                    {"trim": "0.1"}])
 def test_bad_settings_raise_vaekit_errors(kwargs):
     normal, _ = _data()
     with pytest.raises(vaekit.ConfigError):

@@ -30,6 +30,64 @@ def test_elbo_terms_and_normalisation():
     assert torch.allclose(beta4["elbo"], terms["elbo"])  # the bound does not depend on beta
 
 
+def test_trimmed_elbo_equals_plain_elbo_at_trim_zero():
+    model = _model()
+    x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    for free_bits in (0.0, 0.5):
+        plain = elbo_loss(x, out, beta=2.0, free_bits=free_bits)
+        trimmed = elbo_loss(x, out, beta=2.0, free_bits=free_bits, trim=0.0)
+        for key in plain:
+            assert torch.equal(plain[key], trimmed[key])
+    # a trim that leaves nobody out (floor(0.05 * 16) = 0) is the plain loss up to rounding
+    small = elbo_loss(x, out, beta=2.0, trim=0.05)
+    for key in plain:
+        torch.testing.assert_close(small[key], elbo_loss(x, out, beta=2.0)[key])
+
+
+def test_trimmed_elbo_leaves_out_exactly_the_worst_examples_and_their_gradients():
+    from vaekit.objectives import trim_at, trim_mask
+
+    model = _model(likelihood="gaussian-learned", shape=(6,))
+    torch.manual_seed(1)
+    x = torch.randn(20, 6)
+    x[[3, 11, 17]] += 25.0  # three rows far from the rest: the worst negative ELBOs of the batch
+    x.requires_grad_(True)
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    per_example = -out.likelihood.log_prob(x) + out.posterior.kl()
+    assert set(torch.topk(per_example, 3).indices.tolist()) == {3, 11, 17}
+    keep = trim_mask(per_example, 0.15)  # floor(0.15 * 20) = 3 left out
+    assert keep.tolist() == [0.0 if i in (3, 11, 17) else 1.0 for i in range(20)]
+    terms = elbo_loss(x, out, beta=1.0, trim=0.15)
+    kept = [i for i in range(20) if i not in (3, 11, 17)]
+    torch.testing.assert_close(terms["recon"], -out.likelihood.log_prob(x)[kept].mean())
+    torch.testing.assert_close(terms["kl"], out.posterior.kl()[kept].mean())
+    torch.testing.assert_close(terms["loss"], terms["recon"] + terms["kl"])
+    torch.testing.assert_close(terms["elbo"], -(terms["recon"] + terms["kl"]))
+    terms["loss"].backward()
+    assert (x.grad[[3, 11, 17]] == 0).all()  # the left-out rows do not reach the gradient
+    assert (x.grad[kept].abs().sum(dim=1) > 0).all()
+    # The warm-up: no trimming for the first quarter of the steps by default.
+    assert trim_at(0, 0.1, 100) == 0.0 and trim_at(24, 0.1, 100) == 0.0
+    assert trim_at(25, 0.1, 100) == 0.1 and trim_at(99, 0.1, 100, start=0.5) == 0.1
+    assert trim_at(99, 0.0, 100) == 0.0
+
+
+def test_trimmed_free_bits_use_the_kept_rows_mean_kl():
+    model = _model()
+    x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    from vaekit.objectives import trim_mask
+
+    keep = trim_mask(-out.likelihood.log_prob(x) + out.posterior.kl(), 0.25).bool()
+    assert int((~keep).sum()) == 4
+    per_dim = out.posterior.kl_per_dim()[keep].mean(0)
+    lam = float(per_dim.max().detach()) + 1.0
+    terms = elbo_loss(x, out, beta=1.0, free_bits=lam, trim=0.25)
+    torch.testing.assert_close(terms["loss"], terms["recon"] + lam * per_dim.numel())
+    torch.testing.assert_close(terms["kl"], per_dim.sum())
+
+
 def test_free_bits_only_penalise_kl_above_the_floor():
     model = _model()
     x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))

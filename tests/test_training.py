@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 import vaekit
 from vaekit import checkpoint
 from vaekit.data import load_dataset
+from vaekit.errors import ConfigError
 from vaekit.training import resolve_config, train
 
 
@@ -70,11 +71,25 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
 
 
-@pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "iw_samples": 3}])
+@pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "iw_samples": 3},
+                                    {"trim": 0.1, "trim_start": 0.0}])
 def test_training_variants_run_and_record(tmp_path, option):
     cfg = small_config(epochs=1, **option)
     history = vaekit.train_run(cfg, out=tmp_path / "r")
     assert len(checkpoint.read_metrics(history)) == 1
+
+
+@pytest.mark.parametrize("option", [{"compile": True}, {"objective": "iwae", "iw_samples": 2}])
+def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
+    cfg = small_config(epochs=1, trim=0.1, **option)
+    with pytest.raises(ConfigError, match="training.trim"):
+        resolve_config(cfg, load_dataset(cfg.data))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_trim_outside_its_range_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="training.trim"):
+        small_config(epochs=1, trim=value).validate()
 
 
 def test_beta_trades_rate_for_distortion(tmp_path):

@@ -27,8 +27,15 @@ again (statistics of the training rows): heavy tails and rare large values (coun
 nearly constant columns) are compressed to a logarithmic scale, so that no single column's
 outliers dominate the likelihood; ``"none"`` leaves the standardised columns as they are. With
 ``standardize=False`` (e.g. pixels in [0, 1] under a Bernoulli likelihood) nothing is applied.
-Defaults: ``method="elbo"``, ``n_estimators=3``, ``scale_floor=0.3``, ``preprocess="none"`` (chosen
-on ADBench sets that ``bench/anomaly.py`` does not report; see ``METHOD`` below).
+``trim`` (in [0, 1)) is trimmed-loss training for contaminated training rows (the unsupervised
+protocol: the anomalies are among the rows the VAE is fit to, and a VAE partly learns them).
+After a warm-up of the first quarter of the optimiser steps, each batch's loss averages only
+its examples whose negative ELBO is not among the worst ``floor(trim * batch)``, so those get no
+gradient (see :func:`vaekit.objectives.elbo_loss`; the idea of robust deep autoencoders, Zhou &
+Paffenroth 2017, and of self-paced learning, Kumar et al. 2010); 0 trains on every row. The
+default 0.1 is a fixed fraction (the default ``contamination``; it does not follow ``contamination``).
+Defaults: ``method="elbo"``, ``n_estimators=3``, ``scale_floor=0.3``, ``preprocess="none"``,
+``trim=0.1`` (chosen on ADBench sets that ``bench/anomaly.py`` does not report; see ``METHOD`` below).
 
 The draws eps ~ N(0, I) are the same for every example (common random numbers, seeded), so
 an example's score does not depend on the rest of its batch and repeated calls agree.
@@ -58,6 +65,10 @@ SCALE_FLOOR = 0.3
 # reported group's from 0.865 to 0.862 (bench/results/anomaly_tables_asinh.md): it stays an option, not the default.
 PREPROCESS = "none"
 PREPROCESSINGS = ("asinh", "none")
+# Trimmed-loss training (the worst tenth of each batch left out of the loss after a warm-up): on the
+# development group it raised the mean AUROC from 0.700 to 0.712 (random_state 1: 0.696 -> 0.707, 2: 0.696 ->
+# 0.708); trim 0.05 and 0.2 gave 0.713 each, so 0.1 (the default contamination) sits in a flat range.
+TRIM = 0.1
 
 
 class VAEAnomalyDetector(VAEEstimatorBase):
@@ -76,7 +87,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
         batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
         standardize: bool = True, random_state=None, n_estimators: int = N_ESTIMATORS,
-        scale_floor: float = SCALE_FLOOR, preprocess: str = PREPROCESS,
+        scale_floor: float = SCALE_FLOOR, preprocess: str = PREPROCESS, trim: float = TRIM,
     ):
         super().__init__(latent_dim=latent_dim, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
                          beta=beta, likelihood=likelihood, standardize=standardize, random_state=random_state)
@@ -86,6 +97,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self.n_estimators = n_estimators
         self.scale_floor = scale_floor
         self.preprocess = preprocess  # (not "transform": scikit-learn takes that name for a method)
+        self.trim = trim
 
     def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
         """asinh of the standardised columns, standardised again (see the module docstring)."""
@@ -100,6 +112,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
     def _config(self, n_samples: int, n_features: int):
         cfg = super()._config(n_samples, n_features)
         cfg.model.scale_floor = float(self.scale_floor)
+        cfg.training.trim = float(self.trim)
         return cfg.validate()
 
     def fit(self, X, y=None) -> "VAEAnomalyDetector":
@@ -116,6 +129,8 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESSINGS)}, not {self.preprocess!r}")
         if not isinstance(self.scale_floor, (int, float)) or not self.scale_floor > 0:
             raise ConfigError(f"scale_floor must be > 0, not {self.scale_floor!r}")
+        if isinstance(self.trim, bool) or not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 1:
+            raise ConfigError(f"trim must be in [0, 1), not {self.trim!r}")
         self._fit_vae(X)
         # The other members: the same settings and rows, seeds drawn after this one's.
         rng = np.random.RandomState(self.seed_)

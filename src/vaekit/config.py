@@ -66,6 +66,11 @@ class TrainingConfig:
     warmup_steps: int = 0  # KL weight grows linearly from 0 to beta over this many steps
     free_bits: float = 0.0  # nats per latent dimension below which KL is not penalised
     objective: Literal["elbo", "iwae"] = "elbo"
+    # Trimmed-loss training (objective=elbo, one process, no compile): after the first trim_start
+    # fraction of the steps, each batch's trim fraction of examples with the worst negative ELBO
+    # is left out of the loss (robust to contaminated training data; see objectives.elbo_loss)
+    trim: float = 0.0
+    trim_start: float = 0.25
     iw_samples: int = 1  # importance samples K for objective=iwae
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -127,6 +132,8 @@ class Config:
         _require(t.beta >= 0, "training.beta must be >= 0")
         _require(t.warmup_steps >= 0, "training.warmup_steps must be >= 0")
         _require(t.free_bits >= 0, "training.free_bits must be >= 0")
+        _require(0 <= t.trim < 1, "training.trim must be in [0, 1) (0 turns trimming off)")
+        _require(0 <= t.trim_start <= 1, "training.trim_start must be in [0, 1] (a fraction of the steps)")
         _require(t.iw_samples >= 1, "training.iw_samples must be >= 1")
         _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
         _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")

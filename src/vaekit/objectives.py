@@ -21,31 +21,68 @@ def beta_at(step: int, beta: float, warmup_steps: int = 0) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-def kl_term(posterior: DiagonalGaussian, free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def kl_term(
+    posterior: DiagonalGaussian, free_bits: float = 0.0, weights: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(penalised KL, true KL), both means over the batch of the KL to N(0, I), in nats.
 
     Free bits (Kingma et al. 2016, eq. 15): each latent dimension's batch-mean KL is penalised
     only above ``free_bits`` nats, sum_d max(lambda, E_batch[KL_d]), so the optimiser gains
     nothing by pushing a dimension's rate below lambda and posterior collapse is discouraged.
+    ``weights`` (summing to 1 over the batch) replace the plain mean, e.g. for trimmed training.
     """
-    per_dim = posterior.kl_per_dim().mean(dim=0)  # (latent_dim,)
+    kl_d = posterior.kl_per_dim()
+    per_dim = kl_d.mean(dim=0) if weights is None else (weights[:, None] * kl_d).sum(dim=0)  # (latent_dim,)
     kl = per_dim.sum()
     if free_bits > 0:
         return per_dim.clamp(min=free_bits).sum(), kl
     return kl, kl
 
 
+def trim_at(step: int, trim: float, total_steps: int, start: float = 0.25) -> float:
+    """The trimmed fraction at optimiser step ``step``: 0 for the first ``start`` fraction of the
+    ``total_steps`` (a warm-up in which the model learns the bulk of the data), ``trim`` after it."""
+    return trim if trim > 0 and step >= start * total_steps else 0.0
+
+
+def trim_mask(per_example: torch.Tensor, trim: float) -> torch.Tensor:
+    """0/1 weights (float, no gradient) that leave out the ``floor(trim * batch)`` largest values.
+
+    Ties are broken by position (``torch.topk``), so exactly that many examples are left out;
+    a batch smaller than ``1 / trim`` keeps every example.
+    """
+    keep = torch.ones_like(per_example, dtype=per_example.dtype).detach()
+    drop = int(trim * per_example.shape[0])
+    if drop > 0:
+        keep[torch.topk(per_example.detach(), drop).indices] = 0.0
+    return keep
+
+
 def elbo_loss(
-    x: torch.Tensor, output, beta: float = 1.0, free_bits: float = 0.0
+    x: torch.Tensor, output, beta: float = 1.0, free_bits: float = 0.0, trim: float = 0.0
 ) -> dict[str, torch.Tensor]:
     """The negative beta-ELBO (Kingma & Welling 2014, eq. 3; Higgins et al. 2017, eq. 4).
 
     ``loss = E_q[-log p(x|z)] + beta * KL(q(z|x) || p(z))`` with a single reparameterised draw.
     Returns 0-dim tensors: ``loss`` (what is minimised), ``recon`` (-log p(x|z)), ``kl`` (true
     KL) and ``elbo`` (= -(recon + kl), the bound on log p(x) whatever beta is).
+
+    ``trim > 0``: trimmed-loss training. The ``floor(trim * batch)`` examples of the batch with the
+    largest negative ELBO (``recon + kl`` of the example, whatever beta is) are left out, and every
+    term above (free bits included) is the mean over the kept examples only, so the left-out ones
+    get no gradient. On contaminated data the worst-explained rows are mostly the anomalies, which
+    the model then learns less of: a trimmed (least-trimmed-squares-like) estimator, as in robust
+    deep autoencoders (Zhou & Paffenroth 2017) and self-paced learning (Kumar et al. 2010).
     """
-    recon = -output.likelihood.log_prob(x).mean()
-    penalised, kl = kl_term(output.posterior, free_bits)
+    recon_i = -output.likelihood.log_prob(x)  # (batch,)
+    weights = None
+    if trim > 0:
+        if not trim < 1:
+            raise ValueError(f"trim must be in [0, 1), not {trim}")
+        weights = trim_mask(recon_i + output.posterior.kl(), trim)
+        weights = weights / weights.sum()
+    recon = recon_i.mean() if weights is None else (weights * recon_i).sum()
+    penalised, kl = kl_term(output.posterior, free_bits, weights)
     return {"loss": recon + beta * penalised, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
 

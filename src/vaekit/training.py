@@ -24,7 +24,7 @@ from .errors import ConfigError, TrainingError
 from .diagnostics import PosteriorCollapseWarning, collapse_message, latent_diagnostics
 from .evaluation import elbo_breakdown
 from .models import VAE
-from .objectives import beta_at, elbo_loss, iwae_loss
+from .objectives import beta_at, elbo_loss, iwae_loss, trim_at
 
 
 def pick_device(name: str) -> torch.device:
@@ -71,6 +71,10 @@ def resolve_config(cfg: Config, data) -> Config:
     if cfg.training.compile and (cfg.training.objective != "elbo" or distributed.rank_and_world()[1] > 1):
         raise ConfigError("training.compile applies to objective=elbo in one process; "
                           "turn it off for objective=iwae or under torchrun")
+    if cfg.training.trim > 0 and (cfg.training.compile or cfg.training.objective != "elbo"
+                                  or distributed.rank_and_world()[1] > 1):
+        raise ConfigError("training.trim applies to objective=elbo in one process without training.compile; "
+                          "set trim=0 for objective=iwae, compile or torchrun")
     if cfg.training.batch_size > data.train.shape[0]:
         raise ConfigError(f"training.batch_size={cfg.training.batch_size} is larger than the {data.train.shape[0]} training examples")
     return cfg.validate()
@@ -261,7 +265,8 @@ def train(
                         eps = torch.randn((xb.shape[0], model.latent_dim), generator=g, device=device, dtype=params[0].dtype)
                         terms = compiled(xb, yb, eps, torch.tensor(beta, device=device))
                     else:
-                        terms = elbo_loss(xb, model(xb, yb, generator=g), beta, t.free_bits)
+                        terms = elbo_loss(xb, model(xb, yb, generator=g), beta, t.free_bits,
+                                          trim_at(step, t.trim, t.epochs * len(batches), t.trim_start))
                 opt.zero_grad(set_to_none=True)
                 terms.get("scaled_loss", terms["loss"]).backward()
                 if t.grad_clip > 0:
