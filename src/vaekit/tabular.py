@@ -28,7 +28,7 @@ import torch
 
 from .errors import ConfigError, DataError, RunError
 from .tabular_model import TabularModel
-from .tabular_transform import TableTransformer, _numbers, read_column_metadata
+from .tabular_transform import TableTransformer, column_numbers, read_column_metadata
 
 KIND = "vaekit-tabular"
 # The target head sees a one-hot of the value of each continuous column with at most this many
@@ -282,12 +282,10 @@ def level_edges(transformer: TableTransformer, data, rows: np.ndarray,
     """
     levels, edges = [], []
     n_cont, missing_of = len(transformer.continuous), transformer.missing_of
-    other_of, end = {}, n_cont + len(missing_of) + sum(len(c["categories"]) for c in transformer.categorical)
-    for j, spec in transformer.atom_columns:  # each atom block ends with its "other value" entry
-        end += len(spec["atoms"]) + 1
-        other_of[j] = end - 1
+    # each atom block ends with its "other value" entry
+    other_of = {j: start + len(transformer.continuous[j]["atoms"]) for j, start in transformer.atom_block_starts().items()}
     for j, spec in enumerate(transformer.continuous):
-        v = _numbers(data, spec)
+        v = column_numbers(data, spec)
         keep = ~np.isnan(v)
         if spec.get("atoms"):
             keep &= ~np.isin(v, spec["atoms"])

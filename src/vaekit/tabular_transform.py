@@ -150,7 +150,7 @@ def _seconds(series, spec: dict) -> np.ndarray:
     return ((values - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
 
 
-def _numbers(df, spec: dict) -> np.ndarray:
+def column_numbers(df, spec: dict) -> np.ndarray:
     """The column of a numeric kind as floats, NaN where missing."""
     if spec["kind"] == DATETIME:
         return _seconds(df[spec["name"]], spec)
@@ -278,6 +278,15 @@ class TableTransformer:
         [atom 1, ..., atom k, other value] after the categorical blocks."""
         return [(i, c) for i, c in enumerate(self.continuous) if c.get("atoms")]
 
+    def atom_block_starts(self) -> dict[int, int]:
+        """{index among the continuous columns: offset in a row of its atom block} (see atom_columns)."""
+        start = len(self.continuous) + len(self.missing_of) + sum(len(c["categories"]) for c in self.categorical)
+        starts = {}
+        for i, spec in self.atom_columns:
+            starts[i] = start
+            start += len(spec["atoms"]) + 1
+        return starts
+
     @property
     def cat_sizes(self) -> tuple[int, ...]:
         """Sizes of the one-hot blocks: the categorical columns', then the atom blocks."""
@@ -317,7 +326,7 @@ class TableTransformer:
         n = len(df)
         cont, flags, blocks, atom_blocks = [], [], [], []
         for spec in self.continuous:
-            v = _numbers(df, spec)
+            v = column_numbers(df, spec)
             missing = np.isnan(v)
             q = np.asarray(spec["quantiles"])
             refs = np.linspace(0, 1, len(q))
@@ -359,12 +368,8 @@ class TableTransformer:
         pd = _pd()
         n, out = rows.shape[0], {}
         n_cont, miss = len(self.continuous), self.missing_of
-        start = n_cont + len(miss) + sum(len(c["categories"]) for c in self.categorical)
-        atom_of = {}
-        for i, spec in self.atom_columns:
-            size = len(spec["atoms"]) + 1
-            atom_of[i] = rows[:, start : start + size].argmax(1)
-            start += size
+        atom_of = {i: rows[:, start : start + len(self.continuous[i]["atoms"]) + 1].argmax(1)
+                   for i, start in self.atom_block_starts().items()}
         for i, spec in enumerate(self.continuous):
             q = np.asarray(spec["quantiles"])
             u = ndtr(rows[:, i].astype(float))
