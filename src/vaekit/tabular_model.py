@@ -49,10 +49,16 @@ class TargetLast:
         x[..., self.start : self.start + self.size] = 0.0
         return x
 
+    def _head_term(self, rest: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return categorical_log_prob(self.head(rest), x[..., self.start : self.start + self.size])
+
+    def target_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(t | x_-t), the head's term alone (``base`` is not used)."""
+        return self._head_term(self._without_target(x), x)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         rest = self._without_target(x)
-        target = x[..., self.start : self.start + self.size]
-        return self.base.log_prob(rest) + categorical_log_prob(self.head(rest), target)
+        return self.base.log_prob(rest) + self._head_term(rest, x)
 
     @property
     def mean(self) -> torch.Tensor:
@@ -154,10 +160,7 @@ class TabularModel(nn.Module):
 
     def target_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(target | rest of the row) for rows ``x`` (batch, width): the head's term of TargetLast."""
-        start, size = self.target_block
-        rest = x.clone()
-        rest[..., start : start + size] = 0.0
-        return categorical_log_prob(self.target_logits(rest), x[..., start : start + size])
+        return TargetLast(None, self.target_logits, x.shape[:-1], *self.target_block).target_log_prob(x)
 
     @property
     def prior(self) -> DiagonalGaussian:
