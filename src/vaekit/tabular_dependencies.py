@@ -52,14 +52,26 @@ def find_derived(df, parents: Iterable[str], children: Iterable[str]) -> dict[st
         for parent, (codes, values) in coded.items():
             if parent == child or parent in derived or len(values) < len(child_values):
                 continue
-            pairs = np.unique(codes.astype(np.int64) * len(child_values) + child_codes)
-            if len(pairs) != len(values):  # some parent value meets two child values
+            if not _is_function(codes[:SCREEN_ROWS], child_codes[:SCREEN_ROWS], len(values)):
+                continue  # most pairs fail on the first rows: the full check is for the rest
+            if not _is_function(codes, child_codes, len(values)):
                 continue
-            mapping = [(values[p // len(child_values)], child_values[p % len(child_values)]) for p in pairs]
-            derived[child] = (parent, mapping)
+            first = np.full(len(values), -1)
+            first[codes] = child_codes
+            derived[child] = (parent, [(values[i], child_values[c]) for i, c in enumerate(first)])
             used.add(parent)
             break
     return derived
+
+
+SCREEN_ROWS = 2000  # rows on which a pair is tried first
+
+
+def _is_function(parent_codes: np.ndarray, child_codes: np.ndarray, n_values: int) -> bool:
+    """Whether every parent code meets a single child code (O(rows), no sorting)."""
+    first = np.full(n_values, -1)
+    first[parent_codes] = child_codes  # one of each parent value's child codes
+    return bool(np.array_equal(first[parent_codes], child_codes))
 
 
 def derive(parent_values, mapping: list[tuple[Any, Any]]) -> np.ndarray:
