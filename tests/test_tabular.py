@@ -127,6 +127,31 @@ def test_mixed_likelihood_matches_its_parts():
     assert draw.shape == (1, 5) and draw[0, 2:].sum() == 1
 
 
+def test_mixed_likelihood_of_many_blocks_is_the_sum_of_categorical_terms():
+    # blocks of different widths (one of width 1), one left out (all zeros), leading sample dims
+    torch.manual_seed(0)
+    sizes = (3, 7, 1, 16, 2)
+    params = torch.randn(4, 5, sum(sizes), requires_grad=True)
+    x = torch.zeros(5, sum(sizes))
+    start = 0
+    for size in sizes:
+        x[torch.arange(5), start + torch.randint(0, size, (5,))] = 1.0
+        start += size
+    x[2, :3] = 0.0
+    expected, start = 0.0, 0
+    for size in sizes:
+        dist = torch.distributions.OneHotCategorical(logits=params[..., start : start + size], validate_args=False)
+        block = x[..., start : start + size]
+        expected = expected + torch.where(block.sum(-1) > 0, dist.log_prob(block.expand(4, 5, size)), 0.0)
+        start += size
+    got = MixedTabular(params, 0, (), sizes).log_prob(x)
+    assert got.shape == (4, 5)
+    torch.testing.assert_close(got, expected)
+    g_got, = torch.autograd.grad(got.sum(), params)
+    g_expected, = torch.autograd.grad(expected.sum(), params)
+    torch.testing.assert_close(g_got, g_expected)
+
+
 def test_bad_tables(table):
     quick = dict(epochs=2, batch_size=50, hidden=(16,), latent_dim=2, verbose=False)
     with pytest.raises(DataError, match="row"):
