@@ -208,6 +208,15 @@ def test_cli_train_and_synth(tmp_path, capsys):
     assert TabularVAE.load(targeted).target == "group"
     assert main(["synth", str(targeted), "-n", "50", "--out", str(tmp_path / "t.csv")]) == 0
     assert set(pd.read_csv(tmp_path / "t.csv")["group"]) <= set(make_table(300)["group"])
+    codes = tmp_path / "codes.csv"
+    table_with_codes(300).to_csv(codes, index=False)
+    kinds = {}
+    for flags, name in (([], "derived"), (["--model-every-column"], "every")):
+        assert main(["train", "--data", str(codes), "--model", "tabular", "--epochs", "2", "--hidden", "16",
+                     "--out", str(tmp_path / name), "--no-progress", *flags]) == 0
+        kinds[name] = {c["name"]: c["kind"] for c in TabularVAE.load(tmp_path / name).transformer_.columns_}
+    assert kinds["derived"]["code"] == "derived" and kinds["every"]["code"] == "categorical"  # 4 integer values
+    assert main(["train", "--data", str(codes), "--model-every-column"]) == 2  # for --model tabular only
 
 
 def make_dated(n=400, seed=0):

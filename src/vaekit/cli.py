@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metadata", help="--model tabular: a JSON column list ({columns: [{name, type}]}) overriding inferred types")
     t.add_argument("--target", help="--model tabular: a categorical column to model last, given the rest of the row "
                                     "(e.g. the label a classifier will learn from the synthetic rows)")
+    t.add_argument("--model-every-column", action="store_true",
+                   help="--model tabular: also model columns that are a function of a categorical column (read off it by default)")
     for flag, key, text in TRAIN_FLAGS:
         t.add_argument(flag, dest=key, default=None, help=text)
 
@@ -161,8 +163,8 @@ def _train(args) -> int:
         return 0
     if getattr(args, "model.model") == "tabular":
         return _train_tabular(args)
-    if args.metadata or args.target:
-        raise ConfigError("--metadata and --target apply to --model tabular only")
+    if args.metadata or args.target or args.model_every_column:
+        raise ConfigError("--metadata, --target and --model-every-column apply to --model tabular only")
     cfg = load_config_file(args.config) if args.config else Config()
     overrides = [f"{key}={getattr(args, key)}" for _, key, _ in TRAIN_FLAGS if getattr(args, key) is not None]
     apply_overrides(cfg, overrides + list(args.overrides))
@@ -430,7 +432,8 @@ def _train_tabular(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     if (out / "config.json").exists():
         raise ConfigError(f"{out} already holds a run; choose another --out")
-    options = {"metadata": args.metadata, "target": args.target, "verbose": not args.no_progress}
+    options = {"metadata": args.metadata, "target": args.target, "verbose": not args.no_progress,
+               "derive_columns": not args.model_every_column}
     for key, name, convert in (("model.hidden", "hidden", lambda v: tuple(_int(h, "--hidden") for h in v.split(","))),
                                ("model.latent_dim", "latent_dim", lambda v: _int(v, "--latent-dim")),
                                ("training.epochs", "epochs", lambda v: _int(v, "--epochs")),
