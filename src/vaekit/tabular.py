@@ -28,7 +28,7 @@ import torch
 
 from .errors import ConfigError, DataError, RunError
 from .tabular_model import TabularModel
-from .tabular_transform import TableTransformer, column_numbers, read_column_metadata
+from .tabular_transform import TableTransformer, column_numbers, read_column_metadata, same_value
 
 KIND = "vaekit-tabular"
 # The target head sees a one-hot of the value of each continuous column with at most this many
@@ -192,7 +192,7 @@ class TabularVAE:
         """(parent, parent value) standing for ``spec[name] == value`` on a derived column."""
         from .tabular_dependencies import value_key
 
-        parents = [p for p, c in spec["mapping"] if value_key(c) == value_key(value) or str(c).strip() == str(value).strip()]
+        parents = [p for p, c in spec["mapping"] if value_key(c) == value_key(value) or same_value(c, value)]
         if len(parents) != 1:
             seen = "was never seen" if not parents else f"comes with {len(parents)} values of {spec['parent']!r}"
             raise DataError(f"{value!r} in column {spec['name']!r} {seen}; {spec['name']!r} is read off "

@@ -15,7 +15,7 @@ rare values (an identifier, say) every column would look like a function of it b
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -52,13 +52,12 @@ def find_derived(df, parents: Iterable[str], children: Iterable[str]) -> dict[st
         for parent, (codes, values) in coded.items():
             if parent == child or parent in derived or len(values) < len(child_values):
                 continue
-            if not _is_function(codes[:SCREEN_ROWS], child_codes[:SCREEN_ROWS], len(values)):
+            if _child_of(codes[:SCREEN_ROWS], child_codes[:SCREEN_ROWS], len(values)) is None:
                 continue  # most pairs fail on the first rows: the full check is for the rest
-            if not _is_function(codes, child_codes, len(values)):
+            child_of = _child_of(codes, child_codes, len(values))
+            if child_of is None:
                 continue
-            first = np.full(len(values), -1)
-            first[codes] = child_codes
-            derived[child] = (parent, [(values[i], child_values[c]) for i, c in enumerate(first)])
+            derived[child] = (parent, [(values[i], child_values[c]) for i, c in enumerate(child_of)])
             used.add(parent)
             break
     return derived
@@ -67,11 +66,12 @@ def find_derived(df, parents: Iterable[str], children: Iterable[str]) -> dict[st
 SCREEN_ROWS = 2000  # rows on which a pair is tried first
 
 
-def _is_function(parent_codes: np.ndarray, child_codes: np.ndarray, n_values: int) -> bool:
-    """Whether every parent code meets a single child code (O(rows), no sorting)."""
-    first = np.full(n_values, -1)
-    first[parent_codes] = child_codes  # one of each parent value's child codes
-    return bool(np.array_equal(first[parent_codes], child_codes))
+def _child_of(parent_codes: np.ndarray, child_codes: np.ndarray, n_values: int) -> Optional[np.ndarray]:
+    """The child code of each parent code (-1 for a code absent from these rows) if every parent
+    code meets a single child code, else None (O(rows), no sorting)."""
+    child_of = np.full(n_values, -1)
+    child_of[parent_codes] = child_codes  # one of each parent value's child codes
+    return child_of if np.array_equal(child_of[parent_codes], child_codes) else None
 
 
 def derive(parent_values, mapping: list[tuple[Any, Any]]) -> np.ndarray:
@@ -82,15 +82,8 @@ def derive(parent_values, mapping: list[tuple[Any, Any]]) -> np.ndarray:
 
 def value_key(v: Any) -> Any:
     """One key for every spelling of a missing value, and numbers compared by value."""
-    if v is None or (isinstance(v, float) and v != v):
-        return None
-    try:
-        import pandas as pd
+    import pandas as pd
 
-        if v is pd.NA or v is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover - pandas is required for tables
-        pass
-    if isinstance(v, (np.generic,)):
-        v = v.item()
-    return v
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+        return None
+    return v.item() if isinstance(v, np.generic) else v

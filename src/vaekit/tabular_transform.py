@@ -312,7 +312,7 @@ class TableTransformer:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             value = _MISSING
         for i, c in enumerate(cats):
-            if c == value or str(c) == str(value) or str(c).strip() == str(value).strip():
+            if same_value(c, value):
                 return i
         shown = ", ".join(repr(c) for c in cats[:8]) + (" ..." if len(cats) > 8 else "")
         raise DataError(f"{value!r} was never seen in column {spec['name']!r}; its values are {shown}")
@@ -413,6 +413,12 @@ class TableTransformer:
                 derive=state.get("derive", False), keep=tuple(state.get("keep", ())))
         t.columns_ = state["columns"]
         return t
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether a user's value names a stored one: equal, or the same text up to surrounding
+    spaces (numbers given as text, Adult's " >50K" as ">50K")."""
+    return a == b or str(a).strip() == str(b).strip()
 
 
 def _isna(v: Any) -> bool:
