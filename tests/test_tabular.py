@@ -12,7 +12,8 @@ import vaekit  # noqa: E402
 from vaekit import DataError, RunError, TabularVAE  # noqa: E402
 from vaekit.cli import main  # noqa: E402
 from vaekit.distributions import MixedTabular  # noqa: E402
-from vaekit.tabular_transform import TableTransformer, read_metadata  # noqa: E402
+from vaekit.tabular_transform import TableTransformer  # noqa: E402
+from vaekit.tabular_types import read_metadata  # noqa: E402
 
 
 def make_table(n=800, seed=0):

@@ -28,7 +28,8 @@ import torch
 
 from .errors import ConfigError, DataError, RunError
 from .tabular_model import TabularModel
-from .tabular_transform import TableTransformer, column_numbers, read_column_metadata, same_value
+from .tabular_transform import TableTransformer, column_numbers, same_value
+from .tabular_types import read_column_metadata
 
 KIND = "vaekit-tabular"
 # The target head sees a one-hot of the value of each continuous column with at most this many

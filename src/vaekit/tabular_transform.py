@@ -1,4 +1,5 @@
-"""Column types and the reversible transform between a DataFrame and the rows a VAE models.
+"""The reversible transform between a DataFrame and the rows a VAE models; the column kinds it
+works with are found by :mod:`vaekit.tabular_types`.
 
 Continuous columns go through a **quantile transform to a standard normal** (the empirical CDF
 on ``n_quantiles`` levels, then the normal quantile function). Why this and not TVAE's
@@ -22,116 +23,23 @@ second) that every training value is a multiple of.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from .errors import DataError
+from .tabular_types import (
+    BOOLEAN, CATEGORICAL, CONTINUOUS, DATETIME, DERIVED, ID, NUMERIC_KINDS, guess_date_format, infer_kind, require_pandas,
+)
 
-CONTINUOUS, CATEGORICAL, BOOLEAN, ID, DATETIME = "continuous", "categorical", "boolean", "id", "datetime"
-DERIVED = "derived"  # a column read off another one (tabular_dependencies), not modelled
-NUMERIC_KINDS = (CONTINUOUS, DATETIME)  # modelled as one real number each
-# Metadata spellings accepted (CTGAN/SDGym's adult.json list, SDV's sdtypes) -> our five kinds.
-_ALIASES = {
-    "continuous": CONTINUOUS, "numerical": CONTINUOUS, "numeric": CONTINUOUS, "integer": CONTINUOUS, "float": CONTINUOUS,
-    "categorical": CATEGORICAL, "ordinal": CATEGORICAL, "discrete": CATEGORICAL,
-    "boolean": BOOLEAN, "bool": BOOLEAN, "id": ID, "datetime": DATETIME, "date": DATETIME, "timestamp": DATETIME,
-}
 _EPOCH_UNITS = (86400.0, 3600.0, 60.0, 1.0)  # a datetime column is rounded to the coarsest that fits
-MAX_INT_CATEGORIES = 20  # integer columns with at most this many distinct values are inferred categorical
 _MISSING = "__vaekit_missing__"  # the category standing for a missing categorical value
-
-
-def _pd():
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency of the tabular feature
-        raise DataError("synthetic tables need pandas: pip install pandas") from None
-    return pd
-
-
-def read_metadata(source: str | Path | dict) -> dict[str, str]:
-    """{column: kind} from a JSON file or dict: ``{"columns": [{"name", "type"}]}`` or SDV's
-    ``{"columns": {name: {"sdtype": ...}}}``."""
-    return read_column_metadata(source)[0]
-
-
-def read_column_metadata(source: str | Path | dict) -> tuple[dict[str, str], dict[str, str]]:
-    """({column: kind}, {column: strftime format}) from metadata as :func:`read_metadata` reads it;
-    formats come from a datetime column's ``datetime_format`` (SDV) or ``format`` key."""
-    if not isinstance(source, dict):
-        try:
-            source = json.loads(Path(source).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"cannot read metadata {str(source)!r}: {type(exc).__name__}") from None
-    columns = source.get("columns") if isinstance(source, dict) else None
-    if isinstance(columns, dict):
-        columns = [{**(v or {}), "name": k, "type": (v or {}).get("sdtype", (v or {}).get("type"))} for k, v in columns.items()]
-    if not isinstance(columns, list) or not all(isinstance(e, dict) for e in columns):
-        raise DataError("metadata must hold 'columns': a list of {name, type} or a mapping name -> {sdtype}")
-    kinds, formats = {}, {}
-    for entry in columns:
-        name, kind = entry.get("name"), str(entry.get("type", "")).lower()
-        if kind not in _ALIASES:
-            raise DataError(f"metadata: column {name!r} has unknown type {kind!r}; use {', '.join(sorted(set(_ALIASES)))}")
-        kinds[str(name)] = _ALIASES[kind]
-        fmt = entry.get("datetime_format", entry.get("format"))
-        if fmt is not None:
-            if kinds[str(name)] != DATETIME or not isinstance(fmt, str) or "%" not in fmt:
-                raise DataError(f"metadata: column {name!r} has format {fmt!r}; formats are strftime "
-                                "patterns such as '%Y-%m-%d' and belong to datetime columns")
-            formats[str(name)] = fmt
-    return kinds, formats
-
-
-def _guess_date_format(series) -> Optional[str]:
-    """The strftime format of a text column whose every value is a date (with at least a year and a
-    month or day, so codes such as '2020' or '12' stay categorical), else None."""
-    pd = _pd()
-    from pandas.tseries.api import guess_datetime_format
-
-    values = series.dropna()
-    if not len(values) or not all(isinstance(v, str) for v in values.iloc[:100]):
-        return None
-    import warnings
-
-    with warnings.catch_warnings():  # pandas warns when a guessed format puts the day first
-        warnings.simplefilter("ignore", UserWarning)
-        guesses = [guess_datetime_format(str(values.iloc[0]), dayfirst=first) for first in (False, True)]
-    for fmt in dict.fromkeys(guesses):  # month first, then day first (the same format once)
-        if fmt is None or not any(c in fmt for c in ("%Y", "%y")) or not any(c in fmt for c in ("%m", "%b", "%B", "%d")):
-            continue
-        try:
-            if not pd.to_datetime(values, format=fmt, errors="coerce").isna().any():
-                return fmt
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
-def infer_kind(series) -> str:
-    pd = _pd()
-    values = series.dropna()
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return DATETIME
-    if pd.api.types.is_bool_dtype(series) or (len(values) and set(values.unique()) <= {True, False} and values.dtype == object):
-        return BOOLEAN
-    if pd.api.types.is_numeric_dtype(series):
-        integral = len(values) > 0 and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        if integral and values.nunique() <= MAX_INT_CATEGORIES:
-            return CATEGORICAL
-        return CONTINUOUS
-    if _guess_date_format(series) is not None:
-        return DATETIME
-    return CATEGORICAL
 
 
 def _seconds(series, spec: dict) -> np.ndarray:
     """A datetime column as float seconds since 1970-01-01 (UTC for zone-aware values), NaN where missing."""
-    pd = _pd()
+    pd = require_pandas()
     values = series
     if not pd.api.types.is_datetime64_any_dtype(values):
         bad = None
@@ -206,7 +114,7 @@ class TableTransformer:
         return {"quantiles": np.quantile(rest, refs).tolist(), "atoms": atoms, "min": float(v.min()), "max": float(v.max())}
 
     def fit(self, df) -> "TableTransformer":
-        pd = _pd()
+        pd = require_pandas()
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         if len(df) < 2:
@@ -237,7 +145,7 @@ class TableTransformer:
             elif kind == DATETIME:
                 spec["tz"] = str(s.dt.tz) if getattr(getattr(s, "dt", None), "tz", None) is not None else None
                 if not pd.api.types.is_datetime64_any_dtype(s):
-                    spec["format"] = self.formats.get(str(name)) or _guess_date_format(s.astype(object))
+                    spec["format"] = self.formats.get(str(name)) or guess_date_format(s.astype(object))
                 v = _seconds(s, spec)
                 v = v[~np.isnan(v)]
                 unit = next((u for u in _EPOCH_UNITS if np.all(np.mod(v, u) == 0)), None)
@@ -365,7 +273,7 @@ class TableTransformer:
     def inverse(self, rows: np.ndarray, enforce_min_max: bool = True, enforce_rounding: bool = True):
         from scipy.special import ndtr
 
-        pd = _pd()
+        pd = require_pandas()
         n, out = rows.shape[0], {}
         n_cont, miss = len(self.continuous), self.missing_of
         atom_of = {i: rows[:, start : start + len(self.continuous[i]["atoms"]) + 1].argmax(1)
@@ -422,7 +330,7 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def _isna(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is _pd().NA or v is _pd().NaT
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is require_pandas().NA or v is require_pandas().NaT
 
 
 def _cast_datetime(pd, seconds: np.ndarray, spec: dict):
