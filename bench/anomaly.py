@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaekit import VAEAnomalyDetector  # noqa: E402
 from vaekit.anomaly import SCORES  # noqa: E402
 
+from settings import parse_set  # noqa: E402  (bench/settings.py, beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 ADBENCH = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets")) / "tabular" / "adbench"
 # The reported group, and the development group on which vaekit's defaults were chosen (disjoint;
@@ -73,24 +75,6 @@ def _pyod_vae():
     return PyodVAE
 
 
-def parse_options(items: list) -> dict:
-    """``--set key=value`` strings -> VAEAnomalyDetector keyword arguments (numbers parsed as numbers)."""
-    options = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item!r} is not of the form key=value")
-        for cast in (int, float):
-            try:
-                options[key.strip()] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            options[key.strip()] = value.strip()
-    return options
-
-
 def load_set(name: str, max_rows: int, seed: int = 0):
     path = next(ADBENCH.glob(f"*_{name}.npz"))
     with np.load(path, allow_pickle=False) as f:
@@ -104,7 +88,7 @@ def load_set(name: str, max_rows: int, seed: int = 0):
 
 
 def run_tables(args) -> str:
-    options = parse_options(args.set)
+    options = parse_set(args.set)
     dets = detectors(options=options, only=args.detectors.split(",") if args.detectors else None)
     rows, times = [], {k: 0.0 for k in dets}
     others = [m for m in SCORES if m != VAEAnomalyDetector(**options).method] if "vaekit" in dets else []
@@ -163,7 +147,7 @@ def run_tables(args) -> str:
         wins_if = sum(r[3]["vaekit"] > r[3]["IsolationForest"] for r in rows)
         lines.append(f"vaekit ahead of IsolationForest on {wins_if} of {len(rows)} sets; "
                      f"mean AUROC vaekit - IsolationForest = {means['vaekit'] - means['IsolationForest']:+.3f}.")
-    lines += [f"Other scores of the same vaekit fits (mean AUROC): " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in extra.items()) + ".",
+    lines += ["Other scores of the same vaekit fits (mean AUROC): " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in extra.items()) + ".",
               "Fit + score seconds, all sets: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()) + "."]
     return "\n".join(lines) + "\n"
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from settings import parse_set  # bench/settings.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets")) / "tabular"
@@ -250,14 +251,6 @@ def markdown(results: list[dict], info: dict, command: str, note: str = "") -> s
     return "\n".join(lines) + "\n"
 
 
-def _option(text: str):
-    key, _, value = text.partition("=")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default="adult,credit")
@@ -275,7 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--note", default="", help="a line for the results file (e.g. what else ran on the machine)")
     p.add_argument("--out", default=None, help="results file stem (default bench/results/tabular-<datasets>)")
     args = p.parse_args(argv)
-    args.options = dict(_option(o) for o in args.options)
+    args.options = parse_set(args.options)
     torch.set_num_threads(args.threads or min(2, os.cpu_count() or 1))
     methods = [m for m in args.methods.split(",") if not (args.no_tvae and m == "sdv-tvae")]
     datasets = args.datasets.split(",")
