@@ -465,3 +465,22 @@ def test_derived_columns_survive_save_and_load(tmp_path):
     doc = json.loads((tmp_path / "run" / "config.json").read_text(), parse_constant=no_constants)
     code = next(c for c in doc["transformer"]["columns"] if c["name"] == "code")
     assert code["kind"] == "derived" and [None, None] in code["mapping"]
+
+
+def test_frozen_target_head_stays_in_eval_mode():
+    """While the VAE trains, the head is frozen: train() leaves it in eval mode (no dropout noise in
+    the loss's head term, which then is the same for the same row); an unfrozen head trains."""
+    from vaekit.tabular_model import TabularModel
+
+    net = TabularModel({"n_cont": 1, "missing_of": [], "cat_sizes": [2, 3]}, 2, (8,), target_block=(1, 2))
+    net.train()
+    assert net.head.training and net.encoder.training
+    net.head.requires_grad_(False)
+    net.train()
+    assert not net.head.training and net.encoder.training
+    x = torch.tensor([[0.3, 1.0, 0.0, 0.0, 1.0, 0.0]]).repeat(50, 1)
+    terms = net.target_log_prob(x)
+    assert torch.equal(terms, net.target_log_prob(x)) and torch.all(terms == terms[0])
+    net.head.requires_grad_(True)
+    net.train()
+    assert net.head.training
