@@ -258,16 +258,13 @@ class MixedTabular:
         self.params, self.n_cont = params, int(n_cont)
         self.missing_of, self.cat_sizes = tuple(missing_of), tuple(cat_sizes)
         c, m = self.n_cont, len(self.missing_of)
-        self.loc = params[..., :c]
-        self.scale = scale_floor + F.softplus(params[..., c : 2 * c])
-        self.flag_logits = params[..., 2 * c : 2 * c + m]
-        self.cat_logits = params[..., 2 * c + m :]
+        # One split (its backward is one concatenation) rather than a slice per block, whose
+        # backwards each fill a params-sized zero tensor and add it: ~1 ms of a 12 ms Adult step.
+        self.loc, raw_scale, self.flag_logits, *self.cat_blocks = params.split([c, c, m, *self.cat_sizes], dim=-1)
+        self.scale = scale_floor + F.softplus(raw_scale)
 
     def _blocks(self, t: torch.Tensor):
-        start = 0
-        for size in self.cat_sizes:
-            yield t[..., start : start + size]
-            start += size
+        return t.split(self.cat_sizes, dim=-1)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         c, m = self.n_cont, len(self.missing_of)
@@ -281,13 +278,13 @@ class MixedTabular:
         if m:
             lp = lp - F.binary_cross_entropy_with_logits(
                 self.flag_logits, flags.expand_as(self.flag_logits), reduction="none").sum(-1)
-        for logits, target in zip(self._blocks(self.cat_logits), self._blocks(onehot)):
+        for logits, target in zip(self.cat_blocks, self._blocks(onehot)):
             lp = lp + (torch.log_softmax(logits, dim=-1) * target).sum(-1)
         return lp
 
     @property
     def mean(self) -> torch.Tensor:
-        probs = [torch.softmax(b, dim=-1) for b in self._blocks(self.cat_logits)]
+        probs = [torch.softmax(b, dim=-1) for b in self.cat_blocks]
         return torch.cat([self.loc, torch.sigmoid(self.flag_logits), *probs], dim=-1)
 
     def sample(self, generator: Optional[torch.Generator] = None, argmax_categories: bool = False) -> torch.Tensor:
@@ -296,7 +293,7 @@ class MixedTabular:
         eps = torch.randn(self.loc.shape, generator=generator, device=self.loc.device, dtype=self.loc.dtype)
         flags = torch.bernoulli(torch.sigmoid(self.flag_logits), generator=generator)
         parts = [self.loc + self.scale * eps, flags]
-        for logits in self._blocks(self.cat_logits):
+        for logits in self.cat_blocks:
             if argmax_categories:
                 idx = logits.argmax(-1)
             else:
