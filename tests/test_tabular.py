@@ -193,6 +193,11 @@ def test_cli_train_and_synth(tmp_path, capsys):
     assert main(["train", "--data", str(csv), "--model", "tabular", "--epochs", "2", "--hidden", "32",
                  "--out", str(run), "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["kind"] == "vaekit-tabular"
+    import matplotlib.pyplot as plt
+
+    for picture in ("curves.png", "columns.png"):  # real PNGs with something drawn on them
+        image = plt.imread(run / picture)
+        assert image.shape[0] > 100 and image.shape[1] > 100 and image[..., :3].std() > 0.05
     out = tmp_path / "synthetic.csv"
     assert main(["synth", str(run), "-n", "100", "--out", str(out), "--condition", "group=b"]) == 0
     synth = pd.read_csv(out)

@@ -419,7 +419,7 @@ def _train_tabular(args) -> int:
     """`vaekit train --data table.csv --model tabular`: fit a TabularVAE and save it as a run folder."""
     import datetime
 
-    from .tabular import TabularVAE, read_table
+    from .runs import train_table_run
 
     allowed = {"data.name", "model.model", "model.hidden", "model.latent_dim", "training.epochs",
                "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
@@ -445,10 +445,10 @@ def _train_tabular(args) -> int:
                 options[name] = convert(getattr(args, key))
             except ValueError:
                 raise ConfigError(f"{key}: {getattr(args, key)!r} is not a valid value") from None
-    model = TabularVAE(**options).fit(read_table(getattr(args, "data.name")))
-    model.save(out)
+    model = train_table_run(getattr(args, "data.name"), out, **options)
     last = model.history_[-1] if model.history_ else None
-    print(f"run folder: {out}" + (f"  (validation loss {last['val_loss']:.3f} nats/row)" if last else ""))
+    print(f"run folder: {out}" + (f"  (validation loss {last['val_loss']:.3f} nats/row)" if last else "")
+          + "\n  pictures: curves.png (losses per epoch), columns.png (each column, real against synthetic)")
     print(f"  next: vaekit synth {out} -n 10000 --out synthetic.csv")
     return 0
 

@@ -122,6 +122,46 @@ def save_histograms(
     return _save(fig, path)
 
 
+def save_table_columns(real, synthetic, path: str | Path, max_columns: int = 16, top: int = 8) -> Path:
+    """Each column of a table, real rows against synthetic ones (two DataFrames with the same
+    columns): overlaid histograms for numbers, side-by-side bars of the ``top`` most frequent
+    values for the rest; each title gives the missing share of both where either has one."""
+    import pandas as pd
+
+    plt = _matplotlib()
+    names = list(real.columns)[:max_columns]
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        r, s = real[name], synthetic[name]
+        title = str(name)
+        if r.isna().any() or s.isna().any():
+            title += f"  (missing {r.isna().mean():.0%} / {s.isna().mean():.0%})"
+        r, s = r.dropna(), s.dropna()
+        if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r) and r.nunique() > top:
+            both = pd.concat([r, s])
+            lo, hi = float(both.min()), float(both.max())
+            ax.hist(r, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="real")
+            ax.hist(s, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="synthetic")
+            ax.tick_params(axis="x", labelsize=7)
+        else:
+            shares = pd.DataFrame({"real": r.astype(str).value_counts(normalize=True),
+                                   "synthetic": s.astype(str).value_counts(normalize=True)}).fillna(0.0)
+            shares = shares.sort_values("real", ascending=False).head(top)
+            at = range(len(shares))
+            ax.bar([i - 0.2 for i in at], shares["real"], width=0.4, label="real")
+            ax.bar([i + 0.2 for i in at], shares["synthetic"], width=0.4, label="synthetic")
+            ax.set_xticks(list(at), [v.strip()[:10] for v in shares.index], rotation=45, ha="right", fontsize=6)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path, dpi: int = 110) -> Path:
     plt = _matplotlib()
     path = Path(path)

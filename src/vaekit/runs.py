@@ -217,6 +217,23 @@ def _finish(run_dir: Path, model, data, cfg: Config, history) -> None:
     print(f"  next: vaekit eval {run_dir}  |  vaekit sample {run_dir} -n 64 --out samples.png")
 
 
+def train_table_run(data: str | Path, out: str | Path, **options):
+    """Fit a :class:`vaekit.TabularVAE` (``options`` are its arguments) to the table file ``data``
+    and save it as the run folder ``out``, with curves.png (the losses per epoch) and columns.png
+    (each column of up to 2,000 training rows against 2,000 synthetic rows); returns the model."""
+    from .tabular import TabularVAE, read_table
+
+    table = read_table(data)
+    model = TabularVAE(**options).fit(table)
+    out = Path(out)
+    model.save(out)
+    if model.history_:
+        plots.save_curves(model.history_, out / "curves.png")
+    real = table.sample(min(len(table), 2_000), random_state=0)
+    plots.save_table_columns(real, model.sample(2_000, seed=0), out / "columns.png")
+    return model
+
+
 def is_run(path: str | Path) -> bool:
     try:
         checkpoint.read_run(path)
