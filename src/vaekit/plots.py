@@ -100,29 +100,16 @@ def save_histograms(
     real: torch.Tensor, generated: torch.Tensor, path: str | Path,
     columns: Optional[Sequence[str]] = None, max_columns: int = 12,
 ) -> Path:
-    """Per-column histograms of real and generated table rows, overlaid."""
-    plt = _matplotlib()
-    d = min(real.shape[1], max_columns)
-    cols = 4 if d > 4 else d
-    rows = -(-d // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
-    for j, ax in enumerate(axes.flat):
-        if j >= d:
-            ax.axis("off")
-            continue
-        r, s = real[:, j].numpy(), generated[:, j].numpy()
-        lo, hi = float(min(r.min(), s.min())), float(max(r.max(), s.max()))
-        bins = 30 if hi > lo else 1
-        ax.hist(r, bins=bins, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="real")
-        ax.hist(s, bins=bins, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="generated")
-        ax.set_title(columns[j] if columns else f"column {j}", fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    """Per-column histograms of real and generated table rows (tensors), overlaid."""
+    import pandas as pd
+
+    names = list(columns) if columns else [f"column {j}" for j in range(real.shape[1])]
+    frames = [pd.DataFrame(t[:, :max_columns].double().numpy(), columns=names[:max_columns]) for t in (real, generated)]
+    return save_table_columns(*frames, path, max_columns=max_columns, labels=("real", "generated"))
 
 
-def save_table_columns(real, synthetic, path: str | Path, max_columns: int = 16, top: int = 8) -> Path:
+def save_table_columns(real, synthetic, path: str | Path, max_columns: int = 16, top: int = 8,
+                       labels: tuple[str, str] = ("real", "synthetic")) -> Path:
     """Each column of a table, real rows against synthetic ones (two DataFrames with the same
     columns): overlaid histograms for numbers, side-by-side bars of the ``top`` most frequent
     values for the rest; each title gives the missing share of both where either has one."""
@@ -141,19 +128,20 @@ def save_table_columns(real, synthetic, path: str | Path, max_columns: int = 16,
         if r.isna().any() or s.isna().any():
             title += f"  (missing {r.isna().mean():.0%} / {s.isna().mean():.0%})"
         r, s = r.dropna(), s.dropna()
-        if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r) and r.nunique() > top:
+        numeric = all(pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c) for c in (r, s))
+        if numeric and pd.concat([r, s]).nunique() > top:  # a few values (codes, flags) get bars instead
             both = pd.concat([r, s])
             lo, hi = float(both.min()), float(both.max())
-            ax.hist(r, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="real")
-            ax.hist(s, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label="synthetic")
+            ax.hist(r, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label=labels[0])
+            ax.hist(s, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label=labels[1])
             ax.tick_params(axis="x", labelsize=7)
         else:
             shares = pd.DataFrame({"real": r.astype(str).value_counts(normalize=True),
                                    "synthetic": s.astype(str).value_counts(normalize=True)}).fillna(0.0)
             shares = shares.sort_values("real", ascending=False).head(top)
             at = range(len(shares))
-            ax.bar([i - 0.2 for i in at], shares["real"], width=0.4, label="real")
-            ax.bar([i + 0.2 for i in at], shares["synthetic"], width=0.4, label="synthetic")
+            ax.bar([i - 0.2 for i in at], shares["real"], width=0.4, label=labels[0])
+            ax.bar([i + 0.2 for i in at], shares["synthetic"], width=0.4, label=labels[1])
             ax.set_xticks(list(at), [v.strip()[:10] for v in shares.index], rotation=45, ha="right", fontsize=6)
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
