@@ -202,6 +202,9 @@ def vaekit_config(arch: str = "mlp", binarize: str = "auto", compile: bool = Fal
     cfg = Config()
     cfg.training.compile, cfg.training.precision = compile, precision
     cfg.data.name, cfg.data.binarize = "mnist", binarize
+    # grey values keep the Bernoulli likelihood (cross-entropy on grey values, as the reference and pythae
+    # train), not the Gaussian one that binarize="none" otherwise picks
+    cfg.model.likelihood = "bernoulli"
     cfg.model.arch, cfg.model.hidden, cfg.model.latent_dim = arch, (HIDDEN,), LATENT
     cfg.training.epochs, cfg.training.batch_size, cfg.training.lr, cfg.training.progress = 1, BATCH, LR, False
     cfg.training.device = "cpu"
