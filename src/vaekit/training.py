@@ -163,10 +163,11 @@ SUBNORMAL_SWEEP = 50  # steps between sweeps of Adam's moments (see clear_tiny_m
 def clear_tiny_moments(optimizer: torch.optim.Optimizer, below: float = 1e-30) -> None:
     """Set Adam's moment entries smaller than ``below`` in magnitude to exactly 0.
 
-    The first moment of a gradient that is always zero (MNIST's blank border pixels give the first
-    layer 18% such weights) decays by beta1 each step into the subnormal range, below 1.2e-38, and
-    then stays at the smallest subnormal for good; x86 arithmetic on subnormals is slow, and an
-    MNIST MLP's fifth epoch ran 15-22% slower than its first. Flush-to-zero
+    The first moment of a gradient that has been zero for many steps (a first-layer weight of a pixel
+    that is almost never lit, as near MNIST's borders: after 4 epochs 18% of that layer's moments)
+    decays by beta1 each step into the subnormal range, below 1.2e-38, and then stays at the
+    smallest subnormal for good; x86 arithmetic on subnormals is slow, and an MNIST MLP's fifth
+    epoch ran 15-22% slower than its first. Flush-to-zero
     (``torch.set_flush_denormal``) is a per-thread setting that the intra-op worker threads do not
     all get. At beta1 = 0.9 an entry takes 173 steps to fall from 1e-30 to 1.2e-38, so a sweep every
     ``SUBNORMAL_SWEEP`` steps keeps every entry normal or zero; 1e-30 is far below anything Adam's
