@@ -489,3 +489,16 @@ def test_frozen_target_head_stays_in_eval_mode():
     net.head.requires_grad_(True)
     net.train()
     assert net.head.training
+
+
+def test_small_tables_get_no_more_mixture_components_than_their_rows_carry():
+    from vaekit.tabular import ROWS_PER_COMPONENT
+
+    quick = dict(epochs=2, batch_size=16, hidden=(16,), latent_dim=2, verbose=False)
+    small = make_table(30)
+    model = TabularVAE(**quick).fit(small)  # auto: 30 rows carry no component, samples come from N(0, I)
+    assert model.model_.latent_components == 0 and len(model.sample(20)) == 20
+    mid = TabularVAE(**quick).fit(make_table(5 * ROWS_PER_COMPONENT))
+    assert mid.model_.latent_components == 5
+    with pytest.raises(vaekit.ConfigError, match="latent_components=50 needs at least as many rows"):
+        TabularVAE(latent_components=50, **quick).fit(small)

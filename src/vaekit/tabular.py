@@ -47,6 +47,7 @@ HEAD_HOLDOUT, HEAD_MAX_EPOCHS, HEAD_PATIENCE = 0.1, 200, 10
 # 0.680 / 0.675 / 0.675 and 0.914 / 0.914 / 0.910 with atoms and 10 components, 0.693 / 0.674 /
 # 0.674 and 0.919 / 0.913 / 0.915 with 20; without a target, atoms cost F1 (0.633 vs 0.652).
 AUTO = {False: {"point_mass": None, "latent_components": 10}, True: {"point_mass": 0.01, "latent_components": 20}}
+ROWS_PER_COMPONENT = 40  # the least rows per component of the "auto" latent mixture
 
 
 class TabularVAE:
@@ -66,6 +67,9 @@ class TabularVAE:
     Defaults (beta 0.2, a 10-component latent mixture for sampling; with a ``target``, 20
     components and atoms for values held by >= 1% of rows, see ``AUTO``) were chosen on Adult
     with a validation split carved from the training rows (``bench/tabular.py --validation``).
+    The ``auto`` mixture has at most one component per ``ROWS_PER_COMPONENT`` rows (a table of
+    fewer rows samples from N(0, I)): full-covariance components fitted to a handful of codes each
+    sit on those codes, and their samples on the training rows.
     """
 
     def __init__(self, metadata: Any = None, epochs: Optional[int] = None, batch_size: int = 500,
@@ -104,6 +108,11 @@ class TabularVAE:
                 raise ConfigError(f"target {self.target!r} must name a categorical or boolean column of the table")
             start, spec = self.transformer_.cat_offset(self.target)
             target_block = (start, len(spec["categories"]))
+        if self.latent_components == "auto":
+            components = min(components, len(data) // ROWS_PER_COMPONENT)
+        elif components > len(data):
+            raise ConfigError(f"latent_components={components} needs at least as many rows; this table has "
+                              f"{len(data)} (use fewer, 'auto', or 0 to sample from N(0, I))")
         g = np.random.default_rng(self.seed)
         rows = torch.from_numpy(self.transformer_.transform(data, rng=g))
         head_levels, head_edges = level_edges(self.transformer_, data, rows.numpy()) if self.target else ([], None)
