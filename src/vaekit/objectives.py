@@ -51,7 +51,7 @@ def trim_mask(per_example: torch.Tensor, trim: float) -> torch.Tensor:
     Ties are broken by position (``torch.topk``), so exactly that many examples are left out;
     a batch smaller than ``1 / trim`` keeps every example.
     """
-    keep = torch.ones_like(per_example, dtype=per_example.dtype).detach()
+    keep = torch.ones_like(per_example)
     drop = int(trim * per_example.shape[0])
     if drop > 0:
         keep[torch.topk(per_example.detach(), drop).indices] = 0.0

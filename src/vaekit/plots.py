@@ -129,8 +129,8 @@ def save_table_columns(real, synthetic, path: str | Path, max_columns: int = 16,
             title += f"  (missing {r.isna().mean():.0%} / {s.isna().mean():.0%})"
         r, s = r.dropna(), s.dropna()
         numeric = all(pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c) for c in (r, s))
-        if numeric and pd.concat([r, s]).nunique() > top:  # a few values (codes, flags) get bars instead
-            both = pd.concat([r, s])
+        both = pd.concat([r, s])
+        if numeric and both.nunique() > top:  # a few values (codes, flags) get bars instead
             lo, hi = float(both.min()), float(both.max())
             ax.hist(r, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label=labels[0])
             ax.hist(s, bins=30, range=(lo, hi + 1e-9), alpha=0.5, density=True, label=labels[1])

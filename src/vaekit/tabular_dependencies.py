@@ -20,6 +20,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 MIN_ROWS_PER_VALUE = 20
+SCREEN_ROWS = 2000  # rows on which a pair is tried first
 
 
 def _codes(series) -> tuple[np.ndarray, list]:
@@ -62,8 +63,6 @@ def find_derived(df, parents: Iterable[str], children: Iterable[str]) -> dict[st
             break
     return derived
 
-
-SCREEN_ROWS = 2000  # rows on which a pair is tried first
 
 
 def _child_of(parent_codes: np.ndarray, child_codes: np.ndarray, n_values: int) -> Optional[np.ndarray]:

@@ -176,7 +176,7 @@ def clear_tiny_moments(optimizer: torch.optim.Optimizer, below: float = 1e-30) -
     for state in optimizer.state.values():
         for key in ("exp_avg", "exp_avg_sq"):
             moment = state.get(key)
-            if moment is not None and moment.device.type == "cpu":
+            if moment is not None:
                 moment.masked_fill_(moment.abs() < below, 0.0)
 
 
