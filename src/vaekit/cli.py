@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("impute", help="fill missing values (NaN or empty cells) with the model")
     im.add_argument("run")
     im.add_argument("--data", required=True, help="a .csv or .npy with NaN / empty cells where values are missing")
-    im.add_argument("--method", default="pseudo-gibbs", choices=["pseudo-gibbs", "metropolis", "importance"])
-    im.add_argument("--iters", type=int, default=50)
+    im.add_argument("--method", default="importance", choices=["importance", "pseudo-gibbs", "metropolis"],
+                    help="importance: the conditional mean E[x_m | x_o] (least squared error); pseudo-gibbs / metropolis: "
+                         "iterate the model")
+    im.add_argument("--iters", type=int, default=50, help="sweeps (for importance: pseudo-Gibbs sweeps before its fit)")
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--out", help=".csv or .npy (default RUN/imputed.<same as --data>)")
 
@@ -373,8 +375,9 @@ def _score(args) -> int:
 def _impute(args) -> int:
     from .impute import impute_file
 
-    out = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed)
-    print(f"wrote {out}")
+    out = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed,
+                      progress=True)
+    print(f"wrote {out} (missing cells filled by method={args.method})")
     return 0
 
 
