@@ -124,11 +124,11 @@ def main(argv=None) -> int:
         "",
         f"Command: `python bench/soak.py --minutes {args.minutes:g}` (run under `flock /tmp/vaekit-cpu.lock`).",
         "",
-        f"Each iteration: train digits (MLP 64, latent 4, 2 epochs), resume to 3 epochs, `evaluate_run`, "
-        f"`load`, `log_likelihood` (k=64, 32 inputs), delete the folder.",
+        "Each iteration: train digits (MLP 64, latent 4, 2 epochs), resume to 3 epochs, `evaluate_run`, "
+        "`load`, `log_likelihood` (k=64, 32 inputs), delete the folder.",
         "",
-        f"| | value |",
-        f"| --- | --- |",
+        "| | value |",
+        "| --- | --- |",
         f"| duration | {(time.perf_counter() - start) / 60:.1f} min, {len(samples)} iterations |",
         f"| RSS after warm-up (iteration {args.warmup}) | {base['rss_mb']:.1f} MB |",
         f"| RSS at the end | {end['rss_mb']:.1f} MB (growth {growth:+.1f} MB, limit {args.max_growth_mb:g} MB) |",

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from conftest import small_config
 from torch import nn
 
 import vaekit

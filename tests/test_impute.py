@@ -154,3 +154,18 @@ def test_importance_fill_beats_the_encoders_own_proposal(digits_model):
     errors = [float(((impute(model, x, mask, num_iter=5, method="importance", num_samples=200, fit_steps=k) - x)[~mask] ** 2).mean())
               for k in (0, 100)]
     assert errors[1] < errors[0]
+
+
+def test_pseudo_gibbs_warns_when_its_fills_run_away():
+    """The divergence check of pseudo-Gibbs: a fill far beyond the observed magnitudes warns, one within them does not."""
+    import warnings
+
+    from vaekit.impute import _warn_if_diverged
+
+    x = torch.tensor([[1.0, 2.0, 0.0]])
+    mask = torch.tensor([[True, True, False]])
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        _warn_if_diverged(torch.tensor([[1.0, 2.0, 1e4]]), x, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_diverged(torch.tensor([[1.0, 2.0, 3.0]]), x, mask)  # within range: silent
