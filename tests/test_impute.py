@@ -52,6 +52,7 @@ def test_cli_impute_and_score(digits_model, tmp_path):
     assert main(["impute", str(run), "--data", str(tmp_path / "holes.npy"), "--out", str(tmp_path / "f.npy"), "--iters", "5"]) == 0
     filled = np.load(tmp_path / "f.npy")
     assert filled.shape == x.shape and np.isfinite(filled).all()
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the picture of holes and fills
     assert main(["score", str(run), "--data", "test", "--num-samples", "10", "--out", str(tmp_path / "s.csv")]) == 0
     scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     assert scores.shape == (len(data.test),) and np.isfinite(scores).all()
@@ -169,3 +170,17 @@ def test_pseudo_gibbs_warns_when_its_fills_run_away():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _warn_if_diverged(torch.tensor([[1.0, 2.0, 3.0]]), x, mask)  # within range: silent
+
+
+def test_completion_picture_paints_the_holes_red(tmp_path):
+    from PIL import Image
+
+    from vaekit.plots import save_completion
+
+    holes = torch.full((2, 1, 8, 8), 0.5)
+    holes[:, :, 4:, :] = float("nan")
+    save_completion(holes, torch.full((2, 1, 8, 8), 0.5), tmp_path / "c.png", truth=torch.zeros(2, 1, 8, 8))
+    pixels = np.asarray(Image.open(tmp_path / "c.png").convert("RGB")).reshape(-1, 3).astype(int)
+    red = (pixels[:, 0] > 200) & (pixels[:, 1] < 60) & (pixels[:, 2] < 60)
+    grey = (np.abs(pixels - 128) < 10).all(axis=1)
+    assert red.sum() > 0 and grey.sum() > red.sum()  # the missing halves red; observed halves and fills grey

@@ -377,7 +377,9 @@ def _impute(args) -> int:
 
     out = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed,
                       progress=True)
-    print(f"wrote {out} (missing cells filled by method={args.method})")
+    picture = out.with_suffix(".png")
+    shown = f"; picture: {picture}" if picture.exists() else ""
+    print(f"wrote {out} (missing cells filled by method={args.method}{shown})")
     return 0
 
 

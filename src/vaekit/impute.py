@@ -287,7 +287,10 @@ def read_with_missing(path, preprocessing: Optional[dict] = None):
 
 def impute_file(run, data, out=None, method: Method = "importance", num_iter: int = 50, seed: int = 0,
                 progress: bool = False):
-    """``vaekit impute``: fill the missing cells of a .csv/.npy file with a run's model; returns the path written."""
+    """``vaekit impute``: fill the missing cells of a .csv/.npy file with a run's model; returns the path written.
+
+    For images, a picture of the first 16 inputs (missing pixels in red) above their fills goes beside
+    it, with the same name and ``.png``."""
     import numpy as np
     from pathlib import Path
 
@@ -315,4 +318,8 @@ def impute_file(run, data, out=None, method: Method = "importance", num_iter: in
         np.save(out, filled.astype(np.float32))
     else:
         raise ConfigError(f"--out {out}: use a .csv or .npy file")
+    if len(model.data_shape) == 3 and x.ndim == 4:  # images: a picture of the first ones, holes in red
+        from .plots import save_completion
+
+        save_completion(torch.from_numpy(x), torch.from_numpy(filled), out.with_suffix(".png"))
     return out

@@ -79,6 +79,25 @@ def save_labelled_rows(rows: torch.Tensor, path: str | Path, row_names: Sequence
     return _save(fig, path, dpi=100)
 
 
+def save_completion(holes: torch.Tensor, filled: torch.Tensor, path: str | Path, truth: Optional[torch.Tensor] = None,
+                    n: int = 16) -> Path:
+    """The first ``n`` images with holes (missing pixels, NaN, painted red) above their fills, and the
+    true images below them when ``truth`` is given; images (N, C, H, W) in [0, 1]."""
+    holes, filled = holes[:n].detach().float().cpu(), filled[:n].detach().float().cpu()
+    missing = torch.isnan(holes).any(dim=1, keepdim=True)  # (n, 1, H, W)
+
+    def rgb(images: torch.Tensor) -> torch.Tensor:
+        images = torch.nan_to_num(images).clamp(0, 1)
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images[:, :3]
+
+    shown = torch.where(missing, torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1), rgb(holes))
+    rows, names = [shown, rgb(filled)], ["input", "filled"]
+    if truth is not None:
+        rows.append(rgb(truth[:n].detach().float().cpu()))
+        names.append("truth")
+    return save_labelled_rows(torch.stack(rows), path, names)
+
+
 def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Loss, reconstruction and KL per epoch, training and validation, in nats per example."""
     plt = _matplotlib()
