@@ -22,16 +22,17 @@ def beta_at(step: int, beta: float, warmup_steps: int = 0) -> float:
 
 
 def kl_term(
-    posterior: DiagonalGaussian, free_bits: float = 0.0, weights: Optional[torch.Tensor] = None
+    kl_per_dim: torch.Tensor, free_bits: float = 0.0, weights: Optional[torch.Tensor] = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(penalised KL, true KL), both means over the batch of the KL to N(0, I), in nats.
+    """(penalised KL, true KL), both means over the batch of the KL to N(0, I), in nats, from the
+    (batch, latent_dim) KL of each example and dimension (``DiagonalGaussian.kl_per_dim``).
 
     Free bits (Kingma et al. 2016, eq. 15): each latent dimension's batch-mean KL is penalised
     only above ``free_bits`` nats, sum_d max(lambda, E_batch[KL_d]), so the optimiser gains
     nothing by pushing a dimension's rate below lambda and posterior collapse is discouraged.
     ``weights`` (summing to 1 over the batch) replace the plain mean, e.g. for trimmed training.
     """
-    kl_d = posterior.kl_per_dim()
+    kl_d = kl_per_dim
     per_dim = kl_d.mean(dim=0) if weights is None else (weights[:, None] * kl_d).sum(dim=0)  # (latent_dim,)
     kl = per_dim.sum()
     if free_bits > 0:
@@ -75,14 +76,15 @@ def elbo_loss(
     deep autoencoders (Zhou & Paffenroth 2017) and self-paced learning (Kumar et al. 2010).
     """
     recon_i = -output.likelihood.log_prob(x)  # (batch,)
+    kl_d = output.posterior.kl_per_dim()  # (batch, latent_dim)
     weights = None
     if trim > 0:
         if not trim < 1:
             raise ValueError(f"trim must be in [0, 1), not {trim}")
-        weights = trim_mask(recon_i + output.posterior.kl(), trim)
+        weights = trim_mask(recon_i + kl_d.sum(dim=-1), trim)
         weights = weights / weights.sum()
     recon = recon_i.mean() if weights is None else (weights * recon_i).sum()
-    penalised, kl = kl_term(output.posterior, free_bits, weights)
+    penalised, kl = kl_term(kl_d, free_bits, weights)
     return {"loss": recon + beta * penalised, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
 
