@@ -375,10 +375,9 @@ def _score(args) -> int:
 def _impute(args) -> int:
     from .impute import impute_file
 
-    out = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed,
-                      progress=True)
-    picture = out.with_suffix(".png")
-    shown = f"; picture: {picture}" if picture.exists() else ""
+    out, picture = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed,
+                               progress=True)
+    shown = f"; picture: {picture}" if picture else ""
     print(f"wrote {out} (missing cells filled by method={args.method}{shown})")
     return 0
 

@@ -29,9 +29,8 @@ fixed, by iterating the model:
 
 from __future__ import annotations
 
-from typing import Literal, Optional
-
 import math
+from typing import Literal, Optional
 
 import torch
 
@@ -209,15 +208,14 @@ def _conditional_mean(model, x, mask, proposal: DiagonalGaussian, y, num_samples
     Chunks of samples keep every decoder output under ``max_elements`` numbers; the chunks are
     combined by a running log-sum-exp, so memory does not grow with ``num_samples``.
     """
-    q = proposal
     chunk = max(1, min(num_samples, max_elements // max(1, x[0].numel() * x.shape[0])))
     log_total = torch.full((x.shape[0],), -torch.inf, dtype=torch.float64, device=x.device)
     weighted = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
     shape = (-1, *[1] * (x.dim() - 1))
     for done in range(0, num_samples, chunk):
-        z = q.rsample(min(chunk, num_samples - done), generator=g)  # (k, batch, latent_dim)
+        z = proposal.rsample(min(chunk, num_samples - done), generator=g)  # (k, batch, latent_dim)
         lik = model.decode(z, y)
-        log_w = (_observed_log_prob(lik, x, mask) + model.prior.log_prob(z) - q.log_prob(z)).double()
+        log_w = (_observed_log_prob(lik, x, mask) + model.prior.log_prob(z) - proposal.log_prob(z)).double()
         new_total = torch.logaddexp(log_total, torch.logsumexp(log_w, 0))
         # rescale what is summed so far to the new normaliser, then add this chunk's share
         weighted *= torch.exp(log_total - new_total).view(shape)
@@ -287,10 +285,10 @@ def read_with_missing(path, preprocessing: Optional[dict] = None):
 
 def impute_file(run, data, out=None, method: Method = "importance", num_iter: int = 50, seed: int = 0,
                 progress: bool = False):
-    """``vaekit impute``: fill the missing cells of a .csv/.npy file with a run's model; returns the path written.
+    """``vaekit impute``: fill the missing cells of a .csv/.npy file with a run's model.
 
-    For images, a picture of the first 16 inputs (missing pixels in red) above their fills goes beside
-    it, with the same name and ``.png``."""
+    Returns (the path written, the picture's path or None): for images, a picture of the first 16
+    inputs (missing pixels in red) above their fills goes beside it, with the same name and ``.png``."""
     import numpy as np
     from pathlib import Path
 
@@ -318,8 +316,9 @@ def impute_file(run, data, out=None, method: Method = "importance", num_iter: in
         np.save(out, filled.astype(np.float32))
     else:
         raise ConfigError(f"--out {out}: use a .csv or .npy file")
+    picture = None
     if len(model.data_shape) == 3 and x.ndim == 4:  # images: a picture of the first ones, holes in red
         from .plots import save_completion
 
-        save_completion(torch.from_numpy(x), torch.from_numpy(filled), out.with_suffix(".png"))
-    return out
+        picture = save_completion(torch.from_numpy(x), torch.from_numpy(filled), out.with_suffix(".png"))
+    return out, picture

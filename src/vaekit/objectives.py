@@ -32,8 +32,7 @@ def kl_term(
     nothing by pushing a dimension's rate below lambda and posterior collapse is discouraged.
     ``weights`` (summing to 1 over the batch) replace the plain mean, e.g. for trimmed training.
     """
-    kl_d = kl_per_dim
-    per_dim = kl_d.mean(dim=0) if weights is None else (weights[:, None] * kl_d).sum(dim=0)  # (latent_dim,)
+    per_dim = kl_per_dim.mean(dim=0) if weights is None else (weights[:, None] * kl_per_dim).sum(dim=0)  # (latent_dim,)
     kl = per_dim.sum()
     if free_bits > 0:
         return per_dim.clamp(min=free_bits).sum(), kl
