@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 import vaekit  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
+from vaekit.impute import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 CREDIT = DATA_DIR / "tabular" / "credit-default" / "UCI_Credit_Card.csv"
@@ -70,14 +71,14 @@ METHODS = ("pseudo-gibbs", "metropolis", "importance")
 
 
 def vaekit_fill(model, holes: np.ndarray, method: str, iters: int):
-    # importance: 10 pseudo-Gibbs sweeps start the per-row proposal fit (200 steps), then 1000 weighted draws
+    # importance: 10 pseudo-Gibbs sweeps start the per-row proposal fit (FIT_STEPS), then 1000 weighted draws
     n_iter = 10 if method == "importance" else iters
     filled, seconds = timed(lambda: vaekit.impute(model, torch.from_numpy(holes), num_iter=n_iter, method=method, seed=0))
     return filled.double().numpy(), seconds
 
 
 def _settings(method: str, args) -> str:
-    return "num_iter=10, fit_steps=200, num_samples=1000" if method == "importance" else f"num_iter={args.iters}"
+    return f"num_iter=10, fit_steps={FIT_STEPS}, num_samples=1000" if method == "importance" else f"num_iter={args.iters}"
 
 
 def mse(filled: np.ndarray, truth: np.ndarray, hidden: np.ndarray) -> float:
@@ -165,7 +166,8 @@ def run_credit(args) -> tuple[list[str], list[tuple]]:
             print(fraction, r, flush=True)
         rows.append((fraction, int(hidden.sum()), results))
     cfg = det.config_
-    notes = [f"VAE: `vaekit.VAETransformer(random_state=0, latent_dim=8, hidden=(128,), epochs=80)` (hidden {tuple(cfg['model']['hidden'])}, "
+    options = ", ".join(f"{k}={v}" for k, v in CREDIT_VAE.items())
+    notes = [f"VAE: `vaekit.VAETransformer(random_state=0, {options})` (hidden {tuple(cfg['model']['hidden'])}, "
              f"latent_dim {cfg['model']['latent_dim']}, {cfg['training']['epochs']} epochs, gaussian-learned likelihood) fit on the "
              f"{n_train} standardised training rows in {train_s:.0f} s; columns: {', '.join(columns)}."]
     return notes, rows
@@ -193,9 +195,9 @@ def main() -> None:
              "time). vaekit.impute: pseudo-Gibbs (Rezende et al. 2014: z ~ q(z|x), missing cells <- E[x_m|z], repeat; the "
              "last iterate) and Metropolis-within-Gibbs (Mattei & Frellsen 2018: the mean of E[x_m|z_t] over the second "
              "half of the chain); importance (Mattei & Frellsen 2019: the conditional mean E[x_m|x_o] by self-normalised "
-             "importance sampling, 1000 draws from a diagonal Gaussian fitted to each row's observed cells by 200 Adam steps on "
-             "their ELBO, started at the encoder's posterior after 10 pseudo-Gibbs sweeps, its standard deviations widened "
-             "1.5x); all start the missing cells at 0."]
+             f"importance sampling, 1000 draws from a diagonal Gaussian fitted to each row's observed cells by {FIT_STEPS} Adam "
+             "steps on their ELBO, started at the encoder's posterior after 10 pseudo-Gibbs sweeps, its standard deviations "
+             f"widened {PROPOSAL_WIDEN}x); all start the missing cells at 0."]
     if "mnist" in parts:
         notes, rows = run_mnist(args)
         best = min(r[1] for r in rows)
