@@ -139,6 +139,42 @@ def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, 
     assert abs(bf16[-1]["val_loss"] - fp32[-1]["val_loss"]) < 0.05 * abs(fp32[-1]["val_loss"])
 
 
+def test_matmul_precision_holds_for_the_run_only_and_trains_close_to_full_float32(tmp_path):
+    cfg = small_config(epochs=4)
+    data = load_dataset(cfg.data)
+    resolve_config(cfg, data)
+    losses = {}
+    for name in ("highest", "medium"):
+        cfg.training.matmul_precision = name
+        torch.manual_seed(0)
+        model = vaekit.VAE(cfg.model, data.shape)
+        seen = set()
+        model.register_forward_pre_hook(lambda *_: seen.add(torch.get_float32_matmul_precision()))
+        history = train(model, data, cfg)
+        assert seen == {name}  # every forward pass of the run (training and validation) ran under it
+        assert torch.get_float32_matmul_precision() == "highest"  # and the process's setting is back
+        assert history[-1]["train_loss"] < history[0]["train_loss"] - 5
+        losses[name] = history[-1]["val_loss"]
+    assert abs(losses["medium"] - losses["highest"]) < 0.05 * abs(losses["highest"])
+
+
+def test_matmul_precision_is_restored_when_training_fails():
+    cfg = small_config(epochs=2, matmul_precision="medium")
+    data = load_dataset(cfg.data)
+    data.train[0, 0, 0, 0] = float("nan")
+    model = vaekit.VAE(resolve_config(cfg, data).model, data.shape)
+    with pytest.raises(vaekit.TrainingError):
+        train(model, data, cfg)
+    assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_bad_matmul_precision_is_a_config_error():
+    from vaekit.config import apply_overrides
+
+    with pytest.raises(ConfigError, match="matmul_precision"):
+        apply_overrides(vaekit.Config(), ["training.matmul_precision=low"])
+
+
 def test_distributions_hold_half_precision_parameters_as_float32():
     from vaekit import Bernoulli, DiagonalGaussian, Gaussian
 
@@ -167,6 +203,14 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
     for p, r in zip(params, reference):
         torch.testing.assert_close(p.grad, r.grad)
     assert abs(math.sqrt(sum(float((p.grad ** 2).sum()) for p in params)) - 5.0) < 1e-4
+    for p, e in zip(params, expected):  # the same under bf16 matmuls, whose dot products would round
+        p.grad = e.clone()
+    from vaekit.training import float32_matmul_precision
+    with float32_matmul_precision("medium"):
+        clip_gradients(params, 5.0)
+        assert torch.get_float32_matmul_precision() == "medium"
+    for p, r in zip(params, reference):
+        torch.testing.assert_close(p.grad, r.grad)
     before = [p.grad.clone() for p in params]
     clip_gradients(params, 1000.0)  # below the bound: untouched
     for p, b in zip(params, before):

@@ -81,6 +81,11 @@ class TrainingConfig:
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
     # losses and optimiser stay float32); auto: bf16 on a CUDA GPU that has it, else fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # float32 matmuls as torch.set_float32_matmul_precision has them, for the run only: highest is
+    # full float32; high allows TF32 on a CUDA GPU; medium allows bf16 inputs with float32
+    # accumulation (tensor cores, or oneDNN on a CPU with AMX / AVX-512 bf16), everything else
+    # staying float32
+    matmul_precision: Literal["highest", "high", "medium"] = "highest"
 
 
 @dataclass

@@ -77,8 +77,8 @@ class Batches:
         return -(-self.x.shape[0] // global_batch)
 
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
-        if not self.streamed:
-            return self.x[idx]
+        if not self.streamed:  # index_select: half the time of x[idx] for random rows of MNIST
+            return torch.index_select(self.x, 0, idx)
         # MappedRows.read reads the file in sorted order (page cache friendly) and returns the
         # rows in the order drawn, so a streamed and an in-memory run see identical batches.
         rows = torch.from_numpy(self.x.read(idx.cpu().numpy())).view(-1, *self.row_shape)
@@ -105,7 +105,7 @@ class Batches:
                 u = uniform16((chunk.shape[0], *xb.shape[1:]), self.generator,
                               self.generator.device if self.generator is not None else xb.device)
                 xb = bernoulli_draw(xb, u[lo:hi].to(xb.device))
-            yield xb, (None if self.y is None else self.y[idx.to(self.y.device)])
+            yield xb, (None if self.y is None else torch.index_select(self.y, 0, idx.to(self.y.device)))
 
 
 def uniform16(shape: tuple[int, ...], generator: Optional[torch.Generator], device) -> torch.Tensor:
