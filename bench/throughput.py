@@ -30,7 +30,7 @@ import vaekit
 from vaekit import Config
 from vaekit.data import load_dataset
 from vaekit.evaluation import elbo_breakdown
-from vaekit.training import eval_inputs, resolve_config, train
+from vaekit.training import eval_inputs, float32_matmul_precision, resolve_config, train
 
 BATCH, LR, HIDDEN, LATENT, D = 128, 1e-3, 400, 20, 784
 
@@ -49,7 +49,12 @@ def machine() -> str:
 
 
 # --- the arithmetic limit ------------------------------------------------------------------
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+def matmul_gflops(n: int = 2048, repeats: int = 10, precision: str = "highest") -> float:
+    with float32_matmul_precision(precision):
+        return _matmul_gflops(n, repeats)
+
+
+def _matmul_gflops(n: int, repeats: int) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
         a @ b
@@ -71,10 +76,16 @@ def linear_gflops(repeats: int = 300) -> float:
     return 2 * BATCH * D * HIDDEN * repeats / (time.perf_counter() - t) / 1e9
 
 
-def step_floor(repeats: int = 200) -> tuple[float, float]:
-    """(ms, ms): one training step's matmuls alone, and the fused Adam update alone, for this model at
-    batch 128. The matmuls: the 4 forward products, the 4 weight gradients, and the input gradients
-    of the 3 layers that have one (not the first: x needs none), at the shapes the step uses."""
+def step_floor(repeats: int = 200, precision: str = "highest") -> tuple[float, float]:
+    """(ms, ms): one training step's matmuls alone (float32 under ``precision``), and the fused Adam
+    update alone, for this model at batch 128. The matmuls: the 4 forward products, the 4 weight
+    gradients, and the input gradients of the 3 layers that have one (not the first: x needs none),
+    at the shapes the step uses."""
+    with float32_matmul_precision(precision):
+        return _step_floor(repeats)
+
+
+def _step_floor(repeats: int) -> tuple[float, float]:
     shapes = [(D, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, D)]  # (in, out) per layer
     xs = [torch.randn(BATCH, i) for i, _ in shapes]
     ws = [torch.randn(o, i) for i, o in shapes]
@@ -157,8 +168,14 @@ def run_reference(root: Path) -> float:
 
 
 # --- (b) pythae 0.1.2 ------------------------------------------------------------------------
-def run_pythae(x: torch.Tensor, out_dir: Path, epochs: int = 1) -> float:
-    """samples/s of pythae's epoch loop in its last of ``epochs`` epochs."""
+def run_pythae(x: torch.Tensor, out_dir: Path, epochs: int = 1, precision: str = "highest") -> float:
+    """samples/s of pythae's epoch loop in its last of ``epochs`` epochs, its float32 matmuls under
+    ``precision`` (torch.set_float32_matmul_precision around the loop; pythae has no setting of its own)."""
+    with float32_matmul_precision(precision):
+        return _run_pythae(x, out_dir, epochs)
+
+
+def _run_pythae(x: torch.Tensor, out_dir: Path, epochs: int) -> float:
     from pythae.data.preprocessors import DataProcessor
     from pythae.models import VAE as PVAE
     from pythae.models import VAEConfig
@@ -198,9 +215,11 @@ def run_pythae(x: torch.Tensor, out_dir: Path, epochs: int = 1) -> float:
 
 
 # --- (c) vaekit ----------------------------------------------------------------------------------
-def vaekit_config(arch: str = "mlp", binarize: str = "auto", compile: bool = False, precision: str = "fp32") -> Config:
+def vaekit_config(arch: str = "mlp", binarize: str = "auto", compile: bool = False, precision: str = "fp32",
+                  matmul_precision: str = "highest") -> Config:
     cfg = Config()
     cfg.training.compile, cfg.training.precision = compile, precision
+    cfg.training.matmul_precision = matmul_precision
     cfg.data.name, cfg.data.binarize = "mnist", binarize
     # grey values keep the Bernoulli likelihood (cross-entropy on grey values, as the reference and pythae
     # train), not the Gaussian one that binarize="none" otherwise picks
@@ -212,10 +231,10 @@ def vaekit_config(arch: str = "mlp", binarize: str = "auto", compile: bool = Fal
 
 
 def run_vaekit(arch: str = "mlp", binarize: str = "auto", epochs: int = 1, compile: bool = False,
-               precision: str = "fp32") -> tuple[float, object, object, Config]:
+               precision: str = "fp32", matmul_precision: str = "highest") -> tuple[float, object, object, Config]:
     """samples/s of the last epoch (with compile=True: of the second, after the compilation), model, data, config."""
-    cfg = vaekit_config(arch, binarize, compile, precision)
-    cfg.training.epochs = epochs
+    cfg = vaekit_config(arch, binarize, compile, precision, matmul_precision)
+    cfg.training.epochs = 2 if compile and epochs == 1 else epochs
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
     torch.manual_seed(0)
@@ -224,31 +243,52 @@ def run_vaekit(arch: str = "mlp", binarize: str = "auto", epochs: int = 1, compi
     return history[-1]["samples_per_s"], model, data, cfg
 
 
+# vaekit's rows: (label, run_vaekit keyword arguments); compile rows report the 2nd epoch
+VAEKIT_ROWS = [
+    ("vaekit", {}),
+    ("vaekit (binarize=none)", {"binarize": "none"}),
+    ("vaekit (matmul_precision=medium)", {"matmul_precision": "medium"}),
+    ("vaekit (binarize=none, matmul_precision=medium)", {"binarize": "none", "matmul_precision": "medium"}),
+    ("vaekit (compile)", {"compile": True}),
+    ("vaekit (compile, binarize=none)", {"compile": True, "binarize": "none"}),
+    ("vaekit (compile, matmul_precision=medium)", {"compile": True, "matmul_precision": "medium"}),
+    ("vaekit (compile, binarize=none, matmul_precision=medium)",
+     {"compile": True, "binarize": "none", "matmul_precision": "medium"}),
+    ("vaekit (precision=bf16)", {"precision": "bf16"}),
+    ("vaekit (compile, precision=bf16)", {"compile": True, "precision": "bf16"}),
+]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=2, help="repeat the three MLP contenders this many times, interleaved")
-    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile row")
+    p.add_argument("--rounds", type=int, default=2, help="repeat the MLP contenders this many times, interleaved")
+    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
     p.add_argument("--later-epoch", type=int, default=5, help="also time pythae and vaekit in epoch N of N (0: skip)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "throughput.md"))
     args = p.parse_args()
     data_dir = Path(os.environ.get("VAEKIT_DATA_DIR", "/work/shared/datasets"))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [f"# Training throughput, MNIST, one epoch, batch {BATCH}", "", f"Machine: {machine()}", ""]
 
-    gflops, lin = matmul_gflops(), linear_gflops()
+    gflops, lin, gflops_medium = matmul_gflops(), linear_gflops(), matmul_gflops(precision="medium")
     limit = gflops * 1e9 / FLOPS_PER_SAMPLE
     lines += [f"- 2048x2048 float32 matmul: {gflops:.1f} GFLOP/s; {BATCH}x{D}x{HIDDEN} linear: {lin:.1f} GFLOP/s",
               f"- model: {MACS:,} forward multiply-adds/sample, {FLOPS_PER_SAMPLE / 1e6:.2f} MFLOP/sample for forward+backward (3x)",
-              f"- arithmetic limit at the matmul rate: {limit:,.0f} samples/s ({BATCH / limit * 1e3:.2f} ms per step of {BATCH})"]
-    mm_ms, adam_ms = step_floor()
-    floor_ms = mm_ms + adam_ms
-    lines += [f"- floor of an fp32 step, measured: its 11 matmuls alone {mm_ms:.2f} ms, the fused Adam update alone "
-              f"{adam_ms:.2f} ms; a step doing nothing else would run at {BATCH / floor_ms * 1e3:,.0f} samples/s, "
-              f"{BATCH / floor_ms * 1e3 / limit:.0%} of the arithmetic limit (70% needs {BATCH / (0.7 * limit) * 1e3:.2f} ms per step)", ""]
+              f"- arithmetic limit at the float32 matmul rate: {limit:,.0f} samples/s ({BATCH / limit * 1e3:.2f} ms per step of {BATCH}); "
+              "the \"of limit\" column below is against this one",
+              f"- the same 2048x2048 float32 matmul under matmul_precision=medium (bf16 inputs, float32 accumulation): "
+              f"{gflops_medium:.1f} GFLOP/s, an arithmetic limit of {gflops_medium * 1e9 / FLOPS_PER_SAMPLE:,.0f} samples/s at that rate"]
+    for precision in ("highest", "medium"):
+        mm_ms, adam_ms = step_floor(precision=precision)
+        floor_ms = mm_ms + adam_ms
+        lines.append(f"- floor of a step with matmul_precision={precision}, measured: its 11 matmuls alone {mm_ms:.2f} ms, "
+                     f"the fused Adam update alone {adam_ms:.2f} ms; a step doing nothing else would run at "
+                     f"{BATCH / floor_ms * 1e3:,.0f} samples/s, {BATCH / floor_ms * 1e3 / limit:.0%} of the float32 limit")
+    lines += [f"- 70% of the float32 limit needs {BATCH / (0.7 * limit) * 1e3:.2f} ms per step", ""]
 
-    rates: dict[str, list[float]] = {"reference": [], "pythae": [], "vaekit": [], "vaekit (binarize=none)": [],
-                                     "vaekit (training.compile, 2nd epoch)": [],
-                                     "vaekit (training.compile, binarize=none, 2nd epoch)": [],
-                                     "vaekit (precision=bf16)": [], "vaekit (precision=bf16, training.compile, 2nd epoch)": []}
+    rows = [(k, kw) for k, kw in VAEKIT_ROWS if not (args.no_compile and kw.get("compile"))]
+    rates: dict[str, list[float]] = {"reference": [], "pythae": [], "pythae (matmul precision medium)": []}
+    rates.update({k: [] for k, _ in rows})
     with tempfile.TemporaryDirectory() as tmp:
         root = mnist_root(data_dir, Path(tmp))
         from torchvision import datasets
@@ -258,30 +298,23 @@ def main() -> None:
         for r in range(args.rounds):
             rates["reference"].append(run_reference(root))
             rates["pythae"].append(run_pythae(x_train, Path(tmp) / "pythae"))
-            rates["vaekit"].append(run_vaekit()[0])
-            rates["vaekit (binarize=none)"].append(run_vaekit(binarize="none")[0])
-            if not args.no_compile:
-                rates["vaekit (training.compile, 2nd epoch)"].append(run_vaekit(epochs=2, compile=True)[0])
-                rates["vaekit (training.compile, binarize=none, 2nd epoch)"].append(
-                    run_vaekit(binarize="none", epochs=2, compile=True)[0])
-            rates["vaekit (precision=bf16)"].append(run_vaekit(precision="bf16")[0])
-            if not args.no_compile:
-                rates["vaekit (precision=bf16, training.compile, 2nd epoch)"].append(
-                    run_vaekit(epochs=2, compile=True, precision="bf16")[0])
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items() if v), flush=True)
+            rates["pythae (matmul precision medium)"].append(run_pythae(x_train, Path(tmp) / "pythae", precision="medium"))
+            for k, kw in rows:
+                rates[k].append(run_vaekit(**kw)[0])
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
 
-    rates = {k: v for k, v in rates.items() if v}
     best = {k: max(v) for k, v in rates.items()}
-    lines += ["| trainer | samples/s (best of rounds) | all rounds | vs pythae | vs reference | of arithmetic limit |",
+    lines += ["| trainer | samples/s (best of rounds) | all rounds | vs pythae | vs reference | of float32 limit |",
               "| --- | ---: | --- | ---: | ---: | ---: |"]
     for k, v in rates.items():
         lines.append(f"| {k} | {best[k]:,.0f} | {', '.join(f'{r:,.0f}' for r in v)} | {best[k] / best['pythae']:.2f}x | "
                      f"{best[k] / best['reference']:.2f}x | {best[k] / limit:.0%} |")
     lines += ["", "vaekit uses dynamic binarisation (a fresh Bernoulli draw per image, the MNIST default); the reference "
-              "and pythae train on grey values; the `binarize=none` row is the like-for-like one. The compile row runs two epochs and reports "
-              "the second (the first includes torch.compile's compilation). The bf16 row runs the matmuls under bf16 autocast "
-              "(AMX/AVX-512 bf16 where the CPU has them); its share of the arithmetic limit is against the float32 rate, "
-              "so it is not the same measure as the other rows'.", ""]
+              "and pythae train on grey values; the `binarize=none` rows are the like-for-like ones. The compile rows run two "
+              "epochs and report the second (the first includes torch.compile's compilation). matmul_precision=medium runs the "
+              "float32 matmuls with bf16 inputs and float32 accumulation (oneDNN, on CPUs with AMX or AVX-512 bf16), everything "
+              "else in float32; the pythae row of that name sets the same torch option around pythae's loop. precision=bf16 runs "
+              "the networks under bf16 autocast. Every share of the limit is against the float32 matmul rate.", ""]
 
     if args.later_epoch > 1:
         n = args.later_epoch
@@ -292,6 +325,7 @@ def main() -> None:
                   + ", ".join(f"{k} {v:,.0f} ({v / later_pythae:.2f}x)" for k, v in later.items()) + ".", ""]
 
     conv_rate, *_ = run_vaekit(arch="conv")
+    conv_medium, *_ = run_vaekit(arch="conv", matmul_precision="medium")
     conv_bf16, *_ = run_vaekit(arch="conv", precision="bf16")
     _, model, data, cfg = run_vaekit(epochs=1)
     x_test = eval_inputs(data, "test", cfg)
@@ -301,9 +335,10 @@ def main() -> None:
         result = elbo_breakdown(model, x_test, batch_size=cfg.training.eval_batch_size)
         times.append(time.perf_counter() - t)
     lines += [f"- vaekit conv architecture (channels {cfg.model.channels}, hidden {HIDDEN}, latent {LATENT}): "
-              f"{conv_rate:,.0f} samples/s (precision=bf16: {conv_bf16:,.0f})",
+              f"{conv_rate:,.0f} samples/s (matmul_precision=medium: {conv_medium:,.0f}; precision=bf16: {conv_bf16:,.0f})",
               f"- test ELBO of the 1-epoch MLP on {x_test.shape[0]} test images: {result['elbo']:.2f} nats, evaluated in "
-              f"{min(times) * 1e3:.0f} ms (best of 3; {x_test.shape[0] / min(times):,.0f} examples/s)", ""]
+              f"{min(times) * 1e3:.0f} ms (best of 3; {x_test.shape[0] / min(times):,.0f} examples/s)",
+              f"- run {started} to {time.strftime('%H:%M UTC', time.gmtime())}", ""]
     text = "\n".join(lines)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -277,6 +277,7 @@ def train(
     show = t.progress and main
     bar = tqdm(total=(t.epochs - epoch0) * len(batches), disable=not show, unit="batch", dynamic_ncols=True)
     constant_beta = t.warmup_steps <= 0
+    beta_tensor = None  # beta as a tensor for the compiled step (made once when beta is constant)
     previous_precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(t.matmul_precision)  # for this run only (restored below)
     try:
@@ -302,7 +303,9 @@ def train(
                     elif compiled is not None:
                         # The noise is drawn here, from g, exactly as model.forward would draw it.
                         eps = torch.randn((xb.shape[0], model.latent_dim), generator=g, device=device, dtype=params[0].dtype)
-                        terms = compiled(xb, yb, eps, torch.tensor(beta, device=device))
+                        if beta_tensor is None or not constant_beta:
+                            beta_tensor = torch.tensor(beta, device=device)
+                        terms = compiled(xb, yb, eps, beta_tensor)
                     else:
                         terms = elbo_loss(xb, model(xb, yb, generator=g), beta, t.free_bits,
                                           trim_at(step, t.trim, t.epochs * len(batches), t.trim_start))
