@@ -86,6 +86,16 @@ def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
         resolve_config(cfg, load_dataset(cfg.data))
 
 
+def test_compile_without_a_cpp_compiler_is_a_config_error(monkeypatch):
+    inductor_config = pytest.importorskip("torch._inductor.config")
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/nonexistent/g++"))
+    cfg = small_config(epochs=1, compile=True)
+    data = load_dataset(cfg.data)
+    model = vaekit.VAE(resolve_config(cfg, data).model, data.shape)
+    with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
+        train(model, data, cfg)
+
+
 @pytest.mark.parametrize("value", [-0.1, 1.0])
 def test_trim_outside_its_range_is_a_config_error(value):
     with pytest.raises(ConfigError, match="training.trim"):

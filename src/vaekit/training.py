@@ -134,7 +134,23 @@ def compiled_elbo(model: torch.nn.Module, free_bits: float):
         z = q.reparameterize(eps)  # DiagonalGaussian.rsample with the given noise
         return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
 
+    if next(model.parameters()).device.type == "cpu":
+        _require_cpp_compiler()
     return torch.compile(terms)
+
+
+def _require_cpp_compiler() -> None:
+    """Raise a ConfigError when torch.compile has no C++ compiler for CPU kernels (it would fail at the
+    first step with a long traceback)."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # another torch layout: let torch.compile report for itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception:
+        raise ConfigError("training.compile on the CPU needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
+                          "install one or set training.compile=false") from None
 
 
 @contextlib.contextmanager
