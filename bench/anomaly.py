@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaekit import VAEAnomalyDetector  # noqa: E402
 from vaekit.anomaly import SCORES  # noqa: E402
 
-from settings import parse_set  # noqa: E402  (bench/settings.py, beside this script)
+from settings import machine, parse_set  # noqa: E402  (bench/settings.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 ADBENCH = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets")) / "tabular" / "adbench"
@@ -52,11 +51,6 @@ EXTRA_SETS = ["ALOI", "campaign", "Cardiotocography", "celeba", "donors", "http"
 GROUPS = {"reported": SETS, "dev": DEV_SETS, "extra": EXTRA_SETS}
 # One-Class Deep SVDD, Ruff et al. 2018, Table 1 (mean AUROC % over seeds), as published.
 DEEP_SVDD = [98.0, 99.7, 91.7, 91.9, 94.9, 88.5, 98.3, 94.6, 93.9, 96.5]
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
 
 
 def detectors(seed: int = 0, options: dict | None = None, only: list | None = None):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -37,12 +36,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from vaekit.cli import main as vaekit_main  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
 
+from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
+
 DATA_DIR = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
 
 
 def main() -> None:

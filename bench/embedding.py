@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,10 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from vaekit import VAETransformer  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
 
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
 
 
 def main() -> None:

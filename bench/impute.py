@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -46,14 +45,11 @@ import vaekit  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
 from vaekit.impute import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
 
+from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
+
 DATA_DIR = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 CREDIT = DATA_DIR / "tabular" / "credit-default" / "UCI_Credit_Card.csv"
 CREDIT_VAE = {"latent_dim": 8, "hidden": (128,), "epochs": 80}  # chosen on unscored rows (see the docstring)
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
 
 
 def timed(fn):

@@ -30,6 +30,8 @@ import vaekit
 from vaekit.data import load_dataset
 from vaekit.training import eval_inputs, resolve_config
 
+from settings import cpu_name  # bench/settings.py, beside this script
+
 PUBLISHED = {  # test NLL in nats, k=5000 (Burda et al. 2015 Table 1 / App. D; Rezende & Mohamed 2015)
     ("dynamic", "vae"): 86.76, ("dynamic", "iwae50"): 84.78,
     ("static", "vae"): 89.9, ("static", "iwae50"): 87.1,
@@ -37,15 +39,7 @@ PUBLISHED = {  # test NLL in nats, k=5000 (Burda et al. 2015 Table 1 / App. D; R
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "vaekit": vaekit.__version__}
 
 

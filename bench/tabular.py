@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from settings import parse_set  # bench/settings.py, beside this script
+from settings import cpu_name, parse_set  # bench/settings.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets")) / "tabular"
@@ -187,18 +187,13 @@ def score(train, synth, test, kinds, target, positive, df, dcr, args) -> dict:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     try:
         import sdv
 
         sdv_version = sdv.__version__
     except ImportError:
         sdv_version = "not installed"
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_avg_1_5_15min_at_end": " / ".join(f"{v:.1f}" for v in os.getloadavg()), "torch": torch.__version__,
             "sdv": sdv_version, "pandas": pd.__version__, "python": platform.python_version()}
 

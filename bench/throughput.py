@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -32,20 +31,9 @@ from vaekit.data import load_dataset
 from vaekit.evaluation import elbo_breakdown
 from vaekit.training import eval_inputs, float32_matmul_precision, resolve_config, train
 
+from settings import machine  # bench/settings.py, beside this script
+
 BATCH, LR, HIDDEN, LATENT, D = 128, 1e-3, 400, 20, 784
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}")
 
 
 # --- the arithmetic limit ------------------------------------------------------------------
