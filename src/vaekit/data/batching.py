@@ -17,6 +17,7 @@ an in-memory run with the same seed.
 
 from __future__ import annotations
 
+import math
 from typing import Iterator, Optional
 
 import numpy as np
@@ -111,7 +112,7 @@ class Batches:
 def uniform16(shape: tuple[int, ...], generator: Optional[torch.Generator], device) -> torch.Tensor:
     """Independent uniform integers in [-32768, 32767] (int16) of ``shape``: every 64-bit draw of the
     generator gives four of them (a quarter of the generator calls of ``torch.rand``)."""
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     words = torch.empty(-(-n // 4), dtype=torch.int64, device=device).random_(-(2**63), None, generator=generator)
     return words.view(torch.int16)[:n].view(shape)
 
