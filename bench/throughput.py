@@ -34,6 +34,13 @@ from vaekit.training import eval_inputs, float32_matmul_precision, resolve_confi
 from settings import machine  # bench/settings.py, beside this script
 
 BATCH, LR, HIDDEN, LATENT, D = 128, 1e-3, 400, 20, 784
+DEVICE = torch.device("cpu")  # every contender's device; main() sets it from --device
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work, so that a wall-clock time covers it (nothing to wait for on a CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 # --- the arithmetic limit ------------------------------------------------------------------
@@ -43,24 +50,28 @@ def matmul_gflops(n: int = 2048, repeats: int = 10, precision: str = "highest") 
 
 
 def _matmul_gflops(n: int, repeats: int) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     for _ in range(3):
         a @ b
+    sync()
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
 
 def linear_gflops(repeats: int = 300) -> float:
-    x, w = torch.randn(BATCH, D), torch.randn(HIDDEN, D)
+    x, w = torch.randn(BATCH, D, device=DEVICE), torch.randn(HIDDEN, D, device=DEVICE)
     for _ in range(20):
         F.linear(x, w)
+    sync()
     t = time.perf_counter()
     for _ in range(repeats):
         F.linear(x, w)
+    sync()
     return 2 * BATCH * D * HIDDEN * repeats / (time.perf_counter() - t) / 1e9
 
 
@@ -75,9 +86,9 @@ def step_floor(repeats: int = 200, precision: str = "highest") -> tuple[float, f
 
 def _step_floor(repeats: int) -> tuple[float, float]:
     shapes = [(D, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, D)]  # (in, out) per layer
-    xs = [torch.randn(BATCH, i) for i, _ in shapes]
-    ws = [torch.randn(o, i) for i, o in shapes]
-    gs = [torch.randn(BATCH, o) for _, o in shapes]
+    xs = [torch.randn(BATCH, i, device=DEVICE) for i, _ in shapes]
+    ws = [torch.randn(o, i, device=DEVICE) for i, o in shapes]
+    gs = [torch.randn(BATCH, o, device=DEVICE) for _, o in shapes]
 
     def matmuls():
         for j, (x, w, g) in enumerate(zip(xs, ws, gs)):
@@ -86,7 +97,7 @@ def _step_floor(repeats: int) -> tuple[float, float]:
             if j:
                 g @ w  # input gradient
 
-    params = [nn.Parameter(w.clone()) for w in ws] + [nn.Parameter(torch.zeros(o)) for _, o in shapes]
+    params = [nn.Parameter(w.clone()) for w in ws] + [nn.Parameter(torch.zeros(o, device=DEVICE)) for _, o in shapes]
     for q in params:
         q.grad = torch.randn_like(q)
     opt = torch.optim.Adam(params, lr=LR, fused=True)
@@ -94,9 +105,11 @@ def _step_floor(repeats: int) -> tuple[float, float]:
     for fn in (matmuls, opt.step):
         for _ in range(20):
             fn()
+        sync()
         t = time.perf_counter()
         for _ in range(repeats):
             fn()
+        sync()
         out.append((time.perf_counter() - t) / repeats * 1e3)
     return out[0], out[1]
 
@@ -141,17 +154,19 @@ def run_reference(root: Path) -> float:
     loader = torch.utils.data.DataLoader(
         datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor()),
         batch_size=BATCH, shuffle=True)
-    model = ExampleVAE()
+    model = ExampleVAE().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     model.train()
     t, n = time.perf_counter(), 0
     for x, _ in loader:
+        x = x.to(DEVICE)  # as the example does with --accel
         opt.zero_grad()
         recon, mu, logvar = model(x)
         loss = example_loss(recon, x, mu, logvar)
         loss.backward()
         opt.step()
         n += x.shape[0]
+    sync()
     return n / (time.perf_counter() - t)
 
 
@@ -192,12 +207,13 @@ def _run_pythae(x: torch.Tensor, out_dir: Path, epochs: int) -> float:
     model = PVAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce"), encoder=Enc(), decoder=Dec())
     dataset = DataProcessor.to_dataset(DataProcessor().process_data(x))
     cfg = BaseTrainerConfig(output_dir=str(out_dir), num_epochs=1, learning_rate=LR, per_device_train_batch_size=BATCH,
-                            no_cuda=True, optimizer_cls="Adam")
+                            no_cuda=DEVICE.type != "cuda", optimizer_cls="Adam")
     trainer = BaseTrainer(model, dataset, training_config=cfg)
     trainer.prepare_training()  # what train() does first: optimiser, callbacks, output folder
     for epoch in range(1, epochs + 1):
         t = time.perf_counter()
         trainer.train_step(epoch)  # the epoch loop only: no eval, no saving
+        sync()
         seconds = time.perf_counter() - t
     return len(dataset) / seconds
 
@@ -214,7 +230,7 @@ def vaekit_config(arch: str = "mlp", binarize: str = "auto", compile: bool = Fal
     cfg.model.likelihood = "bernoulli"
     cfg.model.arch, cfg.model.hidden, cfg.model.latent_dim = arch, (HIDDEN,), LATENT
     cfg.training.epochs, cfg.training.batch_size, cfg.training.lr, cfg.training.progress = 1, BATCH, LR, False
-    cfg.training.device = "cpu"
+    cfg.training.device = DEVICE.type
     return cfg
 
 
@@ -226,7 +242,7 @@ def run_vaekit(arch: str = "mlp", binarize: str = "auto", epochs: int = 1, compi
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
     torch.manual_seed(0)
-    model = vaekit.VAE(cfg.model, data.shape)
+    model = vaekit.VAE(cfg.model, data.shape).to(DEVICE)
     history = train(model, data, cfg)
     return history[-1]["samples_per_s"], model, data, cfg
 
@@ -252,11 +268,19 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="repeat the MLP contenders this many times, interleaved")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
     p.add_argument("--later-epoch", type=int, default=5, help="also time pythae and vaekit in epoch N of N (0: skip)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "throughput.md"))
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every contender trains")
+    p.add_argument("--out", help="default: bench/results/throughput.md, on a GPU throughput-<gpu name>.md")
     args = p.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    gpu = torch.cuda.get_device_name() if DEVICE.type == "cuda" else None
+    if args.out is None:
+        slug = "" if gpu is None else "-" + "-".join(gpu.lower().replace("nvidia", "").split())
+        args.out = str(Path(__file__).parent / "results" / f"throughput{slug}.md")
     data_dir = Path(os.environ.get("VAEKIT_DATA_DIR", "/work/shared/datasets"))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [f"# Training throughput, MNIST, one epoch, batch {BATCH}", "", f"Machine: {machine()}", ""]
+    lines = [f"# Training throughput, MNIST, one epoch, batch {BATCH}", "", f"Machine: {machine()}"
+             + (f"; every contender on the GPU: {gpu}" if gpu else ""), ""]
 
     gflops, lin, gflops_medium = matmul_gflops(), linear_gflops(), matmul_gflops(precision="medium")
     limit = gflops * 1e9 / FLOPS_PER_SAMPLE
