@@ -86,6 +86,29 @@ def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
         resolve_config(cfg, load_dataset(cfg.data))
 
 
+def test_compiled_training_follows_the_eager_run(tmp_path):
+    """training.compile draws the same noise from the same generator, so it differs from the eager run
+    only by float rounding (inductor's fused kernels sum in other orders)."""
+    from vaekit.training import _require_cpp_compiler
+
+    try:
+        _require_cpp_compiler()
+    except ConfigError:
+        pytest.skip("no C++ compiler for torch.compile on this machine")
+    runs = {}
+    for compile in (False, True):
+        cfg = small_config(epochs=2, compile=compile, seed=3)
+        runs[compile] = vaekit.train_run(cfg, out=tmp_path / f"compile-{compile}")
+    eager, compiled = (checkpoint.read_metrics(runs[c]) for c in (False, True))
+    for e, c in zip(eager, compiled):
+        assert c["train_loss"] == pytest.approx(e["train_loss"], rel=1e-5)
+        assert c["val_loss"] == pytest.approx(e["val_loss"], rel=1e-5)
+    we, wc = _weights(runs[False]), _weights(runs[True])
+    assert we.keys() == wc.keys()
+    for k in we:
+        torch.testing.assert_close(wc[k], we[k], rtol=0, atol=1e-5)  # here 6e-8; another seed: 0.95
+
+
 def test_compile_without_a_cpp_compiler_is_a_config_error(monkeypatch):
     inductor_config = pytest.importorskip("torch._inductor.config")
     monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/nonexistent/g++"))
