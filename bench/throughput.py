@@ -324,7 +324,8 @@ def main() -> None:
     lines += ["", "vaekit uses dynamic binarisation (a fresh Bernoulli draw per image, the MNIST default); the reference "
               "and pythae train on grey values; the `binarize=none` rows are the like-for-like ones. The compile rows run two "
               "epochs and report the second (the first includes torch.compile's compilation). matmul_precision=medium runs the "
-              "float32 matmuls with bf16 inputs and float32 accumulation (oneDNN, on CPUs with AMX or AVX-512 bf16), everything "
+              "float32 matmuls with reduced-precision inputs and float32 accumulation (bf16 through oneDNN on CPUs with AMX or AVX-512 bf16; "
+              "TF32 or bf16 tensor cores on a GPU), everything "
               "else in float32; the pythae row of that name sets the same torch option around pythae's loop. precision=bf16 runs "
               "the networks under bf16 autocast. Every share of the limit is against the float32 matmul rate.", ""]
 
