@@ -1,8 +1,12 @@
 """Data-parallel training: 2 CPU processes (gloo) follow the 1-process run with the doubled batch,
-for the ELBO, KL warm-up, free bits (a non-linear function of the global batch mean) and IWAE."""
+for the ELBO, KL warm-up, free bits (a non-linear function of the global batch mean) and IWAE; and
+the `torchrun -m vaekit train` command line, stopped and resumed."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -73,3 +77,29 @@ def test_single_process_helpers_are_identities():
     assert distributed.all_reduce_sum(t) is t and torch.equal(t, torch.arange(3.0))
     distributed.setup("cpu")  # no WORLD_SIZE: nothing to join
     assert not dist.is_initialized()
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               "-m", "vaekit", "train", "--no-progress", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_torchrun_cli_writes_one_run_folder_and_resumes_exactly(tmp_path):
+    """`torchrun -m vaekit train` as the README shows it: rank 0 alone reports and writes the run folder,
+    and a run stopped after 2 epochs and resumed to 3 ends with the weights of an uninterrupted one."""
+    first = _torchrun("--epochs", "2", "--out", str(tmp_path / "part"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count("run folder:") == 1
+    assert (first.stdout + first.stderr).count("PosteriorCollapseWarning") <= 1  # never one per rank
+    resumed = _torchrun("--resume", str(tmp_path / "part"), "--epochs", "3")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = _torchrun("--epochs", "3", "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    part, full = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("part", "whole"))
+    for key in full:
+        assert torch.equal(part[key], full[key]), key
+    metrics = [(tmp_path / name / "metrics.jsonl").read_text().splitlines() for name in ("part", "whole")]
+    assert len(metrics[0]) == len(metrics[1]) == 3
+    assert [json.loads(line)["train_loss"] for line in metrics[0]] == [json.loads(line)["train_loss"] for line in metrics[1]]

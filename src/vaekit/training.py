@@ -395,5 +395,6 @@ def train(
         bar.close()
         if writer is not None:
             writer.close()
-    _warn_if_collapsed(history, model)
+    if main:  # one warning, from rank 0, as for every other message of the run
+        _warn_if_collapsed(history, model)
     return history
