@@ -484,12 +484,19 @@ COMMANDS = {"synth": _synth, "train": _train, "sample": _sample, "reconstruct": 
             "score": _score, "impute": _impute}
 
 
+def _say(line: str) -> None:
+    """One line to stderr in a single write: under torchrun every process may say it, and separate
+    writes of the text and its newline interleave into one garbled line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except VaekitError as exc:
-        print(f"vaekit: error: {exc}", file=sys.stderr)
+        _say(f"vaekit: error: {exc}")
         return 2
     except KeyboardInterrupt as exc:
         if hasattr(exc, "vaekit_run_dir"):  # set by train_run / resume_run
@@ -498,5 +505,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        if run is not None else "no epoch had finished, so no run folder was kept")
         else:
             message = "stopped before it finished"
-        print(f"vaekit: interrupted; {message}", file=sys.stderr)
+        _say(f"vaekit: interrupted; {message}")
         return 130
