@@ -447,3 +447,11 @@ def test_scattered_rows_are_read_exactly_without_the_map(tmp_path, monkeypatch):
     assert np.array_equal(rows.read(positions), a[positions])
     view = mapped.MappedRows(rows.source, np.arange(100, 5_000, 3), mean=np.ones(7), std=np.full(7, 2.0))
     assert np.allclose(view[torch.tensor([0, 5, 5, 2])].numpy(), (a[[100, 115, 115, 106]] - 1.0) / 2.0, atol=1e-6)
+
+
+def test_a_value_beyond_float32_after_standardising_is_a_data_error(tmp_path):
+    """A test row that the training rows' statistics put beyond float32's range would become -inf."""
+    path = tmp_path / "extreme.csv"
+    path.write_text("a\n0\n3.4028235677973366e+38\n")
+    with pytest.raises(DataError, match="beyond float32's range"):
+        load_dataset(DataConfig(name=str(path), val_fraction=0.0, test_fraction=0.2))

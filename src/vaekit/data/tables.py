@@ -269,4 +269,13 @@ def apply_standardizer(x: np.ndarray, preprocessing: dict, name: str) -> np.ndar
             f"{name} has {x.shape[1]} features but the stored preprocessing has {mean.size}; "
             "use data with the columns the model was trained on"
         )
-    return ((x - mean) / std).astype(np.float32)
+    z = (x - mean) / std
+    beyond = ~(np.abs(z) <= np.finfo(np.float32).max)  # would become +-inf in float32
+    if beyond.any():
+        i, k = np.argwhere(beyond)[0]
+        column = preprocessing.get("columns", [])[k] if k < len(preprocessing.get("columns", [])) else k
+        raise DataError(
+            f"{name}: column {column!r} holds {x[i, k]:.6g}, which the training rows' mean and standard deviation "
+            f"turn into {z[i, k]:.3g}, beyond float32's range (about 3.4e38); rescale that column or drop its extreme rows"
+        )
+    return z.astype(np.float32)
