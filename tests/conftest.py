@@ -5,10 +5,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 os.environ.setdefault("VAEKIT_DATA_DIR", str(SHARED))
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# The fuzz tests try the same inputs on every run, so a test run's verdict does not depend on luck;
+# HYPOTHESIS_PROFILE=explore draws fresh random inputs (and pins what it finds as an @example).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
