@@ -270,7 +270,7 @@ def apply_standardizer(x: np.ndarray, preprocessing: dict, name: str) -> np.ndar
             "use data with the columns the model was trained on"
         )
     z = (x - mean) / std
-    beyond = ~(np.abs(z) <= np.finfo(np.float32).max)  # would become +-inf in float32
+    beyond = np.abs(z) > np.finfo(np.float32).max  # would become +-inf in float32 (NaN, a missing cell, passes)
     if beyond.any():
         i, k = np.argwhere(beyond)[0]
         column = preprocessing.get("columns", [])[k] if k < len(preprocessing.get("columns", [])) else k
