@@ -294,9 +294,8 @@ def train(
     bar = tqdm(total=(t.epochs - epoch0) * len(batches), disable=not show, unit="batch", dynamic_ncols=True)
     constant_beta = t.warmup_steps <= 0
     beta_tensor = None  # beta as a tensor for the compiled step (made once when beta is constant)
-    previous_precision = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision(t.matmul_precision)  # for this run only (restored below)
-    try:
+    # the matmul precision for this run only; the bar and the writer closed however the loop ends
+    with float32_matmul_precision(t.matmul_precision), bar, (writer or contextlib.nullcontext()):
         for epoch in range(epoch0, t.epochs):
             model.train()
             bar.set_description(f"epoch {epoch + 1}/{t.epochs}")
@@ -390,11 +389,6 @@ def train(
                 if show:
                     bar.write(f"early stopping: no better validation loss for {bad_epochs} epochs")
                 break
-    finally:
-        torch.set_float32_matmul_precision(previous_precision)
-        bar.close()
-        if writer is not None:
-            writer.close()
     if main:  # one warning, from rank 0, as for every other message of the run
         _warn_if_collapsed(history, model)
     return history
