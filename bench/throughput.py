@@ -44,12 +44,7 @@ def sync() -> None:
 
 
 # --- the arithmetic limit ------------------------------------------------------------------
-def matmul_gflops(n: int = 2048, repeats: int = 10, precision: str = "highest") -> float:
-    with float32_matmul_precision(precision):
-        return _matmul_gflops(n, repeats)
-
-
-def _matmul_gflops(n: int, repeats: int) -> float:
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     for _ in range(3):
         a @ b
@@ -75,16 +70,11 @@ def linear_gflops(repeats: int = 300) -> float:
     return 2 * BATCH * D * HIDDEN * repeats / (time.perf_counter() - t) / 1e9
 
 
-def step_floor(repeats: int = 200, precision: str = "highest") -> tuple[float, float]:
-    """(ms, ms): one training step's matmuls alone (float32 under ``precision``), and the fused Adam
-    update alone, for this model at batch 128. The matmuls: the 4 forward products, the 4 weight
-    gradients, and the input gradients of the 3 layers that have one (not the first: x needs none),
-    at the shapes the step uses."""
-    with float32_matmul_precision(precision):
-        return _step_floor(repeats)
-
-
-def _step_floor(repeats: int) -> tuple[float, float]:
+def step_floor(repeats: int = 200) -> tuple[float, float]:
+    """(ms, ms): one training step's matmuls alone (float32, under the current matmul precision), and
+    the fused Adam update alone, for this model at batch 128. The matmuls: the 4 forward products, the
+    4 weight gradients, and the input gradients of the 3 layers that have one (not the first: x needs
+    none), at the shapes the step uses."""
     shapes = [(D, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, D)]  # (in, out) per layer
     xs = [torch.randn(BATCH, i, device=DEVICE) for i, _ in shapes]
     ws = [torch.randn(o, i, device=DEVICE) for i, o in shapes]
@@ -171,14 +161,9 @@ def run_reference(root: Path) -> float:
 
 
 # --- (b) pythae 0.1.2 ------------------------------------------------------------------------
-def run_pythae(x: torch.Tensor, out_dir: Path, epochs: int = 1, precision: str = "highest") -> float:
-    """samples/s of pythae's epoch loop in its last of ``epochs`` epochs, its float32 matmuls under
-    ``precision`` (torch.set_float32_matmul_precision around the loop; pythae has no setting of its own)."""
-    with float32_matmul_precision(precision):
-        return _run_pythae(x, out_dir, epochs)
-
-
-def _run_pythae(x: torch.Tensor, out_dir: Path, epochs: int) -> float:
+def run_pythae(x: torch.Tensor, out_dir: Path, epochs: int = 1) -> float:
+    """samples/s of pythae's epoch loop in its last of ``epochs`` epochs (pythae has no matmul precision
+    setting of its own: main() sets torch's around the call for the medium row)."""
     from pythae.data.preprocessors import DataProcessor
     from pythae.models import VAE as PVAE
     from pythae.models import VAEConfig
@@ -282,7 +267,9 @@ def main() -> None:
     lines = [f"# Training throughput, MNIST, one epoch, batch {BATCH}", "", f"Machine: {machine()}"
              + (f"; every contender on the GPU: {gpu}" if gpu else ""), ""]
 
-    gflops, lin, gflops_medium = matmul_gflops(), linear_gflops(), matmul_gflops(precision="medium")
+    gflops, lin = matmul_gflops(), linear_gflops()
+    with float32_matmul_precision("medium"):
+        gflops_medium = matmul_gflops()
     limit = gflops * 1e9 / FLOPS_PER_SAMPLE
     lines += [f"- 2048x2048 float32 matmul: {gflops:.1f} GFLOP/s; {BATCH}x{D}x{HIDDEN} linear: {lin:.1f} GFLOP/s",
               f"- model: {MACS:,} forward multiply-adds/sample, {FLOPS_PER_SAMPLE / 1e6:.2f} MFLOP/sample for forward+backward (3x)",
@@ -291,7 +278,8 @@ def main() -> None:
               f"- the same 2048x2048 float32 matmul under matmul_precision=medium (bf16 inputs, float32 accumulation): "
               f"{gflops_medium:.1f} GFLOP/s, an arithmetic limit of {gflops_medium * 1e9 / FLOPS_PER_SAMPLE:,.0f} samples/s at that rate"]
     for precision in ("highest", "medium"):
-        mm_ms, adam_ms = step_floor(precision=precision)
+        with float32_matmul_precision(precision):
+            mm_ms, adam_ms = step_floor()
         floor_ms = mm_ms + adam_ms
         lines.append(f"- floor of a step with matmul_precision={precision}, measured: its 11 matmuls alone {mm_ms:.2f} ms, "
                      f"the fused Adam update alone {adam_ms:.2f} ms; a step doing nothing else would run at "
@@ -310,7 +298,8 @@ def main() -> None:
         for r in range(args.rounds):
             rates["reference"].append(run_reference(root))
             rates["pythae"].append(run_pythae(x_train, Path(tmp) / "pythae"))
-            rates["pythae (matmul precision medium)"].append(run_pythae(x_train, Path(tmp) / "pythae", precision="medium"))
+            with float32_matmul_precision("medium"):  # torch's setting around pythae's loop
+                rates["pythae (matmul precision medium)"].append(run_pythae(x_train, Path(tmp) / "pythae"))
             for k, kw in rows:
                 rates[k].append(run_vaekit(**kw)[0])
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
