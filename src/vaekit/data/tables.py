@@ -273,7 +273,8 @@ def apply_standardizer(x: np.ndarray, preprocessing: dict, name: str) -> np.ndar
     beyond = np.abs(z) > np.finfo(np.float32).max  # would become +-inf in float32 (NaN, a missing cell, passes)
     if beyond.any():
         i, k = np.argwhere(beyond)[0]
-        column = preprocessing.get("columns", [])[k] if k < len(preprocessing.get("columns", [])) else k
+        columns = preprocessing.get("columns", [])
+        column = columns[k] if k < len(columns) else k
         raise DataError(
             f"{name}: column {column!r} holds {x[i, k]:.6g}, which the training rows' mean and standard deviation "
             f"turn into {z[i, k]:.3g}, beyond float32's range (about 3.4e38); rescale that column or drop its extreme rows"
