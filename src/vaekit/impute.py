@@ -33,6 +33,7 @@ import math
 from typing import Literal, Optional
 
 import torch
+from tqdm.auto import tqdm
 
 from .distributions import Bernoulli, DiagonalGaussian, Gaussian
 from .errors import ConfigError, DataError
@@ -177,8 +178,6 @@ def fit_observed_posterior(
     semi-amortised refinement of Kim et al. 2018). Examples are fitted independently (Adam's update is
     elementwise), ``FIT_ROWS`` at a time; the model's parameters get no gradient.
     """
-    from tqdm.auto import tqdm
-
     q = model.encode(start, y)
     means, logvars = [], []
     bar = tqdm(total=steps * -(-x.shape[0] // FIT_ROWS), desc="fitting each row's posterior", unit="step",
@@ -210,8 +209,6 @@ def _conditional_mean(model, x, mask, proposal: DiagonalGaussian, y, num_samples
     Chunks of samples keep every decoder output under ``max_elements`` numbers; the chunks are
     combined by a running log-sum-exp, so memory does not grow with ``num_samples``.
     """
-    from tqdm.auto import tqdm
-
     chunk = max(1, min(num_samples, max_elements // max(1, x[0].numel() * x.shape[0])))
     log_total = torch.full((x.shape[0],), -torch.inf, dtype=torch.float64, device=x.device)
     weighted = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
