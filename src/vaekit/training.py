@@ -293,6 +293,8 @@ def train(
     show = t.progress and main
     bar = tqdm(total=(t.epochs - epoch0) * len(batches), disable=not show, unit="batch", dynamic_ncols=True)
     constant_beta = t.warmup_steps <= 0
+    # a line per epoch, or about 20 lines for a long run (metrics.jsonl and curves.png hold every epoch)
+    report_every = max(1, math.ceil((t.epochs - epoch0) / 20))
     beta_tensor = None  # beta as a tensor for the compiled step (made once when beta is constant)
     # the matmul precision for this run only; the bar and the writer closed however the loop ends
     with float32_matmul_precision(t.matmul_precision), bar, (writer or contextlib.nullcontext()):
@@ -367,7 +369,8 @@ def train(
                 best, bad_epochs = val["loss"], 0
             else:
                 bad_epochs += 1
-            if show:
+            stopping = bool(t.early_stopping) and bad_epochs >= t.early_stopping
+            if show and (epoch == epoch0 or (epoch + 1) % report_every == 0 or epoch + 1 == t.epochs or stopping):
                 bar.write(
                     f"epoch {epoch + 1:>3}  train loss {loss:8.3f} (recon {recon:8.3f}, kl {kl:7.3f})  "
                     f"val loss {val['loss']:8.3f}  {record['samples_per_s']:,.0f} samples/s"
@@ -385,7 +388,7 @@ def train(
                         if key not in ("epoch", "step") and isinstance(value, (int, float)):
                             writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
                     writer.flush()
-            if t.early_stopping and bad_epochs >= t.early_stopping:
+            if stopping:
                 if show:
                     bar.write(f"early stopping: no better validation loss for {bad_epochs} epochs")
                 break
