@@ -24,6 +24,10 @@ def test_train_writes_a_run_and_every_subcommand_uses_it(tmp_path, capsys):
     assert main(["reconstruct", str(run), "--out", str(tmp_path / "r.png")]) == 0
     assert main(["interpolate", str(run), "--pair", "0,1", "--method", "spherical", "--out", str(tmp_path / "i.png")]) == 0
     assert main(["traverse", str(run), "--dims", "0,2", "--index", "3", "--out", str(tmp_path / "t.png")]) == 0
+    capsys.readouterr()
+    assert main(["traverse", str(run), "--out", str(tmp_path / "t-default.png")]) == 0
+    said = capsys.readouterr().out
+    assert ("active latent dimensions" in said or "no latent dimension is active" in said) and (tmp_path / "t-default.png").stat().st_size > 0
     assert main(["encode", str(run), "--out", str(tmp_path / "z.npy")]) == 0
     z = np.load(tmp_path / "z.npy")
     assert z.shape[1] == 3 and np.isfinite(z).all()

@@ -11,7 +11,7 @@ from conftest import small_config
 import vaekit
 from vaekit import VAE, ModelConfig, checkpoint
 from vaekit.diagnostics import (
-    PosteriorCollapseWarning, active_units, collapse_message, kl_per_dim, latent_diagnostics, latent_plane,
+    PosteriorCollapseWarning, active_units, collapse_message, dims_by_kl, kl_per_dim, latent_diagnostics, latent_plane,
     mutual_information, pca_2d,
 )
 
@@ -111,3 +111,23 @@ def test_run_pictures_include_latent_maps(tmp_path, digits_run):
     cfg.model.latent_dim = 2
     run = vaekit.train_run(cfg, out=tmp_path / "two")
     assert (run / "latent.png").is_file() and (run / "latent_plane.png").is_file()
+
+
+def test_dims_by_kl_keeps_the_active_dimensions_largest_kl_first():
+    d = {"kl_per_dim": [0.5, 0.01, 2.0, 1.0], "activity": [0.4, 0.001, 0.9, 0.02]}
+    assert dims_by_kl(d) == [2, 3, 0]  # dimension 1 is inactive (activity below 0.01)
+    collapsed = {"kl_per_dim": [0.001, 0.003, 0.002], "activity": [0.0, 0.0, 0.0]}
+    assert dims_by_kl(collapsed) == [1, 2, 0]  # none active: every one, still by KL
+
+
+def test_dims_by_kl_on_a_model_puts_the_informative_dimension_first():
+    """A latent dimension that the encoder ignores has no activity and drops out of the ranking."""
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(likelihood="bernoulli", hidden=(16,), latent_dim=3), (1, 8, 8)).eval()
+    head = model.encoder.net[-1]  # the Linear producing (mean, logvar)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.weight[0].fill_(0.5)  # only z0's mean depends on x
+    d = latent_diagnostics(model, torch.rand(200, 1, 8, 8))
+    assert dims_by_kl(d) == [0]

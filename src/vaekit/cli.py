@@ -89,10 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("traverse", help="vary one latent dimension at a time")
     v.add_argument("run")
-    v.add_argument("--dims", help="latent dimensions, e.g. 0,1,2 (default: all)")
+    v.add_argument("--dims", help="latent dimensions, e.g. 0,1,2, or 'all' "
+                   "(default: the active ones on the test split, the largest KL first)")
     v.add_argument("--index", type=int, default=None, help="test example to start from (default: the prior mean)")
-    v.add_argument("--steps", type=int, default=9)
-    v.add_argument("--span", type=float, default=3.0)
+    v.add_argument("--steps", type=int, default=9, help="images per row (default 9)")
+    v.add_argument("--span", type=float, default=3.0, help="each row runs from -SPAN to +SPAN around the start (default 3)")
     v.add_argument("--out", help=".png (default RUN/traverse.png)")
 
     e = sub.add_parser("encode", help="write posterior means of data")
@@ -315,24 +316,34 @@ def _interpolate(args) -> int:
 
 
 def _traverse(args) -> int:
+    from .diagnostics import dims_by_kl, latent_diagnostics
     from .latent import traverse
-    from .plots import save_rows
+    from .plots import save_labelled_rows
     from .runs import run_data
 
     model, cfg, data = rd = run_data(args.run)
-    dims = None if not args.dims else [_int(d, "--dims") for d in args.dims.split(",")]
+    xs, ys = _inputs(args, rd)
+    diagnostics = latent_diagnostics(model, xs[:2000], None if ys is None else ys[:2000], seed=cfg.training.seed)
+    if not args.dims:
+        dims = dims_by_kl(diagnostics)
+        chosen = (f"the {len(dims)} active latent dimensions, the largest KL first (--dims all: every one)"
+                  if diagnostics["active_units"] else "no latent dimension is active: all of them, the largest KL first")
+    elif args.dims.strip() == "all":
+        dims, chosen = list(range(model.latent_dim)), "every latent dimension"
+    else:
+        dims, chosen = [_int(d, "--dims") for d in args.dims.split(",")], "the dimensions asked for"
     x = y = None
     if args.index is not None:
-        xs, ys = _inputs(args, rd)
         if not 0 <= args.index < xs.shape[0]:
             raise ConfigError(f"--index must lie in 0..{xs.shape[0] - 1}")
         x, y = xs[args.index : args.index + 1], None if ys is None else ys[args.index : args.index + 1]
     elif model.conditional:
         y = torch.zeros(1, dtype=torch.long)
-    rows = traverse(model, x, dims, args.steps, args.span, y)
+    rows = traverse(model, x, dims, args.steps, args.span, y)  # checks that the dims exist
     out = _out(args, "traverse.png")
-    save_rows(rows, out)
-    print(f"wrote {out}")
+    kl = diagnostics["kl_per_dim"]
+    save_labelled_rows(rows, out, [f"z{d}  KL {kl[d]:.2f}" for d in dims])
+    print(f"wrote {out} (rows: {chosen}; KL in nats per test example)")
     return 0
 
 

@@ -107,6 +107,14 @@ def latent_diagnostics(
     }
 
 
+def dims_by_kl(diagnostics: dict[str, Any], threshold: float = ACTIVE_THRESHOLD) -> list[int]:
+    """The active latent dimensions of :func:`latent_diagnostics`' result, the largest KL first
+    (every dimension, in the same order, when none is active)."""
+    kl, activity = diagnostics["kl_per_dim"], diagnostics["activity"]
+    active = [d for d, a in enumerate(activity) if a > threshold] or list(range(len(kl)))
+    return sorted(active, key=lambda d: -kl[d])
+
+
 def collapse_message(kl: float, active: int, latent_dim: int, kl_floor: float = 0.1) -> Optional[str]:
     """A warning naming the remedies when the posterior has collapsed onto the prior, else None.
 
