@@ -131,3 +131,13 @@ def test_dims_by_kl_on_a_model_puts_the_informative_dimension_first():
         head.weight[0].fill_(0.5)  # only z0's mean depends on x
     d = latent_diagnostics(model, torch.rand(200, 1, 8, 8))
     assert dims_by_kl(d) == [0]
+
+
+def test_kl_per_dim_picture_needs_the_per_dimension_records(tmp_path):
+    from vaekit import plots
+
+    records = [{"epoch": e, "val_kl_per_dim": [0.1 * e, 0.0, 1.0], "val_active_units": 2} for e in (1, 2, 3)]
+    path = plots.save_kl_per_dim(records, tmp_path / "kl.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    with pytest.raises(ValueError, match="val_kl_per_dim"):
+        plots.save_kl_per_dim([{"epoch": 1, "val_loss": 3.0}], tmp_path / "none.png")

@@ -30,7 +30,7 @@ def test_loss_falls_on_digits(tmp_path):
 def test_run_folder_is_self_describing(digits_run):
     names = {p.name for p in digits_run.iterdir()}
     assert {"config.json", "model.safetensors", "metrics.jsonl", "resume.pt", "samples.png",
-            "reconstructions.png", "interpolation.png", "curves.png"} <= names
+            "reconstructions.png", "interpolation.png", "curves.png", "kl_per_dim.png"} <= names
     doc = json.loads((digits_run / "config.json").read_text())
     assert doc["spec"]["data_shape"] == [1, 8, 8]
     assert doc["config"]["model"]["likelihood"] != "auto"

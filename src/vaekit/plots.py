@@ -115,6 +115,38 @@ def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def save_kl_per_dim(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """The validation KL of each latent dimension: at the last epoch (bars) and over the epochs
+    (a heat map), from the ``val_kl_per_dim`` of the metric records. Active dimensions stand out;
+    a dimension that stays dark has collapsed onto the prior."""
+    plt = _matplotlib()
+    rows = [r for r in history if r.get("val_kl_per_dim")]
+    if not rows:
+        raise ValueError("no metric record holds val_kl_per_dim")
+    kl = torch.tensor([r["val_kl_per_dim"] for r in rows], dtype=torch.float64)  # (epochs, dims)
+    epochs, dims = [r["epoch"] for r in rows], kl.shape[1]
+    fig, (bars, heat) = plt.subplots(1, 2, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 2]})
+    bars.bar(range(dims), kl[-1].numpy(), color="C0")
+    active = rows[-1].get("val_active_units")
+    bars.set_title(f"KL per latent dimension, epoch {epochs[-1]}"
+                   + (f" ({active} of {dims} active)" if active is not None else ""), fontsize=10)
+    bars.set_xlabel("latent dimension")
+    bars.set_ylabel("nats per example")
+    bars.grid(alpha=0.3, axis="y")
+    image = heat.imshow(kl.T.numpy(), aspect="auto", origin="lower", interpolation="nearest", cmap="viridis",
+                        extent=(epochs[0] - 0.5, epochs[-1] + 0.5, -0.5, dims - 0.5))
+    heat.set_title("KL per latent dimension over training (validation)", fontsize=10)
+    heat.set_xlabel("epoch")
+    heat.set_ylabel("latent dimension")
+    fig.colorbar(image, ax=heat, label="nats per example")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (bars.xaxis, heat.yaxis, heat.xaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def save_histograms(
     real: torch.Tensor, generated: torch.Tensor, path: str | Path,
     columns: Optional[Sequence[str]] = None, max_columns: int = 12,

@@ -143,8 +143,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0,
 
 
 def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, seed: int = 0) -> list[Path]:
-    """The pictures of a run: samples, reconstructions, interpolations and training curves; for
-    a conditional image model also samples_by_class.png, one row of samples per class."""
+    """The pictures of a run: samples, reconstructions, interpolations, training curves and the KL
+    per latent dimension; for a conditional image model also samples_by_class.png, one row of
+    samples per class."""
     run_dir = Path(run_dir)
     model = model.eval()
     device = next(model.parameters()).device
@@ -174,6 +175,8 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         written.append(plots.save_histograms(real.cpu(), samples, run_dir / "histograms.png", columns))
     if history:
         written.append(plots.save_curves(history, run_dir / "curves.png"))
+        if any(r.get("val_kl_per_dim") for r in history):
+            written.append(plots.save_kl_per_dim(history, run_dir / "kl_per_dim.png"))
     written += _latent_maps(run_dir, model, data, cfg)
     return written
 
