@@ -62,6 +62,16 @@ def test_resume_from_cli(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+def test_traverse_of_a_table_run_is_a_one_line_error(tmp_path, capsys):
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b,c\n" + "".join(f"{i % 7},{i % 5},{i % 3}\n" for i in range(200)))
+    run = tmp_path / "table-run"
+    assert main(["train", "--data", str(table), "--epochs", "1", "--latent-dim", "2", "--no-progress", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["traverse", str(run)]) == 2
+    assert "trained on a table; traverse draws images" in capsys.readouterr().err
+
+
 def _bad_table(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("a,b\n1,2\n3,nan\n4,5\n")

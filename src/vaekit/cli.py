@@ -322,6 +322,9 @@ def _traverse(args) -> int:
     from .runs import run_data
 
     model, cfg, data = rd = run_data(args.run)
+    if data.kind != "image":
+        raise ConfigError(f"{args.run} was trained on a table; traverse draws images (for a table's latents "
+                          "use 'vaekit encode', and 'vaekit eval' for the KL per dimension)")
     xs, ys = _inputs(args, rd)
     diagnostics = latent_diagnostics(model, xs[:2000], None if ys is None else ys[:2000], seed=cfg.training.seed)
     if not args.dims:
