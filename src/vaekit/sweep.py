@@ -70,11 +70,11 @@ def sweep(config: Config, betas: Sequence[float], out: str | Path, split: str = 
     out.mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
     plots.save_rate_distortion(points, out / "rate_distortion.png")
-    if rows and len(rows) == len(betas):
-        plots.save_rows(torch.stack(rows), out / "samples_by_beta.png")
+    if rows:  # one row per beta, named on its left
+        plots.save_labelled_rows(torch.stack(rows), out / "samples_by_beta.png", [f"beta {b:g}" for b in betas])
     print(f"sweep: {len(points)} runs in {out}")
     for p in points:
         print(f"  beta {p['beta']:<6g} rate {p['rate']:8.3f}  distortion {p['distortion']:9.3f}  "
               f"ELBO {p['elbo']:9.3f}  active units {p['active_units']}")
-    print(f"  {out / 'sweep.json'}, {out / 'rate_distortion.png'}" + (", samples_by_beta.png" if rows else ""))
+    print(f"  {out / 'sweep.json'}, {out / 'rate_distortion.png'}" + (f", {out / 'samples_by_beta.png'}" if rows else ""))
     return summary
