@@ -292,7 +292,7 @@ def _reconstruct(args) -> int:
 
 def _interpolate(args) -> int:
     from .latent import interpolate
-    from .plots import save_rows
+    from .plots import save_labelled_rows
     from .runs import run_data
 
     model, cfg, data = rd = run_data(args.run)
@@ -310,7 +310,7 @@ def _interpolate(args) -> int:
     ya = None if y is None else y[a : a + 1]
     rows = torch.cat([interpolate(model, x[a : a + 1], x[b : b + 1], args.steps, m, ya) for m in methods])
     out = _out(args, "interpolate.png")
-    save_rows(rows, out)
+    save_labelled_rows(rows, out, methods)
     print(f"wrote {out} ({', '.join(methods)}; examples {a} -> {b})")
     return 0
 

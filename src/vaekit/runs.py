@@ -160,11 +160,15 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         x = eval_inputs(data, "test", cfg)[:16]
         y = data.test_labels[:16] if model.conditional else None
         written.append(plots.save_grid(samples, run_dir / "samples.png", nrow=8))
-        x, r = x.cpu(), reconstruct(model, x, y)  # rows: inputs, their reconstructions, inputs, ...
-        written.append(plots.save_grid(torch.cat([x[:8], r[:8], x[8:16], r[8:16]]), run_dir / "reconstructions.png", nrow=8))
+        x, r = x.cpu(), reconstruct(model, x, y)
+        k = max(1, min(8, x.shape[0] // 2))  # rows of k: inputs, their reconstructions, inputs, ...
+        pairs = 2 if x.shape[0] >= 2 * k else 1
+        rows = [t for i in range(pairs) for t in (x[i * k : (i + 1) * k], r[i * k : (i + 1) * k])]
+        written.append(plots.save_labelled_rows(torch.stack(rows), run_dir / "reconstructions.png",
+                                                ["input", "reconstruction"] * pairs))
         ya = None if y is None else y[:1]
-        strips = [interpolate(model, x[i : i + 1], x[i + 1 : i + 2], 10, m, ya) for i, m in ((0, "linear"), (0, "spherical"))]
-        written.append(plots.save_rows(torch.cat(strips), run_dir / "interpolation.png"))
+        strips = [interpolate(model, x[:1], x[1:2] if x.shape[0] > 1 else x[:1], 10, m, ya) for m in ("linear", "spherical")]
+        written.append(plots.save_labelled_rows(torch.cat(strips), run_dir / "interpolation.png", ["linear", "spherical"]))
         if model.conditional:
             written.append(_samples_by_class(run_dir, model, data, g))
     else:
