@@ -158,7 +158,7 @@ def test_nan_loss_stops_with_a_diagnosis(tmp_path):
 def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, arch):
     from vaekit.training import autocast_dtype
 
-    assert autocast_dtype("auto", torch.device("cpu")) is None and autocast_dtype("fp32", torch.device("cpu")) is None
+    assert autocast_dtype("fp32", torch.device("cpu")) is None
     assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
     runs = {}
     for precision in ("fp32", "bf16"):
@@ -170,6 +170,29 @@ def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, 
     assert bf16[-1]["train_loss"] < bf16[0]["train_loss"] - 5  # it learns
     assert bf16[-1]["val_loss"] != fp32[-1]["val_loss"]  # the matmuls really ran in bf16
     assert abs(bf16[-1]["val_loss"] - fp32[-1]["val_loss"]) < 0.05 * abs(fp32[-1]["val_loss"])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_path, monkeypatch, native):
+    from vaekit import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    assert training.autocast_dtype("auto", cpu, "image") is (torch.bfloat16 if native else None)
+    assert training.autocast_dtype("auto", cpu, "table") is None  # small networks: casts cost more than they save
+    assert training.autocast_dtype("fp32", cpu, "image") is None
+    # the run folder says what the networks trained under, and a bf16 run's matmuls really ran in bf16
+    seen, decode = set(), training.VAE.decode
+
+    def recording_decode(self, z, y=None):
+        if torch.is_grad_enabled():  # the training steps (validation runs in float32 under no_grad)
+            seen.add(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return decode(self, z, y)
+
+    monkeypatch.setattr(training.VAE, "decode", recording_decode)
+    vaekit.train_run(small_config(epochs=1), out=tmp_path / "run")
+    assert checkpoint.read_run(tmp_path / "run")["environment"]["autocast"] == ("bfloat16" if native else "none")
+    assert seen == {torch.bfloat16 if native else None}
 
 
 def test_matmul_precision_holds_for_the_run_only_and_trains_close_to_full_float32(tmp_path):

@@ -14,7 +14,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from safetensors.torch import load as st_load
@@ -58,7 +58,8 @@ def _umask() -> int:
     return mask
 
 
-def environment(device: str | torch.device | None = None) -> dict[str, str]:
+def environment(device: str | torch.device | None = None, autocast: Optional[torch.dtype] = None) -> dict[str, str]:
+    """Versions and hardware of a run; ``autocast``: the dtype its networks trained under (None: float32)."""
     from . import __version__
 
     return {
@@ -67,15 +68,17 @@ def environment(device: str | torch.device | None = None) -> dict[str, str]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "device": str(device) if device is not None else "cpu",
+        "autocast": "none" if autocast is None else str(autocast).removeprefix("torch."),
     }
 
 
-def save_config(run_dir: str | Path, config: Config, model, data_info: dict[str, Any], device=None) -> None:
+def save_config(run_dir: str | Path, config: Config, model, data_info: dict[str, Any], device=None,
+                autocast: Optional[torch.dtype] = None) -> None:
     doc = {
         "config": config.to_dict(),
         "spec": model.spec(),
         "data": data_info,
-        "environment": environment(device),
+        "environment": environment(device, autocast),
     }
     atomic_write(Path(run_dir) / CONFIG, json.dumps(doc, indent=2) + "\n")
 

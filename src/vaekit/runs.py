@@ -20,7 +20,7 @@ from .diagnostics import latent_diagnostics, latent_plane, pca_2d
 from .evaluation import bits_per_dim, elbo_breakdown, likelihood_report, posterior_means
 from .latent import interpolate, reconstruct
 from .models import VAE
-from .training import eval_inputs, pick_device, resolve_config, train
+from .training import autocast_dtype, eval_inputs, pick_device, resolve_config, train
 
 
 def default_run_dir() -> Path:
@@ -50,7 +50,8 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        checkpoint.save_config(run_dir, cfg, model, data_info(data), device)
+        checkpoint.save_config(run_dir, cfg, model, data_info(data), device,
+                               autocast_dtype(cfg.training.precision, device, data.kind))
         history = train(model, data, cfg, run_dir)
     except BaseException as exc:
         # A run that never finished an epoch has nothing worth keeping: remove what this call
@@ -90,7 +91,8 @@ def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
     # Metrics lines beyond the checkpoint's epoch (a crash between writing them and the resume
     # file) would be written again; drop them so every epoch appears once.
     checkpoint.write_metrics(run_dir, checkpoint.read_metrics(run_dir)[: 0 if state is None else int(state["epoch"])])
-    checkpoint.save_config(run_dir, cfg, model, doc.get("data", data_info(data)), device)
+    checkpoint.save_config(run_dir, cfg, model, doc.get("data", data_info(data)), device,
+                           autocast_dtype(cfg.training.precision, device, data.kind))
     try:
         history = train(model, data, cfg, run_dir, resume=state)
     except BaseException as exc:
