@@ -79,7 +79,8 @@ class TrainingConfig:
     progress: bool = True
     compile: bool = False  # torch.compile the model (helps on GPU; slow start)
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
-    # losses and optimiser stay float32); auto: bf16 on a CUDA GPU that has it, else fp32
+    # losses and optimiser stay float32); auto: bf16 for image data on a CUDA GPU that has it or a
+    # CPU that multiplies bf16 natively (AVX-512 BF16, AMX), else fp32 (see training.autocast_dtype)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     # float32 matmuls as torch.set_float32_matmul_precision has them, for the run only: highest is
     # full float32; high allows TF32 on a CUDA GPU; medium allows bf16 inputs with float32
