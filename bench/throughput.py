@@ -250,7 +250,7 @@ VAEKIT_ROWS = [
 ]
 
 
-def test_elbo(model, data, cfg: Config) -> float:
+def held_out_elbo(model, data, cfg: Config) -> float:
     """The test ELBO (nats, float32) of a trained model, on test images of the kind it trained on."""
     return elbo_breakdown(model, eval_inputs(data, "test", cfg), batch_size=cfg.training.eval_batch_size)["elbo"]
 
@@ -298,7 +298,7 @@ def main() -> None:
                 rate, model, data, cfg = run_vaekit(**kw)
                 rates[k].append(rate)
                 if r == args.rounds - 1:  # what the last round's model learnt: does a faster option cost quality?
-                    quality[k] = (test_elbo(model, data, cfg), cfg.training.epochs)
+                    quality[k] = (held_out_elbo(model, data, cfg), cfg.training.epochs)
             gflops_seen.append(matmul_gflops())
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
 
@@ -351,7 +351,7 @@ def main() -> None:
         later = {"vaekit": run_vaekit(epochs=n), "vaekit binarize=none": run_vaekit(binarize="none", epochs=n),
                  "vaekit precision=fp32": run_vaekit(precision="fp32", epochs=n)}
         lines += [f"Epoch {n} of {n} (one run each, after the rounds above): pythae {later_pythae:,.0f} samples/s, "
-                  + ", ".join(f"{k} {v[0]:,.0f} ({v[0] / later_pythae:.2f}x, test ELBO {test_elbo(*v[1:]):.2f})"
+                  + ", ".join(f"{k} {v[0]:,.0f} ({v[0] / later_pythae:.2f}x, test ELBO {held_out_elbo(*v[1:]):.2f})"
                               for k, v in later.items()) + ".", ""]
 
     conv = {name: run_vaekit(arch="conv", **kw) for name, kw in
@@ -365,7 +365,7 @@ def main() -> None:
         result = elbo_breakdown(model, x_test, batch_size=cfg.training.eval_batch_size)
         times.append(time.perf_counter() - t)
     lines += [f"- vaekit conv architecture (channels {cfg.model.channels}, hidden {HIDDEN}, latent {LATENT}), one epoch: "
-              + "; ".join(f"{k} {v[0]:,.0f} samples/s (test ELBO {test_elbo(*v[1:]):.2f})" for k, v in conv.items()),
+              + "; ".join(f"{k} {v[0]:,.0f} samples/s (test ELBO {held_out_elbo(*v[1:]):.2f})" for k, v in conv.items()),
               f"- test ELBO of the 1-epoch float32 MLP on {x_test.shape[0]} test images: {result['elbo']:.2f} nats, evaluated in "
               f"{min(times) * 1e3:.0f} ms (best of 3; {x_test.shape[0] / min(times):,.0f} examples/s)",
               f"- run {started} to {time.strftime('%H:%M UTC', time.gmtime())}", ""]

@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 def _run(batch_size: int, epochs: int, **training):
     # float32: the equivalence holds up to float32 rounding; under bf16 autocast (precision=auto on
-    # a CPU with native bf16) one batch of 64 and two shards of 32 round differently, by more
+    # a CPU with native bf16) one batch of 64 and two shards of 32 round differently, by more than that
     training = {"precision": "fp32", **training}
     cfg = small_config(epochs=epochs, batch_size=batch_size, **training)
     data = load_dataset(cfg.data)
