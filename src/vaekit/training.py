@@ -56,7 +56,8 @@ def autocast_dtype(precision: str, device: torch.device, kind: str = "image") ->
     float32 rate), and for image data on a CPU with native bf16 (:func:`cpu_has_native_bf16`): on
     an AVX-512 BF16 host the MNIST MLP trained 1.2-1.6x faster per epoch and the conv net 1.3-1.6x,
     to the same test ELBO (``bench/results/throughput-amd-epyc.md``). Elsewhere, and for tables,
-    ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse. ``bf16`` on a CPU without native bf16 runs, but slower than float32.
+    ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse.
+    ``bf16`` on a CPU without native bf16 runs, but slower than float32.
     """
     cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if precision == "auto":
