@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaekit import VAEAnomalyDetector  # noqa: E402
-from vaekit.anomaly import SCORES  # noqa: E402
+from vaekit.apps.anomaly import SCORES  # noqa: E402
 
 from settings import machine, parse_set  # noqa: E402  (bench/settings.py, beside this script)
 

@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from vaekit.cli import main as vaekit_main  # noqa: E402
+from vaekit.cli.main import main as vaekit_main  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
 
 from settings import machine  # noqa: E402  (bench/settings.py, beside this script)

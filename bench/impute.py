@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 import vaekit  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
-from vaekit.impute import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
+from vaekit.apps.impute import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
 
 from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
 

@@ -32,7 +32,7 @@ def child_mnist() -> None:
     import vaekit
     from vaekit import Config
     from vaekit.data import load_dataset
-    from vaekit.training import resolve_config, train
+    from vaekit.training.loop import resolve_config, train
 
     cfg = Config()
     cfg.data.name, cfg.training.epochs, cfg.training.progress, cfg.training.device = "mnist", 1, False, "cpu"

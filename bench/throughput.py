@@ -29,8 +29,8 @@ from torch import nn
 import vaekit
 from vaekit import Config
 from vaekit.data import load_dataset
-from vaekit.evaluation import elbo_breakdown
-from vaekit.training import autocast_dtype, cpu_has_native_bf16, eval_inputs, float32_matmul_precision, resolve_config, train
+from vaekit.measure.evaluation import elbo_breakdown
+from vaekit.training.loop import autocast_dtype, cpu_has_native_bf16, eval_inputs, float32_matmul_precision, resolve_config, train
 
 from settings import machine  # bench/settings.py, beside this script
 

@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import save_file
 
 import vaekit
-from vaekit import checkpoint
-from vaekit.cli import main
+from vaekit.runs import folder as checkpoint
+from vaekit.cli.main import main
 from vaekit.config import Config, DataConfig, apply_overrides, load_config_file
 from vaekit.data import load_array, load_dataset
 from vaekit.data.download import read_maybe_gzip

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vaekit.cli import main
+from vaekit.cli.main import main
 
 QUICK = ["--epochs", "2", "--hidden", "32", "--latent-dim", "3", "--no-progress"]
 

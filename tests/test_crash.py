@@ -22,7 +22,8 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit import checkpoint, training
+from vaekit.runs import folder as checkpoint
+from vaekit.training import loop as training
 from vaekit.errors import RunError
 
 from conftest import small_config
@@ -185,7 +186,7 @@ def test_every_run_file_is_written_atomically(tmp_path, monkeypatch):
         return real(path, data)
 
     monkeypatch.setattr(checkpoint, "atomic_write", spy)
-    import vaekit.plots as plots
+    import vaekit.runs.plots as plots
 
     monkeypatch.setattr(plots, "atomic_write", spy)
     run = vaekit.train_run(small_config(epochs=2), out=tmp_path / "run")
@@ -246,7 +247,7 @@ def test_nan_loss_stops_with_a_diagnosis_and_keeps_the_last_good_checkpoint(tmp_
     # The same through the command line: exit 2, one line.
     monkeypatch.setattr(training, "elbo_loss", poisoned)
     calls["n"] = 0
-    from vaekit.cli import main
+    from vaekit.cli.main import main
 
     code = main(["train", "--hidden", "64", "--latent-dim", "4", "--epochs", "5", "--batch-size", "64",
                  "--no-progress", "--out", str(tmp_path / "cli")])
@@ -265,7 +266,7 @@ def test_nan_in_the_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
 
 def test_learned_gaussian_scale_never_falls_below_the_floor():
     from vaekit.config import ModelConfig
-    from vaekit.distributions import Gaussian
+    from vaekit.core.distributions import Gaussian
 
     cfg = ModelConfig(likelihood="gaussian-learned", hidden=(8,), latent_dim=2, scale_floor=0.05)
     model = vaekit.VAE(cfg, (3,))
@@ -282,7 +283,7 @@ def test_learned_gaussian_scale_never_falls_below_the_floor():
 
 
 def test_posterior_log_variance_is_clamped():
-    from vaekit.distributions import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian
+    from vaekit.core.distributions import LOGVAR_MAX, LOGVAR_MIN, DiagonalGaussian
 
     q = DiagonalGaussian(torch.zeros(2, 3), torch.tensor([[-1e4, 0.0, 1e4], [-1e30, 5.0, 1e30]]))
     assert q.logvar.min() >= LOGVAR_MIN and q.logvar.max() <= LOGVAR_MAX

@@ -6,7 +6,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 import vaekit
-from vaekit.cli import main
+from vaekit.cli.main import main
 
 from conftest import small_config
 

@@ -9,8 +9,10 @@ import torch
 from conftest import small_config
 
 import vaekit
-from vaekit import VAE, ModelConfig, checkpoint
-from vaekit.diagnostics import (
+from vaekit import VAE
+from vaekit import ModelConfig
+from vaekit.runs import folder as checkpoint
+from vaekit.measure.diagnostics import (
     PosteriorCollapseWarning, active_units, collapse_message, dims_by_kl, kl_per_dim, latent_diagnostics, latent_plane,
     mutual_information, pca_2d,
 )
@@ -134,7 +136,7 @@ def test_dims_by_kl_on_a_model_puts_the_informative_dimension_first():
 
 
 def test_kl_per_dim_picture_needs_the_per_dimension_records(tmp_path):
-    from vaekit import plots
+    from vaekit.runs import plots
 
     records = [{"epoch": e, "val_kl_per_dim": [0.1 * e, 0.0, 1.0], "val_active_units": 2} for e in (1, 2, 3)]
     path = plots.save_kl_per_dim(records, tmp_path / "kl.png")

@@ -16,9 +16,9 @@ from conftest import small_config
 from safetensors.torch import load_file, save_file
 
 import vaekit
-from vaekit import distributed
+from vaekit.training import distributed
 from vaekit.data import load_dataset
-from vaekit.training import resolve_config, train
+from vaekit.training.loop import resolve_config, train
 
 
 def _free_port() -> int:

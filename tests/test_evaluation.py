@@ -9,10 +9,10 @@ from torch import nn
 
 import vaekit
 from vaekit import VAE, ModelConfig, elbo_loss, iwae_loss, log_likelihood
-from vaekit.cli import main
-from vaekit.distributions import Bernoulli
+from vaekit.cli.main import main
+from vaekit.core.distributions import Bernoulli
 from vaekit.errors import ConfigError
-from vaekit.evaluation import likelihood_report
+from vaekit.measure.evaluation import likelihood_report
 
 D, LATENT, SCALE = 6, 2, 0.5
 
@@ -147,7 +147,7 @@ def test_chunking_batching_and_seeds():
 
 
 def test_chunks_are_equal_and_never_larger_than_asked():
-    from vaekit.evaluation import _chunk_size
+    from vaekit.measure.evaluation import _chunk_size
 
     for k, largest in [(5000, 668), (5000, 5000), (7, 3), (1, 10), (10, 1), (100, 0)]:
         c = _chunk_size(k, largest)

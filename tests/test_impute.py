@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.cli import main
-from vaekit.impute import denoise, impute
+from vaekit.cli.main import main
+from vaekit.apps.impute import denoise, impute
 
 from conftest import small_config
 
@@ -102,7 +102,7 @@ def test_importance_fill_is_the_exact_conditional_mean_of_a_linear_gaussian_mode
 
 
 def test_importance_fill_is_seeded_and_memory_bounded_in_chunks(digits_model):
-    from vaekit.impute import _conditional_mean
+    from vaekit.apps.impute import _conditional_mean
 
     _, model, _, data = digits_model
     x = data.test[:20]
@@ -125,7 +125,7 @@ def test_observed_posterior_fit_reaches_the_closed_form_optimum_of_a_linear_gaus
     variances 1 / P_ii. The fit starts at an encoder that is not the posterior of x_o (it is given x
     with the missing cells at 0, and perturbed), and must move there; the model gets no gradient."""
     from test_evaluation import SCALE, _ppca
-    from vaekit.impute import fit_observed_posterior
+    from vaekit.apps.impute import fit_observed_posterior
 
     model, x, _ = _ppca(perturb=0.3)
     model, x = model.double(), x.double()
@@ -161,7 +161,7 @@ def test_pseudo_gibbs_warns_when_its_fills_run_away():
     """The divergence check of pseudo-Gibbs: a fill far beyond the observed magnitudes warns, one within them does not."""
     import warnings
 
-    from vaekit.impute import _warn_if_diverged
+    from vaekit.apps.impute import _warn_if_diverged
 
     x = torch.tensor([[1.0, 2.0, 0.0]])
     mask = torch.tensor([[True, True, False]])
@@ -175,7 +175,7 @@ def test_pseudo_gibbs_warns_when_its_fills_run_away():
 def test_completion_picture_paints_the_holes_red(tmp_path):
     from PIL import Image
 
-    from vaekit.plots import save_completion
+    from vaekit.runs.plots import save_completion
 
     holes = torch.full((2, 1, 8, 8), 0.5)
     holes[:, :, 4:, :] = float("nan")

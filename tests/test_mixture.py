@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.mixture import fit_gaussian_mixture
+from vaekit.core.mixture import fit_gaussian_mixture
 
 
 def _clusters(n=3000, seed=0):

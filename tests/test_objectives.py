@@ -46,7 +46,7 @@ def test_trimmed_elbo_equals_plain_elbo_at_trim_zero():
 
 
 def test_trimmed_elbo_leaves_out_exactly_the_worst_examples_and_their_gradients():
-    from vaekit.objectives import trim_at, trim_mask
+    from vaekit.core.objectives import trim_at, trim_mask
 
     model = _model(likelihood="gaussian-learned", shape=(6,))
     torch.manual_seed(1)
@@ -77,7 +77,7 @@ def test_trimmed_free_bits_use_the_kept_rows_mean_kl():
     model = _model()
     x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))
     out = model(x, generator=torch.Generator().manual_seed(0))
-    from vaekit.objectives import trim_mask
+    from vaekit.core.objectives import trim_mask
 
     keep = trim_mask(-out.likelihood.log_prob(x) + out.posterior.kl(), 0.25).bool()
     assert int((~keep).sum()) == 4

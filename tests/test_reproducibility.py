@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit import checkpoint
+from vaekit.runs import folder as checkpoint
 
 from conftest import small_config
 

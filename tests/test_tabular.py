@@ -10,10 +10,10 @@ pd = pytest.importorskip("pandas")
 
 import vaekit  # noqa: E402
 from vaekit import DataError, RunError, TabularVAE  # noqa: E402
-from vaekit.cli import main  # noqa: E402
-from vaekit.distributions import MixedTabular  # noqa: E402
-from vaekit.tabular_transform import TableTransformer  # noqa: E402
-from vaekit.tabular_types import read_metadata  # noqa: E402
+from vaekit.cli.main import main  # noqa: E402
+from vaekit.core.distributions import MixedTabular  # noqa: E402
+from vaekit.apps.tabular.transform import TableTransformer  # noqa: E402
+from vaekit.apps.tabular.types import read_metadata  # noqa: E402
 
 
 def make_table(n=800, seed=0):
@@ -347,7 +347,7 @@ def score_table(n=1500, seed=0):
 
 
 def test_level_edges_map_each_row_to_its_own_value():
-    from vaekit.tabular import level_edges
+    from vaekit.apps.tabular.synthesizer import level_edges
 
     table = score_table()
     data = table.assign(score=table["score"].where(table.index % 2 == 1, 0.0))  # 0 in half the rows: an atom
@@ -360,7 +360,7 @@ def test_level_edges_map_each_row_to_its_own_value():
     assert k == len(values) - 1 and np.all(np.diff(edges) > 0)
     assert flag == 2 and rows[data["score"].isna().to_numpy(), flag].min() == 1.0  # the missing flag
     assert other == rows.shape[1] - 1  # the atom block's "other value" entry
-    from vaekit.tabular_model import TabularModel
+    from vaekit.apps.tabular.model import TabularModel
 
     layout = {"n_cont": len(tr.continuous), "missing_of": list(tr.missing_of), "cat_sizes": list(tr.cat_sizes)}
     start, spec = tr.cat_offset("label")
@@ -428,7 +428,7 @@ def table_with_codes(n=600, seed=0):
 
 
 def test_columns_that_are_functions_of_a_category_are_read_off_it():
-    from vaekit.tabular_dependencies import find_derived
+    from vaekit.apps.tabular.dependencies import find_derived
 
     df = table_with_codes()
     derived = find_derived(df, parents=["degree", "band"], children=list(df.columns))
@@ -475,7 +475,7 @@ def test_derived_columns_survive_save_and_load(tmp_path):
 def test_frozen_target_head_stays_in_eval_mode():
     """While the VAE trains, the head is frozen: train() leaves it in eval mode (no dropout noise in
     the loss's head term, which then is the same for the same row); an unfrozen head trains."""
-    from vaekit.tabular_model import TabularModel
+    from vaekit.apps.tabular.model import TabularModel
 
     net = TabularModel({"n_cont": 1, "missing_of": [], "cat_sizes": [2, 3]}, 2, (8,), target_block=(1, 2))
     net.train()
@@ -492,7 +492,7 @@ def test_frozen_target_head_stays_in_eval_mode():
 
 
 def test_small_tables_get_no_more_mixture_components_than_their_rows_carry():
-    from vaekit.tabular import ROWS_PER_COMPONENT
+    from vaekit.apps.tabular.synthesizer import ROWS_PER_COMPONENT
 
     quick = dict(epochs=2, batch_size=16, hidden=(16,), latent_dim=2, verbose=False)
     small = make_table(30)

@@ -7,10 +7,10 @@ from conftest import small_config
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit import checkpoint
+from vaekit.runs import folder as checkpoint
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError
-from vaekit.training import resolve_config, train
+from vaekit.training.loop import resolve_config, train
 
 
 def _weights(run_dir):
@@ -89,7 +89,7 @@ def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
 def test_compiled_training_follows_the_eager_run(tmp_path):
     """training.compile draws the same noise from the same generator, so it differs from the eager run
     only by float rounding (inductor's fused kernels sum in other orders)."""
-    from vaekit.training import _require_cpp_compiler
+    from vaekit.training.loop import _require_cpp_compiler
 
     try:
         _require_cpp_compiler()
@@ -156,7 +156,7 @@ def test_nan_loss_stops_with_a_diagnosis(tmp_path):
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, arch):
-    from vaekit.training import autocast_dtype
+    from vaekit.training.loop import autocast_dtype
 
     assert autocast_dtype("fp32", torch.device("cpu")) is None
     assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
@@ -174,7 +174,7 @@ def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, 
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_path, monkeypatch, native):
-    from vaekit import training
+    from vaekit.training import loop as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
@@ -243,7 +243,7 @@ def test_distributions_hold_half_precision_parameters_as_float32():
 
 
 def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
-    from vaekit.training import clip_gradients
+    from vaekit.training.loop import clip_gradients
 
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(30, 20)), torch.nn.Parameter(torch.randn(20)), torch.nn.Parameter(torch.randn(5))]
@@ -261,7 +261,7 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
     assert abs(math.sqrt(sum(float((p.grad ** 2).sum()) for p in params)) - 5.0) < 1e-4
     for p, e in zip(params, expected):  # the same under bf16 matmuls, whose dot products would round
         p.grad = e.clone()
-    from vaekit.training import float32_matmul_precision
+    from vaekit.training.loop import float32_matmul_precision
     with float32_matmul_precision("medium"):
         clip_gradients(params, 5.0)
         assert torch.get_float32_matmul_precision() == "medium"
@@ -276,7 +276,7 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
 def test_adam_moments_never_stay_subnormal():
     """An always-zero gradient's first moment decays into the subnormal range (slow on x86); the loop's
     sweep sets tiny moments to 0 and leaves the rest alone."""
-    from vaekit.training import SUBNORMAL_SWEEP, clear_tiny_moments
+    from vaekit.training.loop import SUBNORMAL_SWEEP, clear_tiny_moments
 
     w = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.Adam([w], lr=1e-3)
@@ -294,7 +294,7 @@ def test_adam_moments_never_stay_subnormal():
 
     # in the training loop: no subnormal moments after ~900 steps on digits (without the sweep: 82)
     captured = []
-    import vaekit.training as training
+    import vaekit.training.loop as training
 
     make = training.make_optimizer
     training.make_optimizer = lambda *a: captured.append(make(*a)) or captured[-1]

@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 import vaekit
-from vaekit import checkpoint
-from vaekit.cli import main
+from vaekit.runs import folder as checkpoint
+from vaekit.cli.main import main
 from vaekit.config import load_config_file
 from vaekit.data import load_array
 from vaekit.errors import ConfigError, DataError, RunError

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from .errors import ConfigError
+from vaekit.errors import ConfigError
 
 
 @dataclass

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .distributions import DiagonalGaussian, MixedTabular
-from .errors import DataError
-from .models import VAEOutput
-from .networks import mlp
+from vaekit.core.distributions import DiagonalGaussian, MixedTabular
+from vaekit.errors import DataError
+from vaekit.core.models import VAEOutput
+from vaekit.core.networks import mlp
 
 HEAD_HIDDEN, HEAD_DROPOUT = 64, 0.5  # the target head of TargetLast (see TabularModel)
 
@@ -237,7 +237,7 @@ class TabularModel(nn.Module):
         ``mix_cond`` use every row. (A 10,000-code subset on Adult's validation split: F1 / AUC
         0.676 / 0.911 against 0.684 / 0.914 with all codes, so the cap is set above Adult's size.)
         """
-        from .mixture import fit_gaussian_mixture
+        from vaekit.core.mixture import fit_gaussian_mixture
 
         if self.latent_components == 0:
             return

@@ -12,15 +12,17 @@ from typing import Any, Optional
 
 import torch
 
-from . import checkpoint, plots
-from .config import Config
-from .data import load_dataset
-from .errors import ConfigError, RunError
-from .diagnostics import latent_diagnostics, latent_plane, pca_2d
-from .evaluation import bits_per_dim, elbo_breakdown, likelihood_report, posterior_means
-from .latent import interpolate, reconstruct
-from .models import VAE
-from .training import autocast_dtype, eval_inputs, pick_device, resolve_config, train
+from vaekit.runs import folder
+
+from vaekit.runs import plots
+from vaekit.config import Config
+from vaekit.data import load_dataset
+from vaekit.errors import ConfigError, RunError
+from vaekit.measure.diagnostics import latent_diagnostics, latent_plane, pca_2d
+from vaekit.measure.evaluation import bits_per_dim, elbo_breakdown, likelihood_report, posterior_means
+from vaekit.measure.latent import interpolate, reconstruct
+from vaekit.core.models import VAE
+from vaekit.training.loop import autocast_dtype, eval_inputs, pick_device, resolve_config, train
 
 
 def default_run_dir() -> Path:
@@ -40,7 +42,7 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
     cfg = copy.deepcopy(config) if config is not None else Config()
     cfg.validate()
     run_dir = Path(out) if out is not None else default_run_dir()
-    if (run_dir / checkpoint.CONFIG).exists():
+    if (run_dir / folder.CONFIG).exists():
         raise ConfigError(f"{run_dir} already holds a run; choose another --out, or continue it with --resume {run_dir}")
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
@@ -50,16 +52,16 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        checkpoint.save_config(run_dir, cfg, model, data_info(data), device,
+        folder.save_config(run_dir, cfg, model, data_info(data), device,
                                autocast_dtype(cfg.training.precision, device, data.kind))
         history = train(model, data, cfg, run_dir)
     except BaseException as exc:
         # A run that never finished an epoch has nothing worth keeping: remove what this call
         # wrote, so no half-made run folder is left behind. After an epoch the folder holds a
         # consistent checkpoint and is kept: `vaekit train --resume RUN` continues it.
-        kept = (run_dir / checkpoint.RESUME).exists()
+        kept = (run_dir / folder.RESUME).exists()
         if not kept:
-            checkpoint.discard_unstarted(run_dir, remove_folder=created)
+            folder.discard_unstarted(run_dir, remove_folder=created)
         exc.vaekit_run_dir = run_dir if kept else None  # for the command line's message
         raise
     _finish(run_dir, model, data, cfg, history)
@@ -69,29 +71,29 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
 def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
     """Continue a run from its last checkpoint (optionally to a new total of ``epochs``)."""
     run_dir = Path(run_dir)
-    doc = checkpoint.read_run(run_dir)
-    cfg = checkpoint.run_config(doc)
+    doc = folder.read_run(run_dir)
+    cfg = folder.run_config(doc)
     if epochs is not None:
         cfg.training.epochs = epochs
         cfg.validate()
-    checkpoint.remove_temporary_files(run_dir)  # left by a crash in the middle of a write
+    folder.remove_temporary_files(run_dir)  # left by a crash in the middle of a write
     # A run killed before its first checkpoint was complete holds config.json (and at most the
     # first epoch's weights and metrics line) but no resume file: start it again from scratch,
     # with the same seed, so it ends with the same weights as an uninterrupted run.
-    fresh = not (run_dir / checkpoint.RESUME).exists() and (
-        not (run_dir / checkpoint.WEIGHTS).exists() or len(checkpoint.read_metrics(run_dir)) <= 1
+    fresh = not (run_dir / folder.RESUME).exists() and (
+        not (run_dir / folder.WEIGHTS).exists() or len(folder.read_metrics(run_dir)) <= 1
     )
-    state = None if fresh else checkpoint.load_resume(run_dir)
+    state = None if fresh else folder.load_resume(run_dir)
     data = load_dataset(cfg.data)
     device = pick_device(cfg.training.device)
     torch.manual_seed(cfg.training.seed)  # weight initialisation, as in train_run
-    model = checkpoint.build_model(doc).to(device)
+    model = folder.build_model(doc).to(device)
     if state is not None:
-        checkpoint.check_resume_state(state, model, run_dir)
+        folder.check_resume_state(state, model, run_dir)
     # Metrics lines beyond the checkpoint's epoch (a crash between writing them and the resume
     # file) would be written again; drop them so every epoch appears once.
-    checkpoint.write_metrics(run_dir, checkpoint.read_metrics(run_dir)[: 0 if state is None else int(state["epoch"])])
-    checkpoint.save_config(run_dir, cfg, model, doc.get("data", data_info(data)), device,
+    folder.write_metrics(run_dir, folder.read_metrics(run_dir)[: 0 if state is None else int(state["epoch"])])
+    folder.save_config(run_dir, cfg, model, doc.get("data", data_info(data)), device,
                            autocast_dtype(cfg.training.precision, device, data.kind))
     try:
         history = train(model, data, cfg, run_dir, resume=state)
@@ -104,9 +106,9 @@ def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
 
 def run_data(run_dir: str | Path):
     """(model, config, data) of a run: the model on the CPU in eval mode and its dataset, split as in training."""
-    doc = checkpoint.read_run(run_dir)
-    cfg = checkpoint.run_config(doc)
-    model = checkpoint.load(run_dir)
+    doc = folder.read_run(run_dir)
+    cfg = folder.run_config(doc)
+    model = folder.load(run_dir)
     return model, cfg, load_dataset(cfg.data)
 
 
@@ -215,13 +217,13 @@ def _latent_maps(run_dir: Path, model, data, cfg: Config, max_points: int = 2000
 
 
 def _finish(run_dir: Path, model, data, cfg: Config, history) -> None:
-    history = checkpoint.read_metrics(run_dir) or history
+    history = folder.read_metrics(run_dir) or history
     pictures = make_pictures(run_dir, model, data, cfg, history)
     last = history[-1] if history else None
     print(f"run folder: {run_dir}")
     if last:
         print(f"  validation: loss {last['val_loss']:.3f}, recon {last['val_recon']:.3f}, kl {last['val_kl']:.3f} nats/example")
-    print(f"  {checkpoint.CONFIG}, {checkpoint.WEIGHTS}, {checkpoint.METRICS}, {checkpoint.RESUME}")
+    print(f"  {folder.CONFIG}, {folder.WEIGHTS}, {folder.METRICS}, {folder.RESUME}")
     print("  pictures: " + ", ".join(p.name for p in pictures))
     print(f"  next: vaekit eval {run_dir}  |  vaekit sample {run_dir} -n 64 --out samples.png")
 
@@ -230,7 +232,7 @@ def train_table_run(data: str | Path, out: str | Path, **options):
     """Fit a :class:`vaekit.TabularVAE` (``options`` are its arguments) to the table file ``data``
     and save it as the run folder ``out``, with curves.png (the losses per epoch) and columns.png
     (each column of up to 2,000 training rows against 2,000 synthetic rows); returns the model."""
-    from .tabular import TabularVAE, read_table
+    from vaekit.apps.tabular.synthesizer import TabularVAE, read_table
 
     table = read_table(data)
     model = TabularVAE(**options).fit(table)
@@ -245,7 +247,7 @@ def train_table_run(data: str | Path, out: str | Path, **options):
 
 def is_run(path: str | Path) -> bool:
     try:
-        checkpoint.read_run(path)
+        folder.read_run(path)
         return True
     except RunError:
         return False

@@ -19,7 +19,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from .estimators import VAEEstimatorBase
+from vaekit.apps.estimators import VAEEstimatorBase
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, VAEEstimatorBase):

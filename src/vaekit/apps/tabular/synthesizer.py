@@ -26,10 +26,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError, RunError
-from .tabular_model import TabularModel
-from .tabular_transform import TableTransformer, column_numbers, same_value
-from .tabular_types import read_column_metadata
+from vaekit.errors import ConfigError, DataError, RunError
+from vaekit.apps.tabular.model import TabularModel
+from vaekit.apps.tabular.transform import TableTransformer, column_numbers, same_value
+from vaekit.apps.tabular.types import read_column_metadata
 
 KIND = "vaekit-tabular"
 # The target head sees a one-hot of the value of each continuous column with at most this many
@@ -93,9 +93,9 @@ class TabularVAE:
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, data) -> "TabularVAE":
-        from .config import Config
-        from .data.registry import DataSplits
-        from .training import train
+        from vaekit.config import Config
+        from vaekit.data.registry import DataSplits
+        from vaekit.training.loop import train
 
         kinds, formats = read_column_metadata(self.metadata) if self.metadata is not None else (None, None)
         point_mass, components = self._setting("point_mass"), self._setting("latent_components")
@@ -200,7 +200,7 @@ class TabularVAE:
 
     def _parent_condition(self, spec: dict, value: Any) -> tuple[str, Any]:
         """(parent, parent value) standing for ``spec[name] == value`` on a derived column."""
-        from .tabular_dependencies import value_key
+        from vaekit.apps.tabular.dependencies import value_key
 
         parents = [p for p, c in spec["mapping"] if value_key(c) == value_key(value) or same_value(c, value)]
         if len(parents) != 1:
@@ -244,22 +244,22 @@ class TabularVAE:
 
     def save(self, path: str | Path) -> Path:
         """Write a folder: ``config.json`` (settings, column specs, losses) + ``model.safetensors``."""
-        from . import checkpoint
+        from vaekit.runs import folder
 
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         doc = {"kind": KIND, "params": self.get_params(), "spec": self.model_.spec(),
                "transformer": self.transformer_.state(), "history": self.history_, "num_rows": self.num_rows_,
-               "environment": checkpoint.environment()}
-        checkpoint.atomic_write(path / checkpoint.CONFIG, json.dumps(doc, indent=1) + "\n")
-        checkpoint.save_weights(path, self.model_)
-        checkpoint.write_metrics(path, self.history_)
+               "environment": folder.environment()}
+        folder.atomic_write(path / folder.CONFIG, json.dumps(doc, indent=1) + "\n")
+        folder.save_weights(path, self.model_)
+        folder.write_metrics(path, self.history_)
         return path
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "TabularVAE":
-        from . import checkpoint
+        from vaekit.runs import folder
 
         path = Path(path)
         doc = read_tabular_doc(path)
@@ -271,8 +271,8 @@ class TabularVAE:
                                        spec.get("target_block"), spec.get("head_levels"))
             self.transformer_ = TableTransformer.from_state(doc["transformer"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"{path / checkpoint.CONFIG} cannot rebuild a TabularVAE: {exc}") from None
-        checkpoint.load_weights_into(self.model_, path / checkpoint.WEIGHTS)
+            raise RunError(f"{path / folder.CONFIG} cannot rebuild a TabularVAE: {exc}") from None
+        folder.load_weights_into(self.model_, path / folder.WEIGHTS)
         self.model_.to(device).eval()
         self.history_, self.num_rows_ = doc.get("history", []), int(doc.get("num_rows", 0))
         return self
@@ -352,7 +352,7 @@ def fit_target_head(model: TabularModel, rows: torch.Tensor, lr: float, batch_si
 
 def read_tabular_doc(path: str | Path) -> dict:
     """The config.json of a saved TabularVAE folder, or RunError."""
-    from .checkpoint import CONFIG
+    from vaekit.runs.folder import CONFIG
 
     path = Path(path)
     try:

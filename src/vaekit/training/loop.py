@@ -18,14 +18,16 @@ from typing import Any, Optional
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint, distributed
-from .config import Config
-from .data.batching import Batches, binarize_fixed
-from .errors import ConfigError, TrainingError
-from .diagnostics import PosteriorCollapseWarning, collapse_message, latent_diagnostics
-from .evaluation import elbo_breakdown
-from .models import VAE
-from .objectives import beta_at, elbo_loss, iwae_loss, trim_at
+from vaekit.runs import folder
+
+from vaekit.training import distributed
+from vaekit.config import Config
+from vaekit.data.batching import Batches, binarize_fixed
+from vaekit.errors import ConfigError, TrainingError
+from vaekit.measure.diagnostics import PosteriorCollapseWarning, collapse_message, latent_diagnostics
+from vaekit.measure.evaluation import elbo_breakdown
+from vaekit.core.models import VAE
+from vaekit.core.objectives import beta_at, elbo_loss, iwae_loss, trim_at
 
 
 def pick_device(name: str) -> torch.device:
@@ -144,7 +146,7 @@ def compiled_elbo(model: torch.nn.Module, free_bits: float):
     tensor so that a warm-up does not recompile every step. The backward pass is compiled with
     it (AOTAutograd). One process and objective=elbo only (see :func:`resolve_config`).
     """
-    from .models import VAEOutput
+    from vaekit.core.models import VAEOutput
 
     def terms(x, y, eps, beta):
         q = model.encode(x, y)
@@ -268,7 +270,7 @@ def train(
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``data`` (a DataSplits) as ``cfg.training`` says; returns one dict per epoch.
 
-    ``resume`` is a state read by :func:`vaekit.checkpoint.load_resume`: the model, optimiser,
+    ``resume`` is a state read by :func:`vaekit.folder.load_resume`: the model, optimiser,
     random-generator state and counters continue exactly where that checkpoint stopped.
     """
     t = resolve_config(cfg, data).training
@@ -298,7 +300,7 @@ def train(
         g.set_state(resume["rng"])
         epoch0, step = int(resume["epoch"]), int(resume["step"])
         best, bad_epochs = float(resume["best_val"]), int(resume["bad_epochs"])
-        history = checkpoint.read_metrics(run_dir)[:epoch0] if run_dir else []
+        history = folder.read_metrics(run_dir)[:epoch0] if run_dir else []
 
     dynamic = cfg.data.binarize == "dynamic"
     batches = Batches(
@@ -393,9 +395,9 @@ def train(
                     f"val loss {val['loss']:8.3f}  {record['samples_per_s']:,.0f} samples/s"
                 )
             if run_dir is not None:
-                checkpoint.save_weights(run_dir, model)
-                checkpoint.append_metrics(run_dir, record)
-                checkpoint.save_resume(run_dir, {
+                folder.save_weights(run_dir, model)
+                folder.append_metrics(run_dir, record)
+                folder.save_resume(run_dir, {
                     "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "optimizer": opt.state_dict(), "rng": g.get_state(), "epoch": epoch + 1, "step": step,
                     "best_val": best, "bad_epochs": bad_epochs,

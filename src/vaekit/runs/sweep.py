@@ -16,10 +16,12 @@ from typing import Any, Sequence
 
 import torch
 
-from . import checkpoint, plots
-from .config import Config
-from .errors import ConfigError
-from .runs import evaluate_run, train_run
+from vaekit.runs import folder
+
+from vaekit.runs import plots
+from vaekit.config import Config
+from vaekit.errors import ConfigError
+from vaekit.runs.jobs import evaluate_run, train_run
 
 
 def parse_betas(text: str) -> list[float]:
@@ -50,7 +52,7 @@ def sweep(config: Config, betas: Sequence[float], out: str | Path, split: str = 
     if not betas or any(b < 0 for b in betas):
         raise ConfigError("a sweep needs one or more betas >= 0")
     out = Path(out)
-    taken = [str(out / _run_name(b)) for b in betas if (out / _run_name(b) / checkpoint.CONFIG).exists()]
+    taken = [str(out / _run_name(b)) for b in betas if (out / _run_name(b) / folder.CONFIG).exists()]
     if taken:
         raise ConfigError(f"{taken[0]} already holds a run; choose another --out for the sweep")
     points, rows = [], []
@@ -63,12 +65,12 @@ def sweep(config: Config, betas: Sequence[float], out: str | Path, split: str = 
             "beta": beta, "run": str(run), "rate": result["kl"], "distortion": result["recon"],
             "elbo": result["elbo"], "active_units": result["active_units"], "mutual_info": result["mutual_info"],
         })
-        model = checkpoint.load(run)
+        model = folder.load(run)
         if len(model.data_shape) == 3 and not model.conditional:
             rows.append(model.sample(10, generator=torch.Generator().manual_seed(seed)))
     summary = {"split": split, "units": "nats per example", "points": points}
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
+    folder.atomic_write(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
     plots.save_rate_distortion(points, out / "rate_distortion.png")
     if rows:  # one row per beta, named on its left
         plots.save_labelled_rows(torch.stack(rows), out / "samples_by_beta.png", [f"beta {b:g}" for b in betas])

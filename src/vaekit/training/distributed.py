@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
+from vaekit.errors import ConfigError
 
 
 def launched() -> bool:
@@ -93,8 +93,8 @@ class GlobalBatchObjective(nn.Module):
 
     def forward(self, x, y, generator, span, beta: float, free_bits: float, objective: str = "elbo",
                 iw_samples: int = 1) -> dict[str, torch.Tensor]:
-        from .models import VAEOutput
-        from .objectives import elbo_loss, iwae_loss_at
+        from vaekit.core.models import VAEOutput
+        from vaekit.core.objectives import elbo_loss, iwae_loss_at
 
         lo, hi, n = span
         q = self.model.encode(x, y)
@@ -133,21 +133,21 @@ def follow_run(config=None, resume: Optional[str] = None, epochs: Optional[int] 
     """
     import copy
 
-    from . import checkpoint
-    from .data import load_dataset
-    from .models import VAE
-    from .training import pick_device, resolve_config, train
+    from vaekit.runs import folder
+    from vaekit.data import load_dataset
+    from vaekit.core.models import VAE
+    from vaekit.training.loop import pick_device, resolve_config, train
 
     state: Optional[dict[str, Any]] = None
     if resume is not None:
-        doc = checkpoint.read_run(resume)
-        cfg = checkpoint.run_config(doc)
+        doc = folder.read_run(resume)
+        cfg = folder.run_config(doc)
         if epochs is not None:
             cfg.training.epochs = epochs
             cfg.validate()
-        state = checkpoint.load_resume(resume)
+        state = folder.load_resume(resume)
         data = load_dataset(cfg.data)
-        model = checkpoint.build_model(doc).to(pick_device(cfg.training.device))
+        model = folder.build_model(doc).to(pick_device(cfg.training.device))
     else:
         cfg = copy.deepcopy(config)
         cfg.validate()

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError, VaekitError
+from vaekit.errors import ConfigError, DataError, VaekitError
 
 # Command-line flags of `vaekit train` and the config keys they set (None: not given).
 TRAIN_FLAGS = [
@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from .config import Config, apply_overrides, load_config_file
-    from .runs import resume_run, train_run
+    from vaekit.config import Config, apply_overrides, load_config_file
+    from vaekit.runs.jobs import resume_run, train_run
 
     if args.resume:
         if args.config or args.overrides or any(getattr(args, key) is not None for _, key, _ in TRAIN_FLAGS if key != "training.epochs"):
@@ -158,7 +158,7 @@ def _train(args) -> int:
         epochs = getattr(args, "training.epochs")
         epochs = None if epochs is None else _int(epochs, "--epochs")
         if _join_torchrun(args):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
-            from .distributed import follow_run
+            from vaekit.training.distributed import follow_run
 
             follow_run(resume=args.resume, epochs=epochs)
             return 0
@@ -174,7 +174,7 @@ def _train(args) -> int:
     if args.no_progress:
         cfg.training.progress = False
     if _join_torchrun(args, cfg.training.device):
-        from .distributed import follow_run
+        from vaekit.training.distributed import follow_run
 
         follow_run(cfg)
         return 0
@@ -184,14 +184,14 @@ def _train(args) -> int:
 
 def _join_torchrun(args, device: Optional[str] = None) -> bool:
     """Under torchrun, join the process group; True on the ranks other than 0."""
-    from . import distributed
+    from vaekit.training import distributed
 
     if not distributed.launched():
         return False
     if device is None:  # --resume: the run's own device setting
-        from . import checkpoint
+        from vaekit.runs import folder
 
-        device = checkpoint.run_config(checkpoint.read_run(args.resume)).training.device
+        device = folder.run_config(folder.read_run(args.resume)).training.device
     distributed.setup(device)
     return not distributed.is_main()
 
@@ -208,7 +208,7 @@ def _out(args, default_name: str) -> Path:
 
 
 def _save_array_or_grid(x: torch.Tensor, path: Path, nrow: int = 8, image: bool = True) -> None:
-    from . import plots
+    from vaekit.runs import plots
 
     if path.suffix == ".npy":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,12 +232,12 @@ def _label_index(label: str, model, class_names) -> int:
 
 
 def _sample(args) -> int:
-    from . import checkpoint
+    from vaekit.runs import folder
 
     if args.n < 1:
         raise ConfigError("-n must be at least 1")
-    doc = checkpoint.read_run(args.run)
-    model = checkpoint.load(args.run)
+    doc = folder.read_run(args.run)
+    model = folder.load(args.run)
     g = torch.Generator().manual_seed(args.seed)
     y, n, nrow = None, args.n, 8
     if args.grid:
@@ -257,8 +257,8 @@ def _sample(args) -> int:
 
 def _inputs(args, run_data_tuple, default_split: str = "test"):
     """The inputs a command works on: a split of the run's data, or a file given with --data."""
-    from .data import load_array
-    from .training import eval_inputs
+    from vaekit.data import load_array
+    from vaekit.training.loop import eval_inputs
 
     model, cfg, data = run_data_tuple
     source = getattr(args, "data", None) or default_split
@@ -274,8 +274,8 @@ def _inputs(args, run_data_tuple, default_split: str = "test"):
 
 
 def _reconstruct(args) -> int:
-    from .latent import reconstruct
-    from .runs import run_data
+    from vaekit.measure.latent import reconstruct
+    from vaekit.runs.jobs import run_data
 
     model, cfg, data = rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -291,9 +291,9 @@ def _reconstruct(args) -> int:
 
 
 def _interpolate(args) -> int:
-    from .latent import interpolate
-    from .plots import save_labelled_rows
-    from .runs import run_data
+    from vaekit.measure.latent import interpolate
+    from vaekit.runs.plots import save_labelled_rows
+    from vaekit.runs.jobs import run_data
 
     model, cfg, data = rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -316,10 +316,10 @@ def _interpolate(args) -> int:
 
 
 def _traverse(args) -> int:
-    from .diagnostics import dims_by_kl, latent_diagnostics
-    from .latent import traverse
-    from .plots import save_labelled_rows
-    from .runs import run_data
+    from vaekit.measure.diagnostics import dims_by_kl, latent_diagnostics
+    from vaekit.measure.latent import traverse
+    from vaekit.runs.plots import save_labelled_rows
+    from vaekit.runs.jobs import run_data
 
     model, cfg, data = rd = run_data(args.run)
     if data.kind != "image":
@@ -363,8 +363,8 @@ def _write_columns(out: Path, values: np.ndarray, names: list[str]) -> Path:
 
 
 def _encode(args) -> int:
-    from .evaluation import posterior_means
-    from .runs import run_data
+    from vaekit.measure.evaluation import posterior_means
+    from vaekit.runs.jobs import run_data
 
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -375,8 +375,8 @@ def _encode(args) -> int:
 
 
 def _score(args) -> int:
-    from .anomaly import score_examples
-    from .runs import run_data
+    from vaekit.apps.anomaly import score_examples
+    from vaekit.runs.jobs import run_data
 
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -387,7 +387,7 @@ def _score(args) -> int:
 
 
 def _impute(args) -> int:
-    from .impute import impute_file
+    from vaekit.apps.impute import impute_file
 
     out, picture = impute_file(args.run, args.data, args.out, method=args.method, num_iter=args.iters, seed=args.seed,
                                progress=True)
@@ -397,7 +397,7 @@ def _impute(args) -> int:
 
 
 def _eval(args) -> int:
-    from .runs import evaluate_run
+    from vaekit.runs.jobs import evaluate_run
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")
@@ -420,8 +420,8 @@ def _eval(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .config import Config, apply_overrides, load_config_file
-    from .sweep import parse_betas, sweep
+    from vaekit.config import Config, apply_overrides, load_config_file
+    from vaekit.runs.sweep import parse_betas, sweep
 
     cfg = load_config_file(args.config) if args.config else Config()
     overrides = [f"{key}={getattr(args, key)}" for _, key, _ in TRAIN_FLAGS
@@ -437,7 +437,7 @@ def _train_tabular(args) -> int:
     """`vaekit train --data table.csv --model tabular`: fit a TabularVAE and save it as a run folder."""
     import datetime
 
-    from .runs import train_table_run
+    from vaekit.runs.jobs import train_table_run
 
     allowed = {"data.name", "model.model", "model.hidden", "model.latent_dim", "training.epochs",
                "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
@@ -472,7 +472,7 @@ def _train_tabular(args) -> int:
 
 
 def _synth(args) -> int:
-    from .tabular import TabularVAE
+    from vaekit.apps.tabular.synthesizer import TabularVAE
 
     if args.n < 1:
         raise ConfigError("-n must be at least 1")

@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from .distributions import DiagonalGaussian
+from vaekit.core.distributions import DiagonalGaussian
 
 
 def beta_at(step: int, beta: float, warmup_steps: int = 0) -> float:

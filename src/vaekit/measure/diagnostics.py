@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import torch
 
-from .distributions import LOG_2PI
+from vaekit.core.distributions import LOG_2PI
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, section 5.2
 

@@ -15,9 +15,9 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from .distributions import DiagonalGaussian
-from .errors import ConfigError
-from .objectives import elbo_loss, log_importance_weights_at
+from vaekit.core.distributions import DiagonalGaussian
+from vaekit.errors import ConfigError
+from vaekit.core.objectives import elbo_loss, log_importance_weights_at
 
 
 def _model_device(model) -> torch.device:

@@ -28,8 +28,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import DataError
-from .tabular_types import (
+from vaekit.errors import DataError
+from vaekit.apps.tabular.types import (
     BOOLEAN, CATEGORICAL, CONTINUOUS, DATETIME, DERIVED, ID, NUMERIC_KINDS, guess_date_format, infer_kind, require_pandas,
 )
 
@@ -129,7 +129,7 @@ class TableTransformer:
             kinds[name] = self.metadata.get(str(name)) or infer_kind(df[name])
         derived = {}
         if self.derive:
-            from .tabular_dependencies import find_derived
+            from vaekit.apps.tabular.dependencies import find_derived
 
             parents = [c for c, k in kinds.items() if k in (CATEGORICAL, BOOLEAN)]
             children = [c for c, k in kinds.items() if k in (CONTINUOUS, CATEGORICAL, BOOLEAN) and str(c) not in self.keep]
@@ -306,7 +306,7 @@ class TableTransformer:
             if spec["kind"] == ID:
                 out[spec["name"]] = pd.Series(np.arange(n), dtype="int64")
             elif spec["kind"] == DERIVED:
-                from .tabular_dependencies import derive
+                from vaekit.apps.tabular.dependencies import derive
 
                 out[spec["name"]] = _cast(pd, derive(out[spec["parent"]], spec["mapping"]), spec)
         return pd.DataFrame({spec["name"]: out[spec["name"]] for spec in self.columns_})

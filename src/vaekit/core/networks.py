@@ -13,8 +13,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .config import ModelConfig
-from .errors import ConfigError
+from vaekit.config import ModelConfig
+from vaekit.errors import ConfigError
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:

@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .config import Config
-from .errors import ConfigError, RunError
+from vaekit.config import Config
+from vaekit.errors import ConfigError, RunError
 
 CONFIG, WEIGHTS, METRICS, RESUME = "config.json", "model.safetensors", "metrics.jsonl", "resume.pt"
 
@@ -60,7 +60,7 @@ def _umask() -> int:
 
 def environment(device: str | torch.device | None = None, autocast: Optional[torch.dtype] = None) -> dict[str, str]:
     """Versions and hardware of a run; ``autocast``: the dtype its networks trained under (None: float32)."""
-    from . import __version__
+    from vaekit import __version__
 
     return {
         "vaekit": __version__,
@@ -122,7 +122,7 @@ def run_config(doc: dict[str, Any]) -> Config:
 
 def build_model(doc: dict[str, Any]) -> torch.nn.Module:
     """An untrained model with the architecture a run's config describes."""
-    from .models import VAE
+    from vaekit.core.models import VAE
 
     cfg = run_config(doc)
     spec = doc["spec"]

@@ -22,11 +22,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .config import Config
-from .data.registry import DataSplits
-from .errors import ConfigError
-from .models import VAE
-from .training import train
+from vaekit.config import Config
+from vaekit.data.registry import DataSplits
+from vaekit.errors import ConfigError
+from vaekit.core.models import VAE
+from vaekit.training.loop import train
 
 
 def auto_hidden(n_features: int) -> tuple[int, ...]:

@@ -35,8 +35,8 @@ from typing import Literal, Optional
 import torch
 from tqdm.auto import tqdm
 
-from .distributions import Bernoulli, DiagonalGaussian, Gaussian
-from .errors import ConfigError, DataError
+from vaekit.core.distributions import Bernoulli, DiagonalGaussian, Gaussian
+from vaekit.errors import ConfigError, DataError
 
 Method = Literal["pseudo-gibbs", "metropolis", "importance"]
 METHODS = ("pseudo-gibbs", "metropolis", "importance")
@@ -246,7 +246,7 @@ def read_with_missing(path, preprocessing: Optional[dict] = None):
     import numpy as np
     from pathlib import Path
 
-    from .data.tables import apply_standardizer, read_csv_cells
+    from vaekit.data.tables import apply_standardizer, read_csv_cells
 
     path = Path(path).expanduser()
     if not path.exists():
@@ -294,10 +294,10 @@ def impute_file(run, data, out=None, method: Method = "importance", num_iter: in
     import numpy as np
     from pathlib import Path
 
-    from . import checkpoint
+    from vaekit.runs import folder
 
-    doc = checkpoint.read_run(run)
-    model = checkpoint.load(run)
+    doc = folder.read_run(run)
+    model = folder.load(run)
     if model.conditional:
         raise ConfigError("imputation with a conditional run is not supported; train with --model vae")
     pre = doc.get("data", {}).get("preprocessing", {}) or {}
@@ -320,7 +320,7 @@ def impute_file(run, data, out=None, method: Method = "importance", num_iter: in
         raise ConfigError(f"--out {out}: use a .csv or .npy file")
     picture = None
     if len(model.data_shape) == 3 and x.ndim == 4:  # images: a picture of the first ones, holes in red
-        from .plots import save_completion
+        from vaekit.runs.plots import save_completion
 
         picture = save_completion(torch.from_numpy(x), torch.from_numpy(filled), out.with_suffix(".png"))
     return out, picture

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
-from .distributions import Bernoulli, DiagonalGaussian, Gaussian
-from .errors import ConfigError, DataError
-from .networks import build_networks
+from vaekit.config import ModelConfig
+from vaekit.core.distributions import Bernoulli, DiagonalGaussian, Gaussian
+from vaekit.errors import ConfigError, DataError
+from vaekit.core.networks import build_networks
 
 Likelihood = Union[Bernoulli, Gaussian]
 

@@ -12,7 +12,7 @@ import io
 
 import torch
 
-from .checkpoint import atomic_write
+from vaekit.runs.folder import atomic_write
 
 
 def _format(path: Path) -> str:

@@ -50,9 +50,9 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import ConfigError
-from .estimators import VAEEstimatorBase
-from .objectives import iwae_bound
+from vaekit.errors import ConfigError
+from vaekit.apps.estimators import VAEEstimatorBase
+from vaekit.core.objectives import iwae_bound
 
 SCORES = ("nll", "elbo", "recon")
 # Defaults chosen on a development group of ADBench tables kept apart from those bench/anomaly.py
@@ -196,7 +196,7 @@ def score_examples(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, met
     ``nll``: -:func:`vaekit.log_likelihood` with ``num_samples``; ``elbo``: the one-draw negative
     ELBO (seeded); ``recon``: squared error of the decoded posterior mean.
     """
-    from .evaluation import log_likelihood
+    from vaekit.measure.evaluation import log_likelihood
 
     if method not in SCORES:
         raise ConfigError(f"method must be one of {', '.join(SCORES)}, not {method!r}")

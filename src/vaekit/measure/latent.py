@@ -10,7 +10,7 @@ from typing import Literal, Optional, Sequence
 
 import torch
 
-from .errors import ConfigError
+from vaekit.errors import ConfigError
 
 
 def _device(model) -> torch.device:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .distributions import LOG_2PI
+from vaekit.core.distributions import LOG_2PI
 
 BLOCK = 2048  # rows per block of the E- and M-steps' products
 

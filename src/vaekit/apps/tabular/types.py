@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import DataError
+from vaekit.errors import DataError
 
 CONTINUOUS, CATEGORICAL, BOOLEAN, ID, DATETIME = "continuous", "categorical", "boolean", "id", "datetime"
 DERIVED = "derived"  # a column read off another one (tabular_dependencies), not modelled

@@ -1,0 +1,1 @@
+"""Synthetic tables: the TabularVAE front end, its model, the row transformer and column types."""

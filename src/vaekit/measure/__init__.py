@@ -1,0 +1,1 @@
+"""Measurement: log-likelihoods, ELBO breakdowns, latent diagnostics and latent operations."""

@@ -1,0 +1,1 @@
+"""Training: the loop, the one step, runtime settings and the distributed wrap."""
