@@ -275,7 +275,7 @@ def _inputs(args, run_data_tuple, default_split: str = "test"):
 
 def _reconstruct(args) -> int:
     from vaekit.measure.latent import reconstruct
-    from vaekit.runs.jobs import run_data
+    from vaekit.runs.evaluate import run_data
 
     model, cfg, data = rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -293,7 +293,7 @@ def _reconstruct(args) -> int:
 def _interpolate(args) -> int:
     from vaekit.measure.latent import interpolate
     from vaekit.runs.plots import save_labelled_rows
-    from vaekit.runs.jobs import run_data
+    from vaekit.runs.evaluate import run_data
 
     model, cfg, data = rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -319,7 +319,7 @@ def _traverse(args) -> int:
     from vaekit.measure.diagnostics import dims_by_kl, latent_diagnostics
     from vaekit.measure.latent import traverse
     from vaekit.runs.plots import save_labelled_rows
-    from vaekit.runs.jobs import run_data
+    from vaekit.runs.evaluate import run_data
 
     model, cfg, data = rd = run_data(args.run)
     if data.kind != "image":
@@ -364,7 +364,7 @@ def _write_columns(out: Path, values: np.ndarray, names: list[str]) -> Path:
 
 def _encode(args) -> int:
     from vaekit.measure.evaluation import posterior_means
-    from vaekit.runs.jobs import run_data
+    from vaekit.runs.evaluate import run_data
 
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -376,7 +376,7 @@ def _encode(args) -> int:
 
 def _score(args) -> int:
     from vaekit.apps.anomaly import score_examples
-    from vaekit.runs.jobs import run_data
+    from vaekit.runs.evaluate import run_data
 
     rd = run_data(args.run)
     x, y = _inputs(args, rd)
@@ -397,7 +397,7 @@ def _impute(args) -> int:
 
 
 def _eval(args) -> int:
-    from vaekit.runs.jobs import evaluate_run
+    from vaekit.runs.evaluate import evaluate_run
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")

@@ -18,11 +18,9 @@ from vaekit.runs import plots
 from vaekit.config import Config
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, RunError
-from vaekit.measure.diagnostics import latent_diagnostics, latent_plane, pca_2d
-from vaekit.measure.evaluation import bits_per_dim, elbo_breakdown, likelihood_report, posterior_means
-from vaekit.measure.latent import interpolate, reconstruct
+from vaekit.runs.pictures import make_pictures
 from vaekit.core.models import VAE
-from vaekit.training.loop import autocast_dtype, eval_inputs, pick_device, resolve_config, train
+from vaekit.training.loop import autocast_dtype, pick_device, resolve_config, train
 
 
 def default_run_dir() -> Path:
@@ -102,118 +100,6 @@ def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
         raise
     _finish(run_dir, model, data, cfg, history)
     return run_dir
-
-
-def run_data(run_dir: str | Path):
-    """(model, config, data) of a run: the model on the CPU in eval mode and its dataset, split as in training."""
-    doc = folder.read_run(run_dir)
-    cfg = folder.run_config(doc)
-    model = folder.load(run_dir)
-    return model, cfg, load_dataset(cfg.data)
-
-
-def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0, limit: Optional[int] = None,
-                 compile: bool = False, progress: bool = False) -> dict[str, Any]:
-    """ELBO, reconstruction, KL and latent diagnostics on a split, in nats per example.
-
-    ``nll_samples=k > 0`` adds the importance-sampled ``nll`` (k samples per example), the
-    ``elbo_gap`` (log p(x) - ELBO) and, for discrete data, ``nll_bits_per_dim``. ``limit``
-    evaluates only the first ``limit`` examples of the split. ``compile`` and ``progress`` go
-    to :func:`vaekit.likelihood_report`.
-    """
-    model, cfg, data = run_data(run_dir)
-    if split not in ("train", "val", "test"):
-        raise ConfigError(f"unknown split {split!r}; choose train, val or test")
-    if nll_samples < 0:
-        raise ConfigError(f"--nll-samples must be >= 0, not {nll_samples}")
-    x = eval_inputs(data, split, cfg)
-    y = getattr(data, f"{split}_labels") if model.conditional else None
-    if limit is not None:
-        x, y = x[:limit], None if y is None else y[:limit]
-    result = elbo_breakdown(model, x, y, beta=cfg.training.beta, batch_size=cfg.training.eval_batch_size, seed=0)
-    result = {"split": split, "examples": int(x.shape[0]), **result}
-    discrete = cfg.model.likelihood == "bernoulli"
-    if discrete:
-        result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
-    if nll_samples > 0:
-        report = likelihood_report(model, x, nll_samples, y, seed=0, compile=compile, progress=progress)
-        result.update(report)
-        if discrete:
-            result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())
-    diagnostics = latent_diagnostics(model, x, y, batch_size=cfg.training.eval_batch_size)
-    diagnostics.pop("kl")  # the same closed-form KL as result["kl"]
-    result.update(diagnostics)
-    return result
-
-
-def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, seed: int = 0) -> list[Path]:
-    """The pictures of a run: samples, reconstructions, interpolations, training curves and the KL
-    per latent dimension; for a conditional image model also samples_by_class.png, one row of
-    samples per class."""
-    run_dir = Path(run_dir)
-    model = model.eval()
-    device = next(model.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
-    written = []
-    # 64 samples make the image grid; for tables 2,000 against at most 2,000 test rows make the
-    # histograms (enough for the shapes, and one bounded read of a memory-mapped table).
-    n = 64 if data.kind == "image" else 2_000
-    y_samples = torch.arange(n, device=device) % model.num_classes if model.conditional else None
-    samples = model.sample(n, y=y_samples, generator=g).cpu()
-    if data.kind == "image":
-        x = eval_inputs(data, "test", cfg)[:16]
-        y = data.test_labels[:16] if model.conditional else None
-        written.append(plots.save_grid(samples, run_dir / "samples.png", nrow=8))
-        x, r = x.cpu(), reconstruct(model, x, y)
-        k = max(1, min(8, x.shape[0] // 2))  # rows of k: inputs, their reconstructions, inputs, ...
-        pairs = 2 if x.shape[0] >= 2 * k else 1
-        rows = [t for i in range(pairs) for t in (x[i * k : (i + 1) * k], r[i * k : (i + 1) * k])]
-        written.append(plots.save_labelled_rows(torch.stack(rows), run_dir / "reconstructions.png",
-                                                ["input", "reconstruction"] * pairs))
-        ya = None if y is None else y[:1]
-        strips = [interpolate(model, x[:1], x[1:2] if x.shape[0] > 1 else x[:1], 10, m, ya) for m in ("linear", "spherical")]
-        written.append(plots.save_labelled_rows(torch.cat(strips), run_dir / "interpolation.png", ["linear", "spherical"]))
-        if model.conditional:
-            written.append(_samples_by_class(run_dir, model, data, g))
-    else:
-        columns = (data.preprocessing or {}).get("columns")
-        real = data.test[:n]
-        if real.shape[0] == 0:  # no test split: the training rows stand in
-            real = data.train[:n]
-        written.append(plots.save_histograms(real.cpu(), samples, run_dir / "histograms.png", columns))
-    if history:
-        written.append(plots.save_curves(history, run_dir / "curves.png"))
-        if any(r.get("val_kl_per_dim") for r in history):
-            written.append(plots.save_kl_per_dim(history, run_dir / "kl_per_dim.png"))
-    written += _latent_maps(run_dir, model, data, cfg)
-    return written
-
-
-def _samples_by_class(run_dir: Path, model, data, generator: torch.Generator, per_class: int = 10) -> Path:
-    """samples_by_class.png: a conditional image model's samples, one row per class (named on the left)."""
-    device = next(model.parameters()).device
-    y = torch.arange(model.num_classes, device=device).repeat_interleave(per_class)
-    x = model.sample(len(y), y=y, generator=generator).cpu()
-    names = data.class_names if data.class_names and len(data.class_names) == model.num_classes else None
-    names = names or [str(c) for c in range(model.num_classes)]
-    return plots.save_labelled_rows(x.reshape(model.num_classes, per_class, *x.shape[1:]), run_dir / "samples_by_class.png", names)
-
-
-def _latent_maps(run_dir: Path, model, data, cfg: Config, max_points: int = 2000) -> list[Path]:
-    """latent.png: test posterior means coloured by label (PCA to 2-D when latent_dim > 2), for
-    labelled data; latent_plane.png: decoded images over the latent plane, for 2-D image models."""
-    written = []
-    if data.test_labels is not None and data.test.shape[0] > 1:
-        x = eval_inputs(data, "test", cfg)[:max_points]
-        labels = data.test_labels[:max_points]
-        z = posterior_means(model, x, labels if model.conditional else None)
-        points, explained = pca_2d(z)
-        names = ("z0", "z1") if z.shape[1] <= 2 else tuple(f"PC{i + 1} ({e:.0%} of variance)" for i, e in enumerate(explained))
-        if points.shape[1] == 2:
-            written.append(plots.save_latent_scatter(points, labels, run_dir / "latent.png", data.class_names, names))
-    if data.kind == "image" and model.latent_dim == 2 and not model.conditional:
-        written.append(plots.save_rows(latent_plane(model), run_dir / "latent_plane.png"))
-    return written
 
 
 def _finish(run_dir: Path, model, data, cfg: Config, history) -> None:

@@ -21,7 +21,8 @@ from vaekit.runs import folder
 from vaekit.runs import plots
 from vaekit.config import Config
 from vaekit.errors import ConfigError
-from vaekit.runs.jobs import evaluate_run, train_run
+from vaekit.runs.evaluate import evaluate_run
+from vaekit.runs.jobs import train_run
 
 
 def parse_betas(text: str) -> list[float]:
