@@ -30,3 +30,12 @@ class RunError(VaekitError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training cannot continue, e.g. the loss became NaN or infinite."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a training job. ``run_dir`` is the run folder that was kept (it holds the last
+    complete epoch and can be resumed), or None when no epoch had finished and nothing was kept."""
+
+    def __init__(self, run_dir=None):
+        super().__init__(run_dir)
+        self.run_dir = run_dir

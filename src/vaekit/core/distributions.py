@@ -33,6 +33,42 @@ def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
     return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims else t
 
 
+def standard_normal(shape, generator: Optional[torch.Generator] = None, device=None,
+                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """eps ~ N(0, I) of ``shape``: the one place vaekit draws Gaussian noise (reparameterisation,
+    importance sampling, decoder draws, latent mixtures all come here), so a seeded generator
+    fixes every draw."""
+    return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+
+
+def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, logvar: Optional[torch.Tensor] = None,
+                    scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """log N(x; mean, sigma^2) per element, sigma given as ``logvar`` (log sigma^2) or as ``scale``
+    (sigma): -1/2 (log 2 pi + log sigma^2 + (x - mean)^2 / sigma^2). The one diagonal-Gaussian
+    log-density; callers sum over their event dims."""
+    if logvar is not None:
+        return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * torch.exp(-logvar))
+    return -0.5 * (((x - mean) / scale) ** 2 + LOG_2PI) - torch.log(scale)
+
+
+def categorical_log_prob(logits: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits) at the category that ``onehot`` marks, summed over the last dim
+    (0 where ``onehot`` is all zeros)."""
+    return (torch.log_softmax(logits, dim=-1) * onehot).sum(-1)
+
+
+def categorical_sample(logits: torch.Tensor, generator: Optional[torch.Generator] = None,
+                       argmax: bool = False) -> torch.Tensor:
+    """One category per row of ``logits`` (any leading dims), as a one-hot tensor of the same
+    shape: a draw from softmax(logits), or its most probable category with ``argmax``."""
+    if argmax:
+        idx = logits.argmax(-1)
+    else:
+        flat = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+        idx = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
+    return F.one_hot(idx, logits.shape[-1]).to(logits.dtype)
+
+
 class DiagonalGaussian:
     """N(mean, diag(exp(logvar))) over the last ``event_dims`` dimensions (default: all but the first)."""
 
