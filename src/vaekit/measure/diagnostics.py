@@ -135,14 +135,22 @@ def collapse_message(kl: float, active: int, latent_dim: int, kl_floor: float = 
     )
 
 
+def pca_basis(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """(centre, basis, explained) of the rows of ``z``: their mean (d,), the first two principal
+    directions as rows (min(d, 2), d; the identity when d <= 2) and their fractions of the
+    variance, in float64. A point p of the plane maps back to the latent vector centre + p @ basis."""
+    centre = z.double().mean(dim=0)
+    if z.shape[1] <= 2:
+        return centre, torch.eye(z.shape[1], dtype=torch.float64), [1.0] * z.shape[1]
+    _, s, v = torch.linalg.svd(z.double() - centre, full_matrices=False)
+    explained = (s**2 / (s**2).sum()).tolist()
+    return centre, v[:2], explained[:2]
+
+
 def pca_2d(z: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
     """(the first two principal components of the rows of ``z``, their fractions of the variance)."""
-    zc = z.double() - z.double().mean(dim=0, keepdim=True)
-    if z.shape[1] <= 2:
-        return zc.float(), [1.0] * z.shape[1]
-    _, s, v = torch.linalg.svd(zc, full_matrices=False)
-    explained = (s**2 / (s**2).sum()).tolist()
-    return (zc @ v[:2].T).float(), explained[:2]
+    centre, basis, explained = pca_basis(z)
+    return ((z.double() - centre) @ basis.T).float(), explained
 
 
 @torch.no_grad()
