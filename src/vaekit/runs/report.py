@@ -1,0 +1,175 @@
+"""``vaekit report RUN``: one self-contained HTML page about a run folder.
+
+The page inlines every picture as a data URI and carries its own style, so it opens in any
+browser without the folder beside it and without a network. It reads the run folder
+(``config.json``, ``metrics.jsonl`` and the pictures the run drew) and, where the run's data can
+still be loaded, measures the latent space on the test split for the KL-per-dimension table and
+the two readings of "active".
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from vaekit.errors import VaekitError
+from vaekit.runs import folder
+
+REPORT = "report.html"
+# A latent dimension "carries information" in the KL reading when its KL to the prior, averaged
+# over the data, exceeds this many nats; Burda et al.'s covariance test (ACTIVE_THRESHOLD in
+# measure/diagnostics.py) asks instead whether its posterior mean moves with the input.
+KL_ACTIVE_NATS = 0.05
+
+# (file, heading, what a reader should see in it); pictures that a run does not have are skipped
+PICTURES = [
+    ("curves.png", "Training curves", "Loss, reconstruction and KL per epoch on the training and validation splits."),
+    ("kl_per_dim.png", "KL per latent dimension", "The validation KL of each dimension at the last epoch and over training."),
+    ("samples.png", "Samples", "Draws z ~ N(0, I) decoded: what the model generates."),
+    ("samples_by_class.png", "Samples by class", "One row per class of the conditional model."),
+    ("reconstructions.png", "Reconstructions", "Test inputs beside the means of p(x|z) at their posterior means."),
+    ("interpolation.png", "Interpolations", "The decoded path between two test examples' latents, linear and spherical."),
+    ("traverse.png", "Traversals", "One latent dimension varied at a time around the prior mean."),
+    ("latent.png", "Latent map", "Posterior means of test examples, coloured by label (PCA to 2-D when needed)."),
+    ("latent_plane.png", "Latent plane", "Decoded images over a grid of the 2-D latent space."),
+    ("histograms.png", "Columns", "Each column of real test rows against samples."),
+    ("columns.png", "Columns", "Each column of real rows against synthetic ones."),
+]
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;font-size:.92em}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;border:1px solid #eee}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .8em;margin:.8em 0}.muted{color:#666;font-size:.9em}
+.off{color:#999}
+"""
+
+
+def _png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _table(rows: list[tuple[str, Any]], header: Optional[tuple[str, ...]] = None) -> str:
+    head = "" if header is None else "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _settings(doc: dict[str, Any]) -> str:
+    parts = []
+    for section, values in (doc.get("config") or {}).items():
+        if isinstance(values, dict):
+            parts.append(f"<h3>{html.escape(section)}</h3>" + _table(sorted(values.items()), ("setting", "value")))
+    env = doc.get("environment") or {}
+    if env:
+        parts.append("<h3>environment</h3>" + _table(sorted(env.items()), ("", "")))
+    return "".join(parts)
+
+
+def _elbo_split(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return "<p class='muted'>This run has no metrics records.</p>"
+    last = history[-1]
+    best = min((r for r in history if "val_loss" in r), key=lambda r: r["val_loss"], default=None)
+    rows = [(key, f"{last[k]:.3f}") for key, k in (("ELBO (validation)", "val_elbo"), ("reconstruction  -E_q log p(x|z)",
+            "val_recon"), ("KL(q(z|x) || p(z))", "val_kl"), ("loss = recon + beta * KL", "val_loss")) if k in last]
+    text = (f"<p>Epoch {last.get('epoch')} of the run, nats per example. The ELBO = -(reconstruction + KL) is a lower "
+            "bound on log p(x); the loss that training minimises is reconstruction + beta * KL, so with beta = 1 the "
+            "loss is -ELBO. For continuous data the density of a point can exceed 1, so the ELBO can be positive.</p>")
+    if best is not None and best is not last:
+        text += f"<p>The best validation loss, {best['val_loss']:.3f}, was at epoch {best['epoch']}.</p>"
+    return text + _table(rows, ("term", "nats per example"))
+
+
+def _kl_dimensions(kl: list[float], activity: Optional[list[float]], cov_threshold: float) -> str:
+    """The per-dimension table and both readings of "active", with a note when they disagree."""
+    by_kl = [d for d, v in enumerate(kl) if v > KL_ACTIVE_NATS]
+    rows, by_cov = [], []
+    for d in sorted(range(len(kl)), key=lambda d: -kl[d]):
+        cov = None if activity is None else activity[d]
+        if cov is not None and cov > cov_threshold:
+            by_cov.append(d)
+        rows.append((f"z{d}", f"{kl[d]:.3f}", "-" if cov is None else f"{cov:.4f}",
+                     "yes" if d in by_kl else "no", "-" if cov is None else ("yes" if cov > cov_threshold else "no")))
+    text = (f"<p><b>{len(by_kl)} of {len(kl)}</b> dimensions carry more than {KL_ACTIVE_NATS} nats of KL "
+            f"(the information reading).")
+    if activity is not None:
+        text += (f" <b>{len(by_cov)} of {len(kl)}</b> pass Burda et al.'s covariance test, Cov_x(E_q[z_d|x]) > "
+                 f"{cov_threshold} (their posterior mean moves with the input).")
+    text += "</p>"
+    disagree = sorted(set(by_cov) - set(by_kl))
+    if disagree:
+        text += ("<p class='note'>The two readings disagree on " + ", ".join(f"z{d}" for d in disagree) + ": their "
+                 "posterior means move with the input (variance above the covariance threshold), yet their KL is below "
+                 f"{KL_ACTIVE_NATS} nats, so they carry almost no information about x. The covariance test counts a unit "
+                 "whose mean moves a little while its posterior stays almost as wide as the prior; the KL counts what "
+                 "the unit actually encodes. Traversals of such dimensions barely change the image.</p>")
+    header = ("dimension", "KL (nats)", "Cov_x(E_q[z_d])", f"KL > {KL_ACTIVE_NATS}", f"Cov > {cov_threshold}")
+    return text + _table(rows, header)
+
+
+def _measured(run_dir: Path) -> Optional[dict[str, Any]]:
+    """Latent diagnostics on (up to 2000 examples of) the test split, or None when the run's data
+    cannot be loaded here (the report then falls back on the metrics records)."""
+    from vaekit.measure.diagnostics import latent_diagnostics  # loads torch: only when measuring
+    from vaekit.runs.evaluate import run_data
+    from vaekit.training.loop import eval_inputs
+
+    try:
+        model, cfg, data = run_data(run_dir)
+        x = eval_inputs(data, "test", cfg)[:2000]
+        y = data.test_labels[:2000] if getattr(model, "conditional", False) else None
+        return latent_diagnostics(model, x, y, seed=cfg.training.seed)
+    except (VaekitError, OSError, AttributeError, TypeError):
+        return None
+
+
+def _sweep_section(run_dir: Path) -> str:
+    for where in (run_dir, run_dir.parent):
+        if (where / "rate_distortion.png").is_file():
+            text = "<p>This run belongs to a beta sweep: distortion against rate, one point per beta.</p>"
+            pictures = [where / "rate_distortion.png", where / "samples_by_beta.png"]
+            return "<h2>Rate and distortion</h2>" + text + "".join(
+                f"<p><img alt='{p.stem}' src='{_png(p)}'></p>" for p in pictures if p.is_file())
+    return ""
+
+
+def write_report(run_dir: str | Path, measure: bool = True) -> Path:
+    """Write ``RUN/report.html`` (self-contained: pictures inlined, no network) and return its path.
+
+    ``measure=False`` skips the test-split diagnostics and uses the metrics records only.
+    """
+    run_dir = Path(run_dir)
+    doc = folder.read_run(run_dir)
+    history = folder.read_metrics(run_dir)
+    name = html.escape(run_dir.resolve().name)
+    cfg = doc.get("config") or {}
+    kind = doc.get("class") or (cfg.get("model") or {}).get("model", "vae")
+    data_name = (cfg.get("data") or {}).get("name", "?")
+    sections = [f"<h1>vaekit run {name}</h1><p class='muted'>model {html.escape(str(kind))}, data "
+                f"{html.escape(str(data_name))}; written by vaekit report from {html.escape(str(run_dir))}</p>"]
+    sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history))
+    measured = _measured(run_dir) if measure else None
+    last = history[-1] if history else {}
+    kl = measured["kl_per_dim"] if measured else last.get("val_kl_per_dim")
+    if kl:
+        from_where = "the test split" if measured else "the validation split at the last epoch (metrics.jsonl)"
+        sections.append(f"<h2>KL per dimension and active units</h2><p class='muted'>Measured on {from_where}.</p>"
+                        + _kl_dimensions(kl, measured["activity"] if measured else None, 0.01))
+    for file, heading, caption in PICTURES:
+        path = run_dir / file
+        if path.is_file():
+            sections.append(f"<h2>{heading}</h2><p>{caption}</p><p><img alt='{file}' src='{_png(path)}'></p>")
+    sections.append(_sweep_section(run_dir))
+    sections.append("<h2>Settings</h2>" + _settings(doc))
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>vaekit run {name}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}"
+            f"<p class='muted'>metrics: {len(history)} epochs; config.json: {html.escape(json.dumps(kind))}</p>"
+            "</body></html>\n")
+    out = run_dir / REPORT
+    folder.atomic_write(out, page)
+    return out

@@ -1,0 +1,41 @@
+"""vaekit report: one self-contained page per run."""
+
+import re
+import shutil
+
+from vaekit.runs.report import KL_ACTIVE_NATS, _kl_dimensions, write_report
+
+
+def test_report_is_self_contained_and_holds_the_runs_pictures(digits_run, tmp_path):
+    path = write_report(digits_run)
+    assert path == digits_run / "report.html"
+    page = path.read_text(encoding="utf-8")
+    # every picture the run drew is inlined, none is linked
+    for name in ("samples.png", "reconstructions.png", "interpolation.png", "curves.png", "kl_per_dim.png"):
+        assert f"alt='{name}' src='data:image/png;base64," in page
+    assert not re.search(r"(src|href)=['\"](?!data:)", page), "the page links to something outside itself"
+    assert "http://" not in page and "https://" not in page
+    # readable without the folder beside it
+    alone = tmp_path / "alone.html"
+    shutil.copy(path, alone)
+    assert alone.read_text(encoding="utf-8") == page
+    # the ELBO split and the settings are there
+    for text in ("The ELBO, split", "KL(q(z|x) || p(z))", "Settings", "latent_dim"):
+        assert text in page
+
+
+def test_the_two_readings_of_active_are_shown_and_a_disagreement_is_named():
+    kl = [2.5, 0.01, 0.0]
+    activity = [0.9, 0.02, 0.001]  # z1 moves with the input (0.02 > 0.01) but carries 0.01 nats
+    text = _kl_dimensions(kl, activity, 0.01)
+    assert f"<b>1 of 3</b> dimensions carry more than {KL_ACTIVE_NATS} nats" in text
+    assert "<b>2 of 3</b> pass Burda" in text
+    assert "disagree on z1:" in text
+    agree = _kl_dimensions([2.5, 1.0, 0.0], [0.9, 0.5, 0.001], 0.01)
+    assert "disagree" not in agree
+
+
+def test_report_without_measuring_uses_the_metrics(digits_run):
+    page = write_report(digits_run, measure=False).read_text(encoding="utf-8")
+    assert "validation split at the last epoch" in page
+    assert "Cov_x" in page
