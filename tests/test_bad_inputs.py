@@ -404,3 +404,20 @@ def test_table_model_rejects_data_of_the_wrong_columns(tmp_path, capsys):
     code, err = _run_cli(["encode", run, "--data", nan, "--out", tmp_path / "z.npy"], capsys)
     _assert_one_line_error(code, err, "not finite")
     assert not (tmp_path / "z.npy").exists()
+
+
+@pytest.mark.parametrize("name, inside", [("mnist", "MNIST/raw"), ("binarized-mnist", "BinarizedMNIST")])
+def test_missing_dataset_files_name_both_ways_to_point_at_a_copy(tmp_path, capsys, name, inside):
+    code, err = _run_cli(["train", "--data", name, "--data-dir", tmp_path, "data.download=false",
+                          "--no-progress", "--out", tmp_path / "run"], capsys)
+    _assert_one_line_error(code, err, "files not found")
+    assert "--data-dir" in err and "$VAEKIT_DATA_DIR" in err and f"DIR/{inside}" in err
+
+
+def test_a_failed_download_names_both_ways_to_point_at_a_copy(tmp_path):
+    from vaekit.data.download import ensure_files
+
+    folder = tmp_path / "MNIST" / "raw"
+    with pytest.raises(DataError, match="cannot download") as info:  # a mirror that does not answer
+        ensure_files(folder, ["x.gz"], [(tmp_path / "no-mirror").as_uri()], what="MNIST", download=True, root=tmp_path)
+    assert "--data-dir" in str(info.value) and "$VAEKIT_DATA_DIR" in str(info.value) and "DIR/MNIST/raw" in str(info.value)

@@ -182,7 +182,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
 
 
 def test_eval_run_reports_nll_bits_and_gap(digits_run, capsys):
-    result = vaekit.evaluate_run(digits_run, nll_samples=100, limit=50)
+    result = vaekit.evaluate_run(digits_run, num_samples=100, limit=50)
     assert result["examples"] == 50
     for key in ("nll", "nll_stderr", "elbo_gap", "active_units", "mutual_info", "kl_per_dim"):
         assert key in result

@@ -102,15 +102,21 @@ def ensure_files(
     md5: Optional[dict[str, str]] = None,
     sha256: Optional[dict[str, str]] = None,
     accept_gz: bool = False,
+    root: Optional[Path] = None,
 ) -> None:
     """Make sure every name in ``names`` is in ``folder``, downloading the missing ones.
 
-    With ``download=False`` a missing file is a DataError that says where to put it.
+    With ``download=False`` a missing file is a DataError that says where to put it; ``root``
+    (the data folder that ``folder`` lies in) lets it also name the two ways to point vaekit at
+    a copy elsewhere, --data-dir and $VAEKIT_DATA_DIR.
     """
     missing = missing_files(folder, names, accept_gz)
     if not missing:
         return
     hint = f"put {', '.join(missing)} in {folder}"
+    if root is not None:
+        inside = Path(folder).relative_to(root) if Path(folder).is_relative_to(root) else Path(Path(folder).name)
+        hint += f" (or point --data-dir or $VAEKIT_DATA_DIR at a folder DIR holding them in DIR/{inside.as_posix()})"
     if not download:
         raise DataError(f"{what} files not found: {hint}, or set data.download=true to fetch them")
     for name in missing:

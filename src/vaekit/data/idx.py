@@ -104,7 +104,7 @@ def load_mnist_family(root: Path, key: str, download: bool) -> dict[str, np.ndar
     info = MNIST_FAMILY[key]
     raw = root / info["folder"] / "raw"
     names = list(info["md5"])
-    ensure_files(raw, names, info["mirrors"], what=info["title"], download=download, md5=info["md5"])
+    ensure_files(raw, names, info["mirrors"], what=info["title"], download=download, md5=info["md5"], root=root)
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images_path = raw / f"{prefix}-images-idx3-ubyte.gz"
@@ -163,7 +163,7 @@ def load_binarized_mnist(root: Path, download: bool) -> dict[str, np.ndarray]:
     folder = root / info["folder"]
     names = list(info["sha256"])
     ensure_files(folder, names, info["mirrors"], what="binarized MNIST", download=download,
-                 sha256=info["sha256"], accept_gz=True)
+                 sha256=info["sha256"], accept_gz=True, root=root)
     out = {}
     for split, rows in info["rows"].items():
         name = f"binarized_mnist_{split}.amat"

@@ -11,13 +11,14 @@ from typing import Any, Optional
 
 import torch
 
-from vaekit.core.distributions import LOG_2PI
+from vaekit.core.device import device_of
+from vaekit.core.distributions import LOG_2PI, DiagonalGaussian, standard_normal
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, section 5.2
 
 
 def _encode_all(model, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int):
-    device = next(model.parameters()).device
+    device = device_of(model)
     means, logvars = [], []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
@@ -29,8 +30,9 @@ def _encode_all(model, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: i
 
 
 def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """E_x KL(q(z_d|x) || N(0, 1)) for each latent dimension d, shape (latent_dim,)."""
-    return (0.5 * (mean**2 + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+    """E_x KL(q(z_d|x) || N(0, 1)) for each latent dimension d, shape (latent_dim,), from the
+    encoder's (already clamped) means and log-variances of each example."""
+    return DiagonalGaussian(mean, logvar).kl_per_dim().mean(dim=0)
 
 
 def active_units(mean: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, torch.Tensor]:
@@ -57,12 +59,13 @@ def mutual_information(
     if n < 2:
         return 0.0
     var = logvar.exp()
-    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+    eps = standard_normal(mean.shape, generator, dtype=mean.dtype)
     z = mean + var.sqrt() * eps  # (n, d): z_n ~ q(z|x_n)
-    log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2)).sum(-1)  # log q(z_n|x_n)
+    # log q(z_n|x_n), written in eps = (z_n - mu_n) / sigma_n, which is exact here
+    log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2)).sum(-1)
     # log q(z_n|x_m) for all pairs, as two (n, d) x (d, n) products: the squared distance
     # sum_d (z_nd - mu_md)^2 / v_md expands to z^2 . (1/v) - 2 z . (mu/v) + sum_d mu_md^2 / v_md
-    # (in float64; an (n, n, d) tensor of the terms cost ~50x the time, every epoch)
+    # (in float64; an (n, n, d) tensor of the terms was much slower, every epoch: bench/results/choices.md)
     inv = torch.exp(-logvar)
     per_m = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mean.square() * inv).sum(-1))  # (n,)
     scaled = (mean * inv).T
@@ -107,11 +110,15 @@ def latent_diagnostics(
     }
 
 
-def dims_by_kl(diagnostics: dict[str, Any], threshold: float = ACTIVE_THRESHOLD) -> list[int]:
+def dims_by_kl(diagnostics: dict[str, Any], threshold: float = ACTIVE_THRESHOLD, kl_threshold: float = 0.0) -> list[int]:
     """The active latent dimensions of :func:`latent_diagnostics`' result, the largest KL first
-    (every dimension, in the same order, when none is active)."""
+    (every dimension, in the same order, when none is active).
+
+    Active: Cov_x(E_q[z_d]) > ``threshold`` (Burda et al.'s test) and, with ``kl_threshold`` > 0,
+    a KL above it too; the covariance test alone keeps dimensions whose posterior means wander a
+    little while their KL (< 0.1 nats) is too small to change a decoded image."""
     kl, activity = diagnostics["kl_per_dim"], diagnostics["activity"]
-    active = [d for d, a in enumerate(activity) if a > threshold] or list(range(len(kl)))
+    active = [d for d, a in enumerate(activity) if a > threshold and kl[d] > kl_threshold] or list(range(len(kl)))
     return sorted(active, key=lambda d: -kl[d])
 
 
@@ -162,7 +169,7 @@ def latent_plane(model, steps: int = 15, low: float = 0.03, high: float = 0.97) 
     """
     if model.latent_dim != 2:
         raise ValueError("latent_plane needs a model with latent_dim = 2")
-    device = next(model.parameters()).device
+    device = device_of(model)
     u = torch.linspace(low, high, steps, dtype=torch.float64)
     q = (torch.special.ndtri(u)).float().to(device)
     z1, z0 = torch.meshgrid(q.flip(0), q, indexing="ij")  # z1 grows upwards

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from vaekit.data import load_dataset
-from vaekit.errors import ConfigError
+from vaekit.data import load_array, load_dataset
+from vaekit.errors import ConfigError, DataError
 from vaekit.measure.diagnostics import latent_diagnostics
 from vaekit.measure.evaluation import bits_per_dim, elbo_breakdown, likelihood_report
 from vaekit.runs import folder
@@ -21,20 +21,39 @@ def run_data(run_dir: str | Path):
     return model, cfg, load_dataset(cfg.data)
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0, limit: Optional[int] = None,
+def run_inputs(model, cfg, data, source: Optional[str | Path] = None):
+    """(x, y) a run's model works on: a split of its data (``train``, ``val``, ``test``; default
+    test) or a .csv/.npy/image file preprocessed as in training. ``y`` (the labels) is None
+    unless the model is conditional."""
+    source = source or "test"
+    if str(source) in ("train", "val", "test"):
+        x = eval_inputs(data, str(source), cfg)
+        y = getattr(data, f"{source}_labels")
+        return x, (y if model.conditional else None)
+    x, y = load_array(source, data.preprocessing, cfg.data.label_column)
+    model.check_shape(x)
+    if model.conditional and y is None:
+        raise DataError(f"{source}: a conditional run needs labels with the inputs")
+    return x, (y if model.conditional else None)
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", num_samples: int = 0, limit: Optional[int] = None,
                  compile: bool = False, progress: bool = False) -> dict[str, Any]:
     """ELBO, reconstruction, KL and latent diagnostics on a split, in nats per example.
 
-    ``nll_samples=k > 0`` adds the importance-sampled ``nll`` (k samples per example), the
-    ``elbo_gap`` (log p(x) - ELBO) and, for discrete data, ``nll_bits_per_dim``. ``limit``
+    ``elbo``, ``recon`` and ``kl`` are estimated with one posterior draw per example (so
+    elbo = -(recon + kl)). ``num_samples=k > 0`` adds the importance-sampled ``nll`` (k samples
+    per example), ``elbo_k`` (the ELBO averaged over the same k draws: a finer estimate of the
+    same bound), ``elbo_gap`` = -nll - elbo_k (log p(x) - ELBO >= 0, the KL from q(z|x) to the
+    true posterior) and, for discrete data, ``nll_bits_per_dim``. ``limit``
     evaluates only the first ``limit`` examples of the split. ``compile`` and ``progress`` go
     to :func:`vaekit.likelihood_report`.
     """
     model, cfg, data = run_data(run_dir)
     if split not in ("train", "val", "test"):
         raise ConfigError(f"unknown split {split!r}; choose train, val or test")
-    if nll_samples < 0:
-        raise ConfigError(f"--nll-samples must be >= 0, not {nll_samples}")
+    if num_samples < 0:
+        raise ConfigError(f"num_samples (--nll-samples) must be >= 0, not {num_samples}")
     x = eval_inputs(data, split, cfg)
     y = getattr(data, f"{split}_labels") if model.conditional else None
     if limit is not None:
@@ -44,8 +63,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", nll_samples: int = 0,
     discrete = cfg.model.likelihood == "bernoulli"
     if discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
-    if nll_samples > 0:
-        report = likelihood_report(model, x, nll_samples, y, seed=0, compile=compile, progress=progress)
+    if num_samples > 0:
+        report = likelihood_report(model, x, num_samples, y, seed=0, compile=compile, progress=progress)
         result.update(report)
         if discrete:
             result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())

@@ -4,15 +4,19 @@ dimension, latent maps, and samples by class for conditional models."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional, Sequence
 
 import torch
 
 from vaekit.config import Config
 from vaekit.measure.diagnostics import latent_plane, pca_2d
 from vaekit.measure.evaluation import posterior_means
-from vaekit.measure.latent import interpolate, reconstruct
+from vaekit.measure.latent import interpolate, reconstruct, traverse
 from vaekit.runs import plots
 from vaekit.training.loop import eval_inputs
+
+# The pictures' file names, the same in a run folder and as the defaults of the subcommands
+SAMPLES, RECONSTRUCTIONS, INTERPOLATION, TRAVERSE = "samples.png", "reconstructions.png", "interpolation.png", "traverse.png"
 
 
 def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, seed: int = 0) -> list[Path]:
@@ -32,16 +36,11 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
     if data.kind == "image":
         x = eval_inputs(data, "test", cfg)[:16]
         y = data.test_labels[:16] if model.conditional else None
-        written.append(plots.save_grid(samples, run_dir / "samples.png", nrow=8))
-        x, r = x.cpu(), reconstruct(model, x, y)
-        k = max(1, min(8, x.shape[0] // 2))  # rows of k: inputs, their reconstructions, inputs, ...
-        pairs = 2 if x.shape[0] >= 2 * k else 1
-        rows = [t for i in range(pairs) for t in (x[i * k : (i + 1) * k], r[i * k : (i + 1) * k])]
-        written.append(plots.save_labelled_rows(torch.stack(rows), run_dir / "reconstructions.png",
-                                                ["input", "reconstruction"] * pairs))
+        written.append(plots.save_grid(samples, run_dir / SAMPLES, nrow=8))
+        written.append(save_reconstructions(model, x, y, run_dir / RECONSTRUCTIONS))
         ya = None if y is None else y[:1]
-        strips = [interpolate(model, x[:1], x[1:2] if x.shape[0] > 1 else x[:1], 10, m, ya) for m in ("linear", "spherical")]
-        written.append(plots.save_labelled_rows(torch.cat(strips), run_dir / "interpolation.png", ["linear", "spherical"]))
+        written.append(save_interpolation(model, x[:1], x[1:2] if x.shape[0] > 1 else x[:1],
+                                          run_dir / INTERPOLATION, y=ya))
         if model.conditional:
             written.append(_samples_by_class(run_dir, model, data, g))
     else:
@@ -56,6 +55,35 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
             written.append(plots.save_kl_per_dim(history, run_dir / "kl_per_dim.png"))
     written += _latent_maps(run_dir, model, data, cfg)
     return written
+
+
+def save_reconstructions(model, x: torch.Tensor, y, path: str | Path) -> Path:
+    """Inputs above their reconstructions, in rows of up to 8 named 'input' and 'reconstruction'
+    (so that fewer than 16 inputs still make a labelled picture)."""
+    x, r = x.cpu(), reconstruct(model, x, y)
+    k = max(1, min(8, x.shape[0] // 2))  # rows of k: inputs, their reconstructions, inputs, ...
+    pairs = x.shape[0] // k if x.shape[0] >= 2 * k else 1
+    rows = [t for i in range(pairs) for t in (x[i * k : (i + 1) * k], r[i * k : (i + 1) * k])]
+    return plots.save_labelled_rows(torch.stack(rows), path, ["input", "reconstruction"] * pairs)
+
+
+def save_interpolation(model, xa: torch.Tensor, xb: torch.Tensor, path: str | Path, steps: int = 10,
+                       methods: Sequence[str] = ("linear", "spherical"), y=None) -> Path:
+    """One row per method (named on its left): the decoded path from the latent of ``xa`` to that of ``xb``."""
+    rows = torch.cat([interpolate(model, xa, xb, steps, m, y) for m in methods])
+    return plots.save_labelled_rows(rows, path, list(methods))
+
+
+def save_traverse(model, dims: Sequence[int], path: str | Path, x=None, y=None, steps: int = 9, span: float = 3.0,
+                  kl_per_dim: Optional[Sequence[float]] = None) -> Path:
+    """One row per latent dimension (named 'z6  KL 2.76' when ``kl_per_dim`` is given), each varying
+    that dimension over [-span, span] around the start; the offsets are labelled under the columns."""
+    rows = traverse(model, x, dims, steps, span, y)  # checks that the dims exist
+    names = [f"z{d}" + (f"  KL {kl_per_dim[d]:.2f}" if kl_per_dim is not None else "") for d in dims]
+    offsets = torch.linspace(-span, span, steps).tolist()
+    title = "z_d (the other dimensions at 0, the prior mean)" if x is None else \
+        "z_d minus its posterior mean for the input (the other dimensions at theirs)"
+    return plots.save_labelled_rows(rows, path, names, column_names=[f"{v:+.2g}" for v in offsets], column_title=title)
 
 
 def _samples_by_class(run_dir: Path, model, data, generator: torch.Generator, per_class: int = 10) -> Path:

@@ -54,29 +54,49 @@ def save_rows(rows: torch.Tensor, path: str | Path) -> Path:
     return save_grid(rows.flatten(0, 1), path, nrow=rows.shape[1])
 
 
-def save_labelled_rows(rows: torch.Tensor, path: str | Path, row_names: Sequence[str]) -> Path:
+def save_labelled_rows(rows: torch.Tensor, path: str | Path, row_names: Sequence[str],
+                       column_names: Optional[Sequence[str]] = None, column_title: Optional[str] = None) -> Path:
     """Save (rows, columns, C, H, W) images in [0, 1] as one grid, each row named on its left
-    (e.g. a conditional model's samples, one row per class)."""
+    (e.g. a conditional model's samples, one row per class); ``column_names`` (e.g. the values a
+    latent traversal runs through) go under the columns, above ``column_title``."""
     from torchvision.utils import make_grid
 
     if len(row_names) != rows.shape[0]:
         raise ValueError(f"{rows.shape[0]} rows but {len(row_names)} row names")
+    if column_names is not None and len(column_names) != rows.shape[1]:
+        raise ValueError(f"{rows.shape[1]} columns but {len(column_names)} column names")
     plt = _matplotlib()
     images = _upscale(rows.flatten(0, 1).detach().float().cpu().clamp(0, 1))
     pad = 2
     grid = make_grid(images, nrow=rows.shape[1], padding=pad, pad_value=1.0)  # (3, H, W)
-    cell = images.shape[-2] + pad  # height of one row of the grid, padding included
     height, width = grid.shape[1:]
-    fig = plt.figure(figsize=(1.0 + width / 100, height / 100))
-    ax = fig.add_axes([1.0 / (1.0 + width / 100), 0, width / 100 / (1.0 + width / 100), 1])
+    below = 0.0 if column_names is None else 0.55  # inches under the grid for the column axis
+    fig = plt.figure(figsize=(1.0 + width / 100, height / 100 + below))
+    total_w, total_h = 1.0 + width / 100, height / 100 + below
+    ax = fig.add_axes([1.0 / total_w, below / total_h, width / 100 / total_w, height / 100 / total_h])
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_xticks([])
-    ax.set_yticks([pad + i * cell + (cell - pad) / 2 for i in range(rows.shape[0])])
-    ax.set_yticklabels([str(n) for n in row_names], fontsize=9)
-    ax.tick_params(length=0)
+    _name_cells(ax, row_names, images.shape[-2] + pad, pad, axis="y")
+    if column_names is not None:
+        _name_cells(ax, column_names, images.shape[-1] + pad, pad, axis="x")
+        if column_title:
+            ax.set_xlabel(column_title, fontsize=8)
     for spine in ax.spines.values():
         spine.set_visible(False)
     return _save(fig, path, dpi=100)
+
+
+def _name_cells(ax, names: Sequence[str], cell: int, pad: int, axis: str) -> None:
+    """Tick labels at the centres of a grid's rows (axis='y') or columns (axis='x'); ``cell`` is the
+    size of one cell in pixels, padding included."""
+    at = [pad + i * cell + (cell - pad) / 2 for i in range(len(names))]
+    if axis == "y":
+        ax.set_yticks(at)
+        ax.set_yticklabels([str(n) for n in names], fontsize=9)
+    else:
+        ax.set_xticks(at)
+        ax.set_xticklabels([str(n) for n in names], fontsize=8)
+    ax.tick_params(length=0)
 
 
 def save_completion(holes: torch.Tensor, filled: torch.Tensor, path: str | Path, truth: Optional[torch.Tensor] = None,

@@ -1,0 +1,98 @@
+"""The flags of ``vaekit train`` (and ``sweep``): each sets one config key, and its help shows the
+key's default as :mod:`vaekit.config` defines it, so the help and the code cannot disagree.
+
+This module imports only the standard library and :mod:`vaekit.config` (no torch), so that
+``vaekit --help`` and an argument error answer at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Literal, NamedTuple
+
+from vaekit.config import Config
+
+# The importance-sample count of objective=iwae is training.num_samples in the package's vocabulary;
+# older configs call it training.iw_samples. The flag stays --iw-samples, the readable name.
+_IW_KEY = ("training.num_samples" if "num_samples" in {f.name for f in dataclasses.fields(Config().training)}
+           else "training.iw_samples")
+
+# (flag, config key, metavar, help); the default is appended from the config dataclasses
+_TABLE = [
+    ("--data", "data.name", "NAME|PATH", "digits | mnist | fashion-mnist | binarized-mnist, or a .csv, .npy or image folder"),
+    ("--data-dir", "data.data_dir", "DIR", "where datasets live"),
+    ("--binarize", "data.binarize", None, "how images become 0/1 (auto: dynamic for MNIST)"),
+    ("--label-column", "data.label_column", "COLUMN", "table column holding class labels (not a feature)"),
+    ("--model", "model.model", "{vae,cvae,tabular}",
+     "vae; cvae: conditioned on the label; tabular: a TabularVAE on a .csv"),
+    ("--arch", "model.arch", None, "encoder and decoder networks"),
+    ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),
+    ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),
+    ("--latent-dim", "model.latent_dim", "N", "latent dimensions"),
+    ("--likelihood", "model.likelihood", None, "p(x|z) (auto: bernoulli for binary data, else gaussian-learned)"),
+    ("--epochs", "training.epochs", "N", "passes over the training split"),
+    ("--batch-size", "training.batch_size", "N", "minibatch size"),
+    ("--lr", "training.lr", "RATE", "Adam learning rate"),
+    ("--beta", "training.beta", "BETA", "KL weight (beta-VAE)"),
+    ("--warmup-steps", "training.warmup_steps", "STEPS", "KL weight grows from 0 to beta over this many steps"),
+    ("--free-bits", "training.free_bits", "NATS", "free bits per latent dimension"),
+    ("--objective", "training.objective", None, "training objective"),
+    ("--iw-samples", _IW_KEY, "K", "importance samples per example for --objective iwae"),
+    ("--early-stopping", "training.early_stopping", "EPOCHS", "stop after this many epochs without a better "
+     "validation loss (0: off)"),
+    ("--seed", "training.seed", "SEED", "random seed (weights, batches, noise)"),
+    ("--device", "training.device", None, "where to train (auto: cuda when there is one)"),
+]
+
+# Defaults that are None in the config mean "decided at run time"; say how.
+_DEFAULT_TEXT = {
+    "data.data_dir": "$VAEKIT_DATA_DIR, else ~/.cache/vaekit",
+    "training.epochs": "enough to see about 500k examples, 10 to 1000: digits 398, MNIST 10",
+    "data.label_column": "none",
+}
+
+
+class Flag(NamedTuple):
+    flag: str
+    key: str  # the config key it sets, e.g. training.lr
+    metavar: str
+    help: str
+
+
+def _field(key: str) -> dataclasses.Field:
+    section, name = key.split(".")
+    return {f.name: f for f in dataclasses.fields(getattr(Config(), section))}[name]
+
+
+def default_text(key: str) -> str:
+    """The default of a config key as the help shows it: 0.001, 400, 32,64, auto, ..."""
+    if key in _DEFAULT_TEXT:
+        return _DEFAULT_TEXT[key]
+    section, name = key.split(".")
+    value = getattr(getattr(Config(), section), name)
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _choices_metavar(key: str) -> str:
+    """'{a,b,c}' for a Literal config field."""
+    section, name = key.split(".")
+    hints = typing.get_type_hints(type(getattr(Config(), section)))
+    tp = hints[name]
+    if typing.get_origin(tp) is not Literal:
+        raise TypeError(f"{key} has no fixed choices; give its flag a metavar")
+    return "{" + ",".join(typing.get_args(tp)) + "}"
+
+
+def train_flags() -> list[Flag]:
+    """Every flag of ``vaekit train`` that sets a config key, with metavar and help (default included)."""
+    flags = []
+    for flag, key, metavar, text in _TABLE:
+        _field(key)  # fails loudly if the config lost the key
+        flags.append(Flag(flag, key, metavar or _choices_metavar(key), f"{text} (default: {default_text(key)})"))
+    return flags
+
+
+TRAIN_FLAGS = train_flags()

@@ -1,0 +1,178 @@
+"""The argument parser of ``vaekit``: every subcommand, option and positional with its help and default.
+
+Built only from the standard library and :mod:`vaekit.config` (no torch, numpy, pandas, scikit-learn
+or matplotlib), so ``vaekit --help`` and an argument error answer in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+
+import vaekit
+from vaekit.cli.flags import TRAIN_FLAGS
+
+RUN_HELP = "a run folder written by 'vaekit train'"
+INPUTS_HELP = "a .csv, .npy or image folder, or a split of the run's data: train | val | test (default: test)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        self.exit(2, f"vaekit: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown as '(default: X)' where an option has one that is not already in its help."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        # 0 is a default worth showing; None, False (a switch), [] and SUPPRESS are not
+        shown = not (action.default is None or action.default is False or action.default == []
+                     or action.default == argparse.SUPPRESS)
+        if "(default" in text or not shown or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _version() -> str:
+    try:  # read from the installed metadata: importing torch would cost seconds
+        torch = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch = "not installed"
+    return f"vaekit {vaekit.__version__} (torch {torch}, python {sys.version.split()[0]})"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (they are off anyway when stderr is not a terminal)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vaekit", description="Train, measure and use variational autoencoders.",
+                formatter_class=_Help)
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[_common()], formatter_class=_Help)
+
+    _add_training(command)
+    _add_generation(command)
+    _add_measurement(command)
+    _add_tables(command)
+    return p
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="any config setting, e.g. training.lr=3e-4 or data.val_fraction=0.2")
+    parser.add_argument("--config", metavar="FILE", help="a .json or .yaml config (a run's config.json works too)")
+    group = parser.add_argument_group("settings (each sets one config key)")
+    for f in TRAIN_FLAGS:
+        if f.key not in skip:
+            group.add_argument(f.flag, dest=f.key, default=None, metavar=f.metavar, help=f.help)
+
+
+def _add_training(command) -> None:
+    t = command("train", "train a VAE and write a run folder")
+    _add_config_flags(t)
+    t.add_argument("--out", metavar="DIR", help="run folder (default: runs/<date-time>)")
+    t.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint (only --epochs may change)")
+    tab = t.add_argument_group("tables (--model tabular)")
+    tab.add_argument("--metadata", metavar="FILE",
+                     help="a JSON column list ({columns: [{name, type}]}) overriding the inferred types")
+    tab.add_argument("--target", metavar="COLUMN", help="a categorical column to model last, given the rest of the "
+                     "row (e.g. the label a classifier will learn from the synthetic rows)")
+    tab.add_argument("--model-every-column", action="store_true",
+                     help="also model columns that are a function of a categorical column (read off it by default)")
+
+    sw = command("sweep", "train one run per beta and plot distortion against rate")
+    _add_config_flags(sw, skip=("training.beta",))
+    sw.add_argument("--beta", dest="betas", required=True, metavar="BETAS",
+                    help="comma-separated KL weights, e.g. 0.25,0.5,1,2,4,8")
+    sw.add_argument("--out", required=True, metavar="DIR", help="folder for the runs, sweep.json and the plots")
+
+
+def _add_generation(command) -> None:
+    s = command("sample", "draw new examples from the prior")
+    s.add_argument("run", help=RUN_HELP)
+    s.add_argument("-n", type=int, default=64, metavar="N", help="how many examples")
+    s.add_argument("--out", metavar="FILE", help=".png grid or .npy array (default: RUN/samples.png)")
+    s.add_argument("--label", metavar="CLASS", help="conditional runs: the class to draw (index or name)")
+    s.add_argument("--grid", action="store_true", help="conditional runs: one row per class, N // classes per row")
+    s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
+
+    r = command("reconstruct", "inputs beside their reconstructions")
+    r.add_argument("run", help=RUN_HELP)
+    r.add_argument("-n", type=int, default=16, metavar="N", help="how many inputs")
+    r.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
+    r.add_argument("--out", metavar="FILE", help=".png or .npy (default: RUN/reconstructions.png)")
+
+    i = command("interpolate", "decode the path between two inputs' latents")
+    i.add_argument("run", help=RUN_HELP)
+    i.add_argument("--pair", metavar="I,J", help="two test-split indices, e.g. 3,17 (default: drawn with --seed)")
+    i.add_argument("--method", default="both", choices=["linear", "spherical", "both"],
+                   help="straight line or great circle (slerp) between the two posterior means")
+    i.add_argument("--steps", type=int, default=10, metavar="N", help="images per path, both ends included")
+    i.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the pair")
+    i.add_argument("--out", metavar="FILE", help=".png (default: RUN/interpolation.png)")
+
+    v = command("traverse", "vary one latent dimension at a time")
+    v.add_argument("run", help=RUN_HELP)
+    v.add_argument("--dims", metavar="DIMS", help="latent dimensions, e.g. 0,1,2, or 'all' (default: those active "
+                   "by both the covariance test and KL > 0.1 nats on the test split, the largest KL first)")
+    v.add_argument("--index", type=int, metavar="I", help="test example to start from (default: the prior mean)")
+    v.add_argument("--steps", type=int, default=9, metavar="N", help="images per row")
+    v.add_argument("--span", type=float, default=3.0, metavar="S", help="each row runs from -S to +S around the start")
+    v.add_argument("--out", metavar="FILE", help=".png (default: RUN/traverse.png)")
+
+
+def _add_measurement(command) -> None:
+    ev = command("eval", "ELBO, reconstruction, KL and the latent code's use on a split")
+    ev.add_argument("run", help=RUN_HELP)
+    ev.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.add_argument("--nll-samples", type=int, default=0, metavar="K",
+                    help="add the importance-sampled NLL with K samples per example, e.g. 5000 (default: 0, off)")
+    ev.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples of the split")
+    ev.add_argument("--compile", action="store_true",
+                    help="torch.compile the NLL's inner loop: a one-off compile of some seconds, then faster")
+
+    e = command("encode", "write posterior means of data")
+    e.add_argument("run", help=RUN_HELP)
+    e.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
+    e.add_argument("--out", metavar="FILE", help=".npy or .csv (default: RUN/encoded.npy)")
+
+    sc = command("score", "anomaly scores of data (higher = more anomalous)")
+    sc.add_argument("run", help=RUN_HELP)
+    sc.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
+    sc.add_argument("--method", default="nll", choices=["nll", "elbo", "recon"],
+                    help="nll: -log p(x) by importance sampling; elbo: one-draw -ELBO; recon: squared error")
+    sc.add_argument("--num-samples", type=int, default=100, metavar="K", help="importance samples for --method nll")
+    sc.add_argument("--out", metavar="FILE", help=".csv or .npy (default: RUN/scores.csv)")
+
+
+def _add_tables(command) -> None:
+    im = command("impute", "fill missing values (NaN or empty cells) with the model")
+    im.add_argument("run", help=RUN_HELP)
+    im.add_argument("--data", required=True, metavar="FILE", help="a .csv or .npy with NaN or empty cells where "
+                    "values are missing")
+    im.add_argument("--method", default="importance", choices=["importance", "pseudo-gibbs", "metropolis"],
+                    help="importance: the conditional mean E[x_m | x_o] (least squared error); pseudo-gibbs, "
+                         "metropolis: iterate the model")
+    im.add_argument("--iters", type=int, default=50, metavar="N",
+                    help="sweeps (for importance: pseudo-Gibbs sweeps before its fit)")
+    im.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed")
+    im.add_argument("--out", metavar="FILE", help=".csv or .npy (default: RUN/imputed.<suffix of --data>)")
+
+    sy = command("synth", "synthetic rows from a tabular run (vaekit train --model tabular)")
+    sy.add_argument("run", help=RUN_HELP)
+    sy.add_argument("-n", type=int, default=1000, metavar="N", help="how many rows")
+    sy.add_argument("--out", metavar="FILE", help=".csv (default: RUN/synthetic.csv)")
+    sy.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="only rows with this value (categorical columns; repeatable)")
+    sy.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed")

@@ -1,0 +1,110 @@
+"""``vaekit train`` and ``vaekit sweep``: a Config from the flags, then one training job."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Optional
+
+from vaekit.cli.console import progress_wanted
+from vaekit.cli.flags import TRAIN_FLAGS
+from vaekit.cli.output import int_arg
+from vaekit.config import Config, apply_overrides, load_config_file
+from vaekit.errors import ConfigError
+from vaekit.runs import folder
+from vaekit.runs.jobs import resume_run, train_run, train_table_run
+from vaekit.runs.sweep import parse_betas
+from vaekit.runs.sweep import sweep as run_sweep
+from vaekit.training import distributed
+
+
+def config_from_args(args, skip: tuple[str, ...] = ()) -> Config:
+    """The Config that --config, the flags and the KEY=VALUE overrides describe, in that order."""
+    cfg = load_config_file(args.config) if args.config else Config()
+    flags = [f"{f.key}={getattr(args, f.key)}" for f in TRAIN_FLAGS if f.key not in skip and getattr(args, f.key) is not None]
+    apply_overrides(cfg, flags + list(args.overrides))
+    cfg.training.progress = cfg.training.progress and progress_wanted(args)
+    return cfg
+
+
+def train(args) -> int:
+    if args.resume:
+        return _resume(args)
+    if getattr(args, "model.model") == "tabular":
+        return _train_tabular(args)
+    if args.metadata or args.target or args.model_every_column:
+        raise ConfigError("--metadata, --target and --model-every-column apply to --model tabular only")
+    cfg = config_from_args(args)
+    if _join_torchrun(cfg.training.device):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
+        distributed.follow_run(cfg)
+        return 0
+    train_run(cfg, out=args.out)
+    return 0
+
+
+def _resume(args) -> int:
+    given = [f.flag for f in TRAIN_FLAGS if f.key != "training.epochs" and getattr(args, f.key) is not None]
+    if args.config or args.overrides or given:
+        raise ConfigError("--resume continues a run with its own config; only --epochs may be given with it")
+    epochs = getattr(args, "training.epochs")
+    epochs = None if epochs is None else int_arg(epochs, "--epochs")
+    device = folder.run_config(folder.read_run(args.resume)).training.device if distributed.launched() else None
+    if _join_torchrun(device):
+        distributed.follow_run(resume=args.resume, epochs=epochs)
+        return 0
+    resume_run(args.resume, epochs=epochs)
+    return 0
+
+
+def _join_torchrun(device: Optional[str]) -> bool:
+    """Under torchrun, join the process group; True on the ranks other than 0."""
+    if not distributed.launched():
+        return False
+    distributed.setup(device)
+    return not distributed.is_main()
+
+
+def sweep(args) -> int:
+    cfg = config_from_args(args, skip=("training.beta",))
+    run_sweep(cfg, parse_betas(args.betas), args.out)
+    return 0
+
+
+_TABULAR_FLAGS = {"data.name", "model.model", "model.hidden", "model.latent_dim", "training.epochs",
+                  "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
+
+
+def _train_tabular(args) -> int:
+    """`vaekit train --data table.csv --model tabular`: fit a TabularVAE and save it as a run folder."""
+    given = [f.flag for f in TRAIN_FLAGS if getattr(args, f.key) is not None and f.key not in _TABULAR_FLAGS]
+    if given or args.config or args.overrides:
+        raise ConfigError("--model tabular takes --data, --metadata, --target, --hidden, --latent-dim, --epochs, --batch-size, "
+                          f"--lr, --beta, --seed, --device, --out (not {', '.join(given) or '--config/overrides'})")
+    if getattr(args, "data.name") is None:
+        raise ConfigError("--model tabular needs --data TABLE.csv")
+    out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if (out / "config.json").exists():
+        raise ConfigError(f"{out} already holds a run; choose another --out")
+    options = {"metadata": args.metadata, "target": args.target, "verbose": progress_wanted(args),
+               "derive_columns": not args.model_every_column}
+    for key, name, convert in (("model.hidden", "hidden", lambda v: tuple(int_arg(h, "--hidden") for h in v.split(","))),
+                               ("model.latent_dim", "latent_dim", lambda v: int_arg(v, "--latent-dim")),
+                               ("training.epochs", "epochs", lambda v: int_arg(v, "--epochs")),
+                               ("training.batch_size", "batch_size", lambda v: int_arg(v, "--batch-size")),
+                               ("training.lr", "lr", float), ("training.beta", "beta", float),
+                               ("training.seed", "seed", lambda v: int_arg(v, "--seed")), ("training.device", "device", str)):
+        if getattr(args, key) is not None:
+            try:
+                options[name] = convert(getattr(args, key))
+            except ValueError:
+                raise ConfigError(f"{key}: {getattr(args, key)!r} is not a valid value") from None
+    model = train_table_run(getattr(args, "data.name"), out, **options)
+    _print_table_run(out, model.history_)
+    return 0
+
+
+def _print_table_run(out: Path, history) -> None:
+    last = history[-1] if history else None
+    print(f"run folder: {out}" + (f"  (validation loss {last['val_loss']:.3f} nats/row)" if last else "")
+          + "\n  pictures: curves.png (losses per epoch), columns.png (each column, real against synthetic)")
+    print(f"  next: vaekit synth {out} -n 10000 --out synthetic.csv")
