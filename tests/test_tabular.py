@@ -11,7 +11,8 @@ pd = pytest.importorskip("pandas")
 import vaekit  # noqa: E402
 from vaekit import DataError, RunError, TabularVAE  # noqa: E402
 from vaekit.cli.main import main  # noqa: E402
-from vaekit.core.distributions import MixedTabular  # noqa: E402
+from vaekit.apps.tabular.likelihood import MixedTabular  # noqa: E402
+from vaekit.apps.tabular.model import TabularModel  # noqa: E402
 from vaekit.apps.tabular.transform import TableTransformer  # noqa: E402
 from vaekit.apps.tabular.types import read_metadata  # noqa: E402
 
@@ -93,8 +94,25 @@ def test_save_load_gives_identical_samples(fitted, tmp_path):
     pd.testing.assert_frame_equal(fitted.sample(300, seed=7), again.sample(300, seed=7))
     pd.testing.assert_frame_equal(fitted.sample(50, {"group": "b"}, seed=3), again.sample(50, {"group": "b"}, seed=3))
     assert not fitted.sample(300, seed=7).equals(fitted.sample(300, seed=8))
-    with pytest.raises(RunError, match="TabularVAE"):
-        vaekit.load(tmp_path / "model")
+    # one run format: vaekit.load gives the network, in eval mode on the CPU, with the same weights
+    net = vaekit.load(tmp_path / "model")
+    assert isinstance(net, TabularModel) and not net.training and next(net.parameters()).device.type == "cpu"
+    x = torch.from_numpy(fitted.transformer_.transform(fitted.sample(20, seed=1)))
+    torch.testing.assert_close(net.encode(x).mean, fitted.model_.encode(x).mean, rtol=0, atol=0)
+    doc = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert doc["class"] == "TabularModel" and set(doc["app"]) == {"params", "transformer", "num_rows"}
+    assert again.loss_values.equals(fitted.loss_values)  # metrics.jsonl holds the losses
+
+
+def test_a_vae_run_is_not_a_tabular_vae(tmp_path):
+    from vaekit.runs import folder
+
+    cfg = vaekit.Config(model=vaekit.ModelConfig(likelihood="bernoulli", hidden=(4,), latent_dim=2))
+    folder.save_config(tmp_path / "vae", cfg, vaekit.VAE(cfg.model, (3,)), {})
+    with pytest.raises(RunError, match="holds a VAE run, not a TabularVAE"):
+        TabularVAE.load(tmp_path / "vae")
+    with pytest.raises(RunError, match="no config.json"):
+        TabularVAE.load(tmp_path)
 
 
 def test_loss_values_per_epoch(fitted):
@@ -192,7 +210,7 @@ def test_cli_train_and_synth(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", str(csv), "--model", "tabular", "--epochs", "2", "--hidden", "32",
                  "--out", str(run), "--no-progress"]) == 0
-    assert json.loads((run / "config.json").read_text())["kind"] == "vaekit-tabular"
+    assert json.loads((run / "config.json").read_text())["class"] == "TabularModel"
     import matplotlib.pyplot as plt
 
     for picture in ("curves.png", "columns.png"):  # real PNGs with something drawn on them
@@ -280,7 +298,7 @@ def test_latent_mixture_is_fitted_saved_and_sampled(table, tmp_path):
     x = torch.from_numpy(model.transformer_.transform(table, rng=np.random.default_rng(0)))
     with torch.no_grad():
         codes = net.encode(x).rsample(generator=torch.Generator().manual_seed(0))
-    draws = net.sample_latent(20_000, torch.Generator().manual_seed(1))
+    draws = net.sample_latent(20_000, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.1)
     assert torch.allclose(draws.std(0), codes.std(0), rtol=0.15)
     synth = model.sample(2000)
@@ -293,7 +311,7 @@ def test_latent_mixture_is_fitted_saved_and_sampled(table, tmp_path):
         c = torch.zeros(1, net.cond_dim)
         c[0, start + i] = 1
         rows = torch.from_numpy((table["group"] == value).to_numpy(copy=True))
-        moved = net.sample_latent(20_000, torch.Generator().manual_seed(2), c).mean(0)
+        moved = net.sample_latent(20_000, c, generator=torch.Generator().manual_seed(2)).mean(0)
         assert (moved - codes[rows].mean(0)).norm() < 0.75 * (codes[rows].mean(0) - codes.mean(0)).norm()
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(200, seed=4), model.sample(200, seed=4))
@@ -347,7 +365,7 @@ def score_table(n=1500, seed=0):
 
 
 def test_level_edges_map_each_row_to_its_own_value():
-    from vaekit.apps.tabular.synthesizer import level_edges
+    from vaekit.apps.tabular.head import level_edges
 
     table = score_table()
     data = table.assign(score=table["score"].where(table.index % 2 == 1, 0.0))  # 0 in half the rows: an atom
@@ -360,8 +378,6 @@ def test_level_edges_map_each_row_to_its_own_value():
     assert k == len(values) - 1 and np.all(np.diff(edges) > 0)
     assert flag == 2 and rows[data["score"].isna().to_numpy(), flag].min() == 1.0  # the missing flag
     assert other == rows.shape[1] - 1  # the atom block's "other value" entry
-    from vaekit.apps.tabular.model import TabularModel
-
     layout = {"n_cont": len(tr.continuous), "missing_of": list(tr.missing_of), "cat_sizes": list(tr.cat_sizes)}
     start, spec = tr.cat_offset("label")
     net = TabularModel(layout, 2, (8,), target_block=(start, 2), head_levels=levels)
@@ -391,16 +407,11 @@ def test_target_head_sees_single_values_and_stops_early(tmp_path):
     history = model.head_history_
     best = min(history, key=lambda r: r["val_loss"])
     assert len(history) < 200 and len(history) - best["epoch"] == 10
-    # saved and loaded with its edges; a folder saved before head_levels existed still loads
+    # saved and loaded with its edges
     model.save(tmp_path / "m")
-    pd.testing.assert_frame_equal(TabularVAE.load(tmp_path / "m").sample(100, seed=2), model.sample(100, seed=2))
-    plain = TabularVAE(epochs=2, batch_size=100, hidden=(16,), latent_dim=2, target="label",
-                       verbose=False).fit(table.drop(columns="score"))
-    plain.save(tmp_path / "old")
-    doc = json.loads((tmp_path / "old" / "config.json").read_text())
-    del doc["spec"]["head_levels"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
-    assert TabularVAE.load(tmp_path / "old").model_.head_levels == []
+    again = TabularVAE.load(tmp_path / "m")
+    assert torch.equal(again.model_.head_edges, net.head_edges) and again.model_.head_levels == net.head_levels
+    pd.testing.assert_frame_equal(again.sample(100, seed=2), model.sample(100, seed=2))
 
 
 def test_auto_settings_depend_on_the_target(table):
@@ -468,14 +479,13 @@ def test_derived_columns_survive_save_and_load(tmp_path):
         raise AssertionError(f"config.json holds {name}, which strict JSON readers reject")
 
     doc = json.loads((tmp_path / "run" / "config.json").read_text(), parse_constant=no_constants)
-    code = next(c for c in doc["transformer"]["columns"] if c["name"] == "code")
+    code = next(c for c in doc["app"]["transformer"]["columns"] if c["name"] == "code")
     assert code["kind"] == "derived" and [None, None] in code["mapping"]
 
 
 def test_frozen_target_head_stays_in_eval_mode():
     """While the VAE trains, the head is frozen: train() leaves it in eval mode (no dropout noise in
     the loss's head term, which then is the same for the same row); an unfrozen head trains."""
-    from vaekit.apps.tabular.model import TabularModel
 
     net = TabularModel({"n_cont": 1, "missing_of": [], "cat_sizes": [2, 3]}, 2, (8,), target_block=(1, 2))
     net.train()

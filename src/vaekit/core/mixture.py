@@ -4,8 +4,9 @@ The algorithm of scikit-learn's ``GaussianMixture(covariance_type="full", init_p
 responsibilities start as the one-hot labels of one k-means run (scikit-learn's ``KMeans``), and
 EM stops when the mean log-likelihood per point changes by less than ``tol`` between E-steps.
 Each E-step here is one (n, d) x (d, K d) product for all components at once, where
-scikit-learn loops over the components in single-threaded numpy: on 26k latent codes of a
-table (d 32, K 20) its fit took about 10 s of a 50 s TabularVAE fit.
+scikit-learn loops over the components in single-threaded numpy, which made its fit a large
+share of a TabularVAE fit on Adult's latent codes (timed in
+bench/results/tabular-adult-validation.md, sixth round).
 """
 
 from __future__ import annotations

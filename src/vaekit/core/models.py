@@ -1,20 +1,22 @@
-"""The VAE and its conditional variant.
+"""The model kinds of the core: :class:`BaseVAE` (what every VAE shares) and :class:`VAE`.
 
-``encode(x) -> DiagonalGaussian`` (q(z|x)), ``decode(z) -> Bernoulli | Gaussian`` (p(x|z)),
-``prior`` (N(0, I)), ``forward(x) -> VAEOutput`` and ``sample(n)``. Models know nothing about
-optimisers, files or the command line; the loss is in :mod:`vaekit.objectives`.
+``encode(x) -> DiagonalGaussian`` (q(z|x)), ``decode(z) -> likelihood`` (p(x|z)), ``prior``
+(N(0, I)), ``forward(x) -> VAEOutput`` and ``sample(n)``; ``spec()`` and ``from_spec(spec)``
+rebuild a model untrained, which is how a run folder records it (:mod:`vaekit.core.registry`).
+Models know nothing about optimisers, files or the command line; the loss is in
+:mod:`vaekit.core.objectives`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import ModelConfig
+from vaekit.config import Config, ModelConfig
 from vaekit.core.distributions import Bernoulli, DiagonalGaussian, Gaussian
 from vaekit.errors import ConfigError, DataError
 from vaekit.core.networks import build_networks
@@ -29,7 +31,71 @@ class VAEOutput:
     likelihood: Likelihood  # p(x|z) at that draw
 
 
-class VAE(nn.Module):
+class BaseVAE(nn.Module):
+    """What every model kind shares: the N(0, I) prior, the reparameterised forward pass, sampling
+    and the shape check. A kind supplies ``encode``, ``decode``, ``latent_dim``, ``data_shape``,
+    ``spec()`` and ``from_spec()``; ``y`` is its conditioning input (None: unconditional).
+    """
+
+    num_classes = 0  # labels the training loop passes as y (0: none)
+    data_shape: tuple[int, ...]
+    latent_dim: int
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def prior(self) -> DiagonalGaussian:
+        p = next(self.parameters())
+        return DiagonalGaussian.standard(self.latent_dim, device=p.device, dtype=p.dtype)
+
+    def check_shape(self, x: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise DataError(
+                f"the model expects examples of shape {self.data_shape}, got {tuple(x.shape[1:])}; "
+                "use data of the kind the model was trained on"
+            )
+
+    def encode(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DiagonalGaussian:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, y: Optional[torch.Tensor] = None):
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
+    ) -> VAEOutput:
+        posterior = self.encode(x, y)
+        z = posterior.rsample(generator=generator)
+        return VAEOutput(posterior, z, self.decode(z, y))
+
+    def sample_latent(self, n: int, y: Optional[torch.Tensor] = None,
+                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``n`` draws of z to decode when sampling: from the prior here (a kind may fit another density)."""
+        return self.prior.rsample(n, generator=generator)[:, 0]
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+               mean: bool = True, **draw: Any) -> torch.Tensor:
+        """Draw n examples from the model: z from :meth:`sample_latent`, then the mean of p(x|z)
+        (or a draw if mean=False; ``draw`` holds options of the likelihood's ``sample``)."""
+        likelihood = self.decode(self.sample_latent(n, y, generator), y)
+        return likelihood.mean if mean else likelihood.sample(generator=generator, **draw)
+
+    def spec(self) -> dict[str, Any]:
+        """A JSON-able dict from which :meth:`from_spec` rebuilds this model, untrained."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], config: Optional[Config] = None) -> "BaseVAE":
+        """The untrained model that ``spec`` describes. ``config`` is the Config the model trained
+        under: a kind built from settings the user chose (``config.model``) keeps only what the
+        data fixed in its spec, so the run's settings are written once."""
+        raise NotImplementedError
+
+
+class VAE(BaseVAE):
     """A VAE with a N(0, I) prior; conditional (a CVAE, Sohn et al. 2015) when ``num_classes > 0``.
 
     ``config.likelihood`` must be resolved (not ``"auto"``); see :func:`vaekit.training.resolve_config`.
@@ -54,15 +120,6 @@ class VAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    @property
-    def conditional(self) -> bool:
-        return self.num_classes > 0
-
-    @property
-    def prior(self) -> DiagonalGaussian:
-        p = next(self.parameters())
-        return DiagonalGaussian.standard(self.latent_dim, device=p.device, dtype=p.dtype)
-
     def _condition(self, y: Optional[torch.Tensor], batch: int) -> Optional[torch.Tensor]:
         if not self.conditional:
             return None
@@ -76,13 +133,6 @@ class VAE(nn.Module):
         if (y < 0).any() or (y >= self.num_classes).any():
             raise DataError(f"labels must lie in 0..{self.num_classes - 1}")
         return F.one_hot(y, self.num_classes).float()
-
-    def check_shape(self, x: torch.Tensor) -> None:
-        if tuple(x.shape[1:]) != self.data_shape:
-            raise DataError(
-                f"the model expects examples of shape {self.data_shape}, got {tuple(x.shape[1:])}; "
-                "use data of the kind the model was trained on"
-            )
 
     def encode(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DiagonalGaussian:
         self.check_shape(x)
@@ -105,22 +155,13 @@ class VAE(nn.Module):
             return Gaussian(out, self.config.gaussian_scale, event_dims)
         return Gaussian(out, self.config.scale_floor + F.softplus(self.raw_scale), event_dims)
 
-    def forward(
-        self, x: torch.Tensor, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
-    ) -> VAEOutput:
-        posterior = self.encode(x, y)
-        z = posterior.rsample(generator=generator)
-        return VAEOutput(posterior, z, self.decode(z, y))
-
-    @torch.no_grad()
-    def sample(
-        self, n: int, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None, mean: bool = True
-    ) -> torch.Tensor:
-        """Draw n examples from the model: z ~ p(z), then the mean of p(x|z) (or a draw if mean=False)."""
-        z = self.prior.rsample(n, generator=generator)[:, 0]
-        likelihood = self.decode(z, y)
-        return likelihood.mean if mean else likelihood.sample(generator=generator)
-
-    def spec(self) -> dict:
-        """What, besides the config, is needed to rebuild this model (saved in config.json)."""
+    def spec(self) -> dict[str, Any]:
+        """What the data fixed (the example shape, the number of classes); the rest is ``config.model``."""
         return {"data_shape": list(self.data_shape), "num_classes": self.num_classes}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], config: Optional[Config] = None) -> "VAE":
+        """The untrained VAE of ``spec`` (from :meth:`spec`) with ``config.model``'s networks."""
+        if config is None:
+            raise ConfigError("a VAE is rebuilt from its spec and the Config it trained under; pass config")
+        return cls(config.model, tuple(spec["data_shape"]), int(spec.get("num_classes", 0)))

@@ -1,5 +1,10 @@
 """Run folders: ``config.json`` + ``model.safetensors`` + ``metrics.jsonl`` + ``resume.pt``.
 
+One format for every model kind. ``config.json`` holds ``"class"`` (the model's name in
+:mod:`vaekit.core.registry`), ``"spec"`` (what its ``from_spec`` rebuilds it from), ``"config"``
+(the settings it trained under, which the spec may refer to) and ``"environment"``; a job may add sections of its own (a
+dataset description, an application's state), which this module passes through unread.
+
 Nothing here unpickles: weights are safetensors, the config is JSON, and the resume file (model
 and optimiser tensors, counters and RNG state) is read with ``torch.load(weights_only=True)``.
 Every file is written atomically (temporary file, fsync, rename), so a crash at any moment
@@ -20,7 +25,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from vaekit import __version__  # the package face is lazy (PEP 562): this imports no other module
 from vaekit.config import Config
+from vaekit.core import registry
 from vaekit.errors import ConfigError, RunError
 
 CONFIG, WEIGHTS, METRICS, RESUME = "config.json", "model.safetensors", "metrics.jsonl", "resume.pt"
@@ -60,8 +67,6 @@ def _umask() -> int:
 
 def environment(device: str | torch.device | None = None, autocast: Optional[torch.dtype] = None) -> dict[str, str]:
     """Versions and hardware of a run; ``autocast``: the dtype its networks trained under (None: float32)."""
-    from vaekit import __version__
-
     return {
         "vaekit": __version__,
         "python": platform.python_version(),
@@ -72,13 +77,17 @@ def environment(device: str | torch.device | None = None, autocast: Optional[tor
     }
 
 
-def save_config(run_dir: str | Path, config: Config, model, data_info: dict[str, Any], device=None,
-                autocast: Optional[torch.dtype] = None) -> None:
+def save_config(run_dir: str | Path, config: Config, model, data_info: Optional[dict[str, Any]] = None, device=None,
+                autocast: Optional[torch.dtype] = None, **sections: Any) -> None:
+    """Write ``config.json``: the model's class and spec, ``config``, ``data_info`` (when given),
+    the environment, and any further JSON-able ``sections`` (e.g. an application's state)."""
     doc = {
-        "config": config.to_dict(),
+        "class": registry.kind_of(model),
         "spec": model.spec(),
-        "data": data_info,
+        "config": config.to_dict(),
+        **({"data": data_info} if data_info is not None else {}),
         "environment": environment(device, autocast),
+        **sections,
     }
     atomic_write(Path(run_dir) / CONFIG, json.dumps(doc, indent=2) + "\n")
 
@@ -106,10 +115,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunError(f"{path} is unreadable or corrupt ({type(exc).__name__}); the run cannot be used") from None
-    if isinstance(doc, dict) and doc.get("kind") == "vaekit-tabular":
-        raise RunError(f"{str(run_dir)!r} is a synthetic-table run; load it with vaekit.TabularVAE.load(path) or use 'vaekit synth'")
     if not isinstance(doc, dict) or not {"config", "spec"} <= doc.keys():
         raise RunError(f"{path} is not a vaekit run config (missing 'config' or 'spec')")
+    doc.setdefault("class", registry.DEFAULT_KIND)  # folders written before config.json named a class
     return doc
 
 
@@ -121,15 +129,16 @@ def run_config(doc: dict[str, Any]) -> Config:
 
 
 def build_model(doc: dict[str, Any]) -> torch.nn.Module:
-    """An untrained model with the architecture a run's config describes."""
-    from vaekit.core.models import VAE
-
-    cfg = run_config(doc)
-    spec = doc["spec"]
+    """An untrained model of the class a run's config.json (read by :func:`read_run`) names, from
+    its spec and the run's config (see :meth:`vaekit.core.models.BaseVAE.from_spec`)."""
+    kind = doc.get("class", registry.DEFAULT_KIND)
+    cls = registry.model_class(kind)
+    config = run_config(doc)
     try:
-        return VAE(cfg.model, tuple(spec["data_shape"]), int(spec.get("num_classes", 0)))
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise RunError(f"the run's config.json cannot rebuild a model: {exc}") from None
+        return cls.from_spec(doc["spec"], config)
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise RunError(f"the run's config.json cannot rebuild a {kind}: {type(exc).__name__} {first}") from None
 
 
 def load_weights_into(model: torch.nn.Module, path: Path) -> None:

@@ -2,9 +2,9 @@
 
 Tables often hold the same fact twice: Adult's ``education-num`` is a code for ``education``
 (16 values each, one to one), a product code has its label, a region its country. A decoder
-that draws the columns independently given z breaks such pairs (synthetic Adult rows agreed
-on education and education-num in 70-83% of rows before this), which costs the pair-trend
-score and every model trained on the rows. A column that is constant within each value of a
+that draws the columns independently given z breaks such pairs (in many synthetic Adult rows
+before this: bench/results/tabular-adult-validation.md, second and fourth rounds), which costs
+the pair-trend score and every model trained on the rows. A column that is constant within each value of a
 categorical column of the training table is therefore not modelled: it is read off its parent
 when rows are decoded, so the pair holds in every synthetic row and the model has one column
 less to learn (SDV calls the user-declared version of this a FixedCombinations constraint).
@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 import numpy as np
+import pandas as pd
 
 MIN_ROWS_PER_VALUE = 20
 SCREEN_ROWS = 2000  # rows on which a pair is tried first
@@ -25,8 +26,6 @@ SCREEN_ROWS = 2000  # rows on which a pair is tried first
 
 def _codes(series) -> tuple[np.ndarray, list]:
     """Integer codes of a column's values, a missing value being a value of its own, and the values."""
-    import pandas as pd
-
     codes, uniques = pd.factorize(series, use_na_sentinel=False)
     return codes, list(uniques)
 
@@ -81,8 +80,6 @@ def derive(parent_values, mapping: list[tuple[Any, Any]]) -> np.ndarray:
 
 def value_key(v: Any) -> Any:
     """One key for every spelling of a missing value, and numbers compared by value."""
-    import pandas as pd
-
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
         return None
     return v.item() if isinstance(v, np.generic) else v

@@ -1,5 +1,6 @@
 """The reversible transform between a DataFrame and the rows a VAE models; the column kinds it
-works with are found by :mod:`vaekit.tabular_types`.
+works with are found by :mod:`vaekit.apps.tabular.types`; a column's values go in and
+out through :mod:`vaekit.apps.tabular.values`.
 
 Continuous columns go through a **quantile transform to a standard normal** (the empirical CDF
 on ``n_quantiles`` levels, then the normal quantile function). Why this and not TVAE's
@@ -27,65 +28,21 @@ import math
 from typing import Any, Optional
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
-from vaekit.errors import DataError
+from vaekit.apps.tabular.dependencies import derive, find_derived
 from vaekit.apps.tabular.types import (
     BOOLEAN, CATEGORICAL, CONTINUOUS, DATETIME, DERIVED, ID, NUMERIC_KINDS, guess_date_format, infer_kind, require_pandas,
 )
+from vaekit.apps.tabular.values import (
+    EPOCH_UNITS, MISSING, cast_column, cast_datetime, column_numbers, decimals, is_missing, json_value, same_value,
+    seconds_since_epoch,
+)
+from vaekit.errors import DataError
 
-_EPOCH_UNITS = (86400.0, 3600.0, 60.0, 1.0)  # a datetime column is rounded to the coarsest that fits
-_MISSING = "__vaekit_missing__"  # the category standing for a missing categorical value
-
-
-def _seconds(series, spec: dict) -> np.ndarray:
-    """A datetime column as float seconds since 1970-01-01 (UTC for zone-aware values), NaN where missing."""
-    pd = require_pandas()
-    values = series
-    if not pd.api.types.is_datetime64_any_dtype(values):
-        bad = None
-        try:
-            values = pd.to_datetime(series, format=spec.get("format"), errors="coerce")
-        except (TypeError, ValueError) as exc:
-            bad = str(exc).splitlines()[0][:80]
-        if bad is None:
-            unparsed = values.isna() & series.notna()
-            bad = repr(series[unparsed].iloc[0]) if unparsed.any() else None
-        if bad is not None:
-            raise DataError(f"datetime column {spec['name']!r} holds {bad}, which does not read as a date"
-                            + (f" in format {spec['format']!r}" if spec.get("format") else ""))
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return ((values - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
-
-
-def column_numbers(df, spec: dict) -> np.ndarray:
-    """The column of a numeric kind as floats, NaN where missing."""
-    if spec["kind"] == DATETIME:
-        return _seconds(df[spec["name"]], spec)
-    return df[spec["name"]].to_numpy(dtype=float, na_value=np.nan)
-
-
-def _decimals(values: np.ndarray) -> Optional[int]:
-    """The fewest decimals (0..6) that reproduce every value, or None (keep full precision)."""
-    for d in range(7):
-        if np.allclose(np.round(values, d), values, rtol=0, atol=1e-9 * max(1.0, float(np.abs(values).max()))):
-            return d
-    return None
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, (np.bool_, bool)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return float(v)
-    return str(v)
 
 
 def _probit(u: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-
     return ndtri(np.clip(u, 1e-7, 1 - 1e-7))
 
 
@@ -98,7 +55,7 @@ class TableTransformer:
         self.metadata, self.n_quantiles, self.formats = metadata or {}, n_quantiles, formats or {}
         self.point_mass = point_mass
         # derive: columns that are a function of a categorical column are read off it instead of
-        # modelled (tabular_dependencies); ``keep`` names columns that must stay modelled.
+        # modelled (tabular.dependencies); ``keep`` names columns that must stay modelled.
         self.derive, self.keep = derive, tuple(keep)
 
     def _fit_numbers(self, v: np.ndarray) -> dict[str, Any]:
@@ -129,8 +86,6 @@ class TableTransformer:
             kinds[name] = self.metadata.get(str(name)) or infer_kind(df[name])
         derived = {}
         if self.derive:
-            from vaekit.apps.tabular.dependencies import find_derived
-
             parents = [c for c, k in kinds.items() if k in (CATEGORICAL, BOOLEAN)]
             children = [c for c, k in kinds.items() if k in (CONTINUOUS, CATEGORICAL, BOOLEAN) and str(c) not in self.keep]
             derived = find_derived(df, parents, children)
@@ -141,28 +96,28 @@ class TableTransformer:
             if str(name) in derived:
                 parent, mapping = derived[str(name)]
                 spec.update(kind=DERIVED, of_kind=kind, parent=parent,
-                            mapping=[[None if _isna(v) else _json_value(v) for v in pair] for pair in mapping])
+                            mapping=[[None if is_missing(v) else json_value(v) for v in pair] for pair in mapping])
             elif kind == DATETIME:
                 spec["tz"] = str(s.dt.tz) if getattr(getattr(s, "dt", None), "tz", None) is not None else None
                 if not pd.api.types.is_datetime64_any_dtype(s):
                     spec["format"] = self.formats.get(str(name)) or guess_date_format(s.astype(object))
-                v = _seconds(s, spec)
+                v = seconds_since_epoch(s, spec)
                 v = v[~np.isnan(v)]
-                unit = next((u for u in _EPOCH_UNITS if np.all(np.mod(v, u) == 0)), None)
+                unit = next((u for u in EPOCH_UNITS if np.all(np.mod(v, u) == 0)), None)
                 spec.update(self._fit_numbers(v), unit_s=unit)
             elif kind == CONTINUOUS:
                 try:
                     v = s.dropna().to_numpy(dtype=float)
                 except (TypeError, ValueError):
                     raise DataError(f"column {name!r} is declared continuous but holds non-numbers, e.g. {s.dropna().iloc[0]!r}") from None
-                spec.update(self._fit_numbers(v), decimals=_decimals(v), integer=pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(v, 1) == 0)))
+                spec.update(self._fit_numbers(v), decimals=decimals(v), integer=pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(v, 1) == 0)))
             elif kind == ID:
                 pass
             else:
-                cats = [_json_value(c) for c in pd.unique(s.dropna())]
+                cats = [json_value(c) for c in pd.unique(s.dropna())]
                 cats = sorted(cats, key=lambda c: (str(type(c)), c))
                 if s.isna().any():
-                    cats.append(_MISSING)
+                    cats.append(MISSING)
                 spec["categories"] = cats
             self.columns_.append(spec)
         return self
@@ -218,7 +173,7 @@ class TableTransformer:
         values differing only in surrounding spaces, e.g. ">50K" for Adult's " >50K")."""
         cats = spec["categories"]
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            value = _MISSING
+            value = MISSING
         for i, c in enumerate(cats):
             if same_value(c, value):
                 return i
@@ -260,7 +215,7 @@ class TableTransformer:
             lookup = {c: i for i, c in enumerate(spec["categories"])}
             onehot = np.zeros((n, len(spec["categories"])))
             values = df[spec["name"]]
-            idx = [lookup.get(_MISSING if _isna(v) else _json_value(v), -1) for v in values]
+            idx = [lookup.get(MISSING if is_missing(v) else json_value(v), -1) for v in values]
             bad = [v for v, i in zip(values, idx) if i < 0]
             if bad:
                 raise DataError(f"column {spec['name']!r} holds {bad[0]!r}, a value not seen when fitting")
@@ -271,8 +226,6 @@ class TableTransformer:
         return np.concatenate(parts + blocks + atom_blocks, axis=1).astype(np.float32)
 
     def inverse(self, rows: np.ndarray, enforce_min_max: bool = True, enforce_rounding: bool = True):
-        from scipy.special import ndtr
-
         pd = require_pandas()
         n, out = rows.shape[0], {}
         n_cont, miss = len(self.continuous), self.missing_of
@@ -294,21 +247,19 @@ class TableTransformer:
                 v = np.round(v / spec["unit_s"]) * spec["unit_s"]
             if i in miss:
                 v = np.where(rows[:, n_cont + miss.index(i)] > 0.5, np.nan, v)
-            out[spec["name"]] = _cast_datetime(pd, v, spec) if spec["kind"] == DATETIME else _cast(pd, v, spec)
+            out[spec["name"]] = cast_datetime(pd, v, spec) if spec["kind"] == DATETIME else cast_column(pd, v, spec)
         start = n_cont + len(miss)
         for spec in self.categorical:
             size = len(spec["categories"])
             idx = rows[:, start : start + size].argmax(1)
             start += size
             values = [spec["categories"][j] for j in idx]
-            out[spec["name"]] = _cast(pd, np.array([np.nan if v == _MISSING else v for v in values], dtype=object), spec)
+            out[spec["name"]] = cast_column(pd, np.array([np.nan if v == MISSING else v for v in values], dtype=object), spec)
         for spec in self.columns_:
             if spec["kind"] == ID:
                 out[spec["name"]] = pd.Series(np.arange(n), dtype="int64")
             elif spec["kind"] == DERIVED:
-                from vaekit.apps.tabular.dependencies import derive
-
-                out[spec["name"]] = _cast(pd, derive(out[spec["parent"]], spec["mapping"]), spec)
+                out[spec["name"]] = cast_column(pd, derive(out[spec["parent"]], spec["mapping"]), spec)
         return pd.DataFrame({spec["name"]: out[spec["name"]] for spec in self.columns_})
 
     def state(self) -> dict:
@@ -321,41 +272,3 @@ class TableTransformer:
                 derive=state.get("derive", False), keep=tuple(state.get("keep", ())))
         t.columns_ = state["columns"]
         return t
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Whether a user's value names a stored one: equal, or the same text up to surrounding
-    spaces (numbers given as text, Adult's " >50K" as ">50K")."""
-    return a == b or str(a).strip() == str(b).strip()
-
-
-def _isna(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is require_pandas().NA or v is require_pandas().NaT
-
-
-def _cast_datetime(pd, seconds: np.ndarray, spec: dict):
-    """Seconds since 1970 back to the column's form: text in its format, else its datetime dtype."""
-    stamps = pd.Series(pd.to_datetime(np.round(seconds * 1e6), unit="us"))  # NaN -> NaT
-    if spec.get("tz"):
-        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(spec["tz"])
-    if spec.get("format"):
-        text = stamps.dt.strftime(spec["format"]).astype(object).where(stamps.notna(), np.nan)
-        return _cast(pd, text.to_numpy(dtype=object), spec)
-    try:
-        return stamps.astype(spec["dtype"])
-    except (TypeError, ValueError):
-        return stamps
-
-
-def _cast(pd, values: np.ndarray, spec: dict):
-    """A Series of the column's original dtype (floats where an integer column has missing values)."""
-    s = pd.Series(values)
-    dtype = spec["dtype"]
-    try:
-        if s.isna().any() and ("int" in dtype.lower() or dtype == "bool"):
-            if dtype[:1].isupper() or dtype == "boolean":  # pandas' nullable types keep NA
-                return s.astype(dtype)
-            return s.astype(float) if "int" in dtype else s
-        return s.astype(dtype)
-    except (TypeError, ValueError):
-        return s

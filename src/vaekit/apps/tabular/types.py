@@ -1,7 +1,7 @@
 """Column kinds of a table: what metadata may call them, and how they are inferred from the values.
 
 Kinds: continuous, categorical (also ordinal), boolean, id, datetime, and derived (a column read
-off another one, :mod:`vaekit.tabular_dependencies`). Metadata is CTGAN/SDGym's JSON column list
+off another one, :mod:`vaekit.apps.tabular.dependencies`). Metadata is CTGAN/SDGym's JSON column list
 (``{"columns": [{"name", "type"}]}``, e.g. ``adult.json``) or SDV's sdtype mapping. Without it,
 numbers are continuous unless integral with at most ``MAX_INT_CATEGORIES`` values, text whose
 every value parses as a date with one format is a datetime, and other text is categorical.
@@ -18,7 +18,7 @@ import numpy as np
 from vaekit.errors import DataError
 
 CONTINUOUS, CATEGORICAL, BOOLEAN, ID, DATETIME = "continuous", "categorical", "boolean", "id", "datetime"
-DERIVED = "derived"  # a column read off another one (tabular_dependencies), not modelled
+DERIVED = "derived"  # a column read off another one (tabular.dependencies), not modelled
 NUMERIC_KINDS = (CONTINUOUS, DATETIME)  # modelled as one real number each
 # Metadata spellings accepted (CTGAN/SDGym's adult.json list, SDV's sdtypes) -> our five kinds.
 _ALIASES = {
