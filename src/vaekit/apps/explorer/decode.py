@@ -16,7 +16,12 @@ from typing import Any
 import torch
 
 from vaekit.apps.explorer.render import decoded, image_data_uri, table_row
-from vaekit.measure.diagnostics import dims_by_kl, latent_diagnostics, pca_basis
+from vaekit.measure.diagnostics import (
+    ACTIVE_THRESHOLD,
+    dims_by_kl,
+    latent_diagnostics,
+    pca_basis,
+)
 from vaekit.measure.evaluation import posterior_means
 from vaekit.measure.latent import lerp, slerp
 from vaekit.runs.evaluate import run_data
@@ -64,6 +69,7 @@ class Explorer:
             "latent_dim": int(self.model.latent_dim),
             "active": [{"dim": d, "kl": kl[d]} for d in dims_by_kl(self.diagnostics)],
             "active_units": int(self.diagnostics["active_units"]),
+            "active_threshold": ACTIVE_THRESHOLD,  # Burda et al.'s test: Cov_x(E_q[z_d]) above it
             "kl_per_dim": kl,
             "conditional": bool(self.model.conditional),
             "num_classes": self.num_classes,

@@ -130,7 +130,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port") from None
-    sock.listen(128)
+    sock.listen(2048)  # as uvicorn's own default backlog: a burst of connections waits instead of being refused
     return sock
 
 

@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 // ten distinguishable colours for the classes on the map (cycled beyond ten)
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+const WEAK_KL = 0.05; // nats: below this a dimension barely moves the decoded picture
 const state = { info: null, map: null, z: [], y: null, view: null };
 
 async function api(path, body) {
@@ -90,11 +91,14 @@ function buildSliders() {
   const holder = $("sliders");
   for (const { dim, kl } of state.info.active) {
     const label = document.createElement("label");
-    label.className = "slider";
+    // Burda's covariance test passes dimensions whose KL is too small to change the picture: grey them
+    label.className = kl < WEAK_KL ? "slider weak" : "slider";
+    label.title = `KL(q(z${dim} | x) || p(z${dim})) averaged over the test examples: ${kl.toFixed(3)} nats`;
     label.innerHTML = `<span>z${dim} <small>KL ${kl.toFixed(2)}</small></span>` +
       `<input type="range" min="-3" max="3" step="0.02" data-dim="${dim}" aria-label="latent dimension ${dim}">` +
       "<output>0.00</output>";
     holder.append(label);
+    if (kl < WEAK_KL) $("weak-note").hidden = false;
     const input = label.querySelector("input");
     input.addEventListener("input", () => {
       state.z[dim] = Number(input.value);
@@ -144,6 +148,10 @@ function drawMap() {
   });
   ctx.globalAlpha = 1;
   drawAxes(ctx, canvas);
+  for (const which of ["a", "b"]) {
+    const i = Number($(which).value), p = state.map.points[i];
+    if (p) drawEnd(ctx, state.view.toPixel(p), which.toUpperCase());
+  }
   if (state.z.length) drawMarker(ctx, state.view.toPixel(project(state.z)));
 }
 
@@ -159,6 +167,18 @@ function drawAxes(ctx, canvas) {
   ctx.rotate(-Math.PI / 2);
   ctx.fillText(`→ ${yName}`, 0, 0);
   ctx.restore();
+}
+
+// the two ends of the path: a ring and a letter at each example's posterior mean
+function drawEnd(ctx, [x, y], letter) {
+  ctx.strokeStyle = "#111";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.arc(x, y, 7, 0, 2 * Math.PI);
+  ctx.stroke();
+  ctx.fillStyle = "#111";
+  ctx.font = "bold 13px system-ui, sans-serif";
+  ctx.fillText(letter, x + 9, y - 7);
 }
 
 function drawMarker(ctx, [x, y]) {
@@ -227,16 +247,17 @@ function pathRequest() {
 function wirePath() {
   $("a").max = $("b").max = state.info.examples - 1;
   for (const which of ["a", "b"]) {
-    $(which).addEventListener("change", async () => { await showEnd(which); pathRequest(); });
+    $(which).addEventListener("change", async () => { await showEnd(which); drawMap(); pathRequest(); });
   }
   $("t").addEventListener("input", pathRequest);
   for (const radio of document.querySelectorAll("input[name=method]")) radio.addEventListener("change", pathRequest);
 }
 
 function describe(info) {
-  const dims = `${info.active.length} of ${info.latent_dim} latent dimensions active`;
-  const cond = info.conditional ? `, conditional on ${info.num_classes} classes` : "";
-  return `run ${info.run}: ${info.data} (${info.kind}, shape ${info.data_shape.join("×")}), ${dims}${cond}; ` +
+  const shape = info.data_shape.join(" × ");
+  const dims = `${info.active.length} of ${info.latent_dim} latent dimensions active (Cov over x of E[z_d | x] > ${info.active_threshold})`;
+  const cond = info.conditional ? ` · conditional on ${info.num_classes} classes` : "";
+  return `run folder ${info.run} · data ${info.data} (${info.kind}, ${shape}) · ${dims}${cond} · ` +
     `${info.examples} test examples`;
 }
 
