@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 import vaekit  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
-from vaekit.apps.impute import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
+from vaekit.apps.impute_methods import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
 
 from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
 
@@ -147,7 +147,7 @@ def run_credit(args) -> tuple[list[str], list[tuple]]:
     for fraction in (0.1, 0.3, 0.5):
         hidden = np.random.default_rng(0).random(test.shape) < fraction
         holes = np.where(hidden, np.nan, test)
-        holes_model = (holes - det.mean_) / det.scale_
+        holes_model = det.standardizer_.apply(holes)
         results = []
         for name, make in (("mean imputation", lambda: SimpleImputer(strategy="mean")),
                            ("KNNImputer(n_neighbors=5)", lambda: KNNImputer(n_neighbors=5)),
@@ -156,7 +156,7 @@ def run_credit(args) -> tuple[list[str], list[tuple]]:
             results.append((name, mse(filled, test, hidden), s))
         for method in METHODS:
             filled, s = vaekit_fill(model, holes_model, method, args.iters)
-            filled = filled * det.scale_ + det.mean_
+            filled = det.standardizer_.invert(filled)
             results.append((f"vaekit.impute(method='{method}', {_settings(method, args)})", mse(filled, test, hidden), s))
         for r in results:
             print(fraction, r, flush=True)

@@ -62,11 +62,13 @@ def test_ensemble_averages_its_members_scores():
     assert not torch.equal(det.estimators_[1].model_.raw_scale, det.estimators_[2].model_.raw_scale)
     for method in ("nll", "elbo", "recon"):  # set_params after fit reaches every member
         det.set_params(method=method)
-        single = [m._member_scores(det._inputs(x), method, 16) for m in det.estimators_]
-        np.testing.assert_allclose(det.decision_function(x), np.mean(single, axis=0), rtol=1e-12)
+        single = det.member_scores(x)
+        assert single.shape == (3, len(x))
+        assert not np.array_equal(single[1], single[2])
+        np.testing.assert_allclose(det.decision_function(x), single.mean(axis=0), rtol=1e-12)
     # the first member is the one-model fit with the same random_state
     one = VAEAnomalyDetector(n_estimators=1, method="nll", epochs=5, random_state=0).fit(normal)
-    np.testing.assert_array_equal(one.decision_function(x), det.estimators_[0]._member_scores(det._inputs(x), "nll", 16))
+    np.testing.assert_array_equal(one.decision_function(x), det.set_params(method="nll").member_scores(x)[0])
     again = VAEAnomalyDetector(n_estimators=3, method="nll", epochs=5, random_state=0).fit(normal)
     np.testing.assert_array_equal(again.decision_function(x), det.set_params(method="nll").decision_function(x))
 

@@ -20,6 +20,7 @@ from vaekit.config import DataConfig
 from vaekit.data import DataSplits, data_dir, load_array, load_dataset, split_indices
 from vaekit.data import download as download_mod
 from vaekit.data import idx as idx_mod
+from vaekit.data.standardize import Standardizer
 from vaekit.errors import ChecksumError, DataError
 
 SHARED = (
@@ -315,7 +316,7 @@ def _table(tmp_path, rows=3000, cols=6, seed=0) -> tuple[Path, np.ndarray]:
 
 def test_npy_table_splits_are_views_of_the_memory_map_equal_to_the_eager_reading(tmp_path, monkeypatch):
     from vaekit.data import mapped
-    from vaekit.data.registry import _split_whole
+    from vaekit.data.splits import split_whole
 
     path, x = _table(tmp_path)
     monkeypatch.setattr(mapped, "CHUNK_BYTES", 8 * 6 * 128)  # 128-row blocks: many blocks, merged statistics
@@ -323,7 +324,7 @@ def test_npy_table_splits_are_views_of_the_memory_map_equal_to_the_eager_reading
     assert all(isinstance(p, mapped.MappedRows) for p in (d.train, d.val, d.test))
     assert isinstance(d.train.source, mapped.NpyMap) and d.train.source.path == path
     assert (len(d.train), len(d.val), len(d.test), d.shape, d.binary) == (2100, 300, 600, (6,), False)
-    eager = _split_whole("t", "table", x.astype(np.float64), None, DataConfig(name="t"), None, [f"x{j}" for j in range(6)])
+    eager = split_whole("t", "table", x.astype(np.float64), None, DataConfig(name="t"), None, [f"x{j}" for j in range(6)])
     np.testing.assert_allclose(d.preprocessing["mean"], eager.preprocessing["mean"], rtol=1e-12)
     np.testing.assert_allclose(d.preprocessing["std"], eager.preprocessing["std"], rtol=1e-12)
     for split in ("train", "val", "test"):
@@ -445,7 +446,7 @@ def test_scattered_rows_are_read_exactly_without_the_map(tmp_path, monkeypatch):
     monkeypatch.setattr(rows.source, "array", None)  # any read through the map would fail now
     positions = np.concatenate([np.random.default_rng(1).integers(0, 5_000, 300), [10, 11, 12, 12, 4_999, 0]])
     assert np.array_equal(rows.read(positions), a[positions])
-    view = mapped.MappedRows(rows.source, np.arange(100, 5_000, 3), mean=np.ones(7), std=np.full(7, 2.0))
+    view = mapped.MappedRows(rows.source, np.arange(100, 5_000, 3), Standardizer(np.ones(7), np.full(7, 2.0)))
     assert np.allclose(view[torch.tensor([0, 5, 5, 2])].numpy(), (a[[100, 115, 115, 106]] - 1.0) / 2.0, atol=1e-6)
 
 

@@ -147,13 +147,29 @@ def test_chunking_batching_and_seeds():
 
 
 def test_chunks_are_equal_and_never_larger_than_asked():
-    from vaekit.measure.evaluation import _chunk_size
+    from vaekit.core.objectives import sample_chunks
 
     for k, largest in [(5000, 668), (5000, 5000), (7, 3), (1, 10), (10, 1), (100, 0)]:
-        c = _chunk_size(k, largest)
-        assert 1 <= c <= max(1, min(k, largest))
-        assert math.ceil(k / c) == math.ceil(k / max(1, min(k, largest)))  # no more chunks than needed
-    assert _chunk_size(5000, 668) == 625
+        for equal in (True, False):
+            sizes = sample_chunks(k, largest, equal=equal)
+            assert sum(sizes) == k and all(1 <= c <= max(1, min(k, largest)) for c in sizes)
+            assert len(sizes) == math.ceil(k / max(1, min(k, largest)))  # no more chunks than needed
+        sizes = sample_chunks(k, largest)
+        assert len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]  # one size, the last no larger
+        assert sizes[0] == math.ceil(k / len(sizes))  # the smallest size for that many chunks
+    assert sample_chunks(5000, 668) == [625] * 8
+    assert sample_chunks(5000, 668, equal=False) == [668] * 7 + [324]
+
+
+def test_running_logsumexp_over_chunks_equals_one_logsumexp():
+    from vaekit.core.objectives import RunningLogSumExp
+
+    log_w = 30 * torch.randn(50, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    acc = RunningLogSumExp(4)
+    for chunk in log_w.split([7, 20, 1, 22]):
+        acc.add(chunk.float())  # the weights may come in the model's dtype; the total is float64
+    assert acc.total.dtype == torch.float64
+    torch.testing.assert_close(acc.total, torch.logsumexp(log_w.float().double(), dim=0), rtol=0, atol=1e-12)
 
 
 def test_compiled_evaluation_matches_eager_on_the_same_draws():

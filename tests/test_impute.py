@@ -102,7 +102,7 @@ def test_importance_fill_is_the_exact_conditional_mean_of_a_linear_gaussian_mode
 
 
 def test_importance_fill_is_seeded_and_memory_bounded_in_chunks(digits_model):
-    from vaekit.apps.impute import _conditional_mean
+    from vaekit.apps.impute_methods import conditional_mean
 
     _, model, _, data = digits_model
     x = data.test[:20]
@@ -113,9 +113,9 @@ def test_importance_fill_is_seeded_and_memory_bounded_in_chunks(digits_model):
     g = torch.Generator().manual_seed(0)
     start = torch.where(mask, x, torch.zeros_like(x))
     proposal = model.encode(start)
-    whole = _conditional_mean(model, x, mask, proposal, None, 64, g)
+    whole = conditional_mean(model, x, mask, proposal, None, 64, g)
     g = torch.Generator().manual_seed(0)
-    chunked = _conditional_mean(model, x, mask, proposal, None, 64, g, max_elements=x[0].numel() * x.shape[0] * 5)
+    chunked = conditional_mean(model, x, mask, proposal, None, 64, g, max_elements=x[0].numel() * x.shape[0] * 5)
     assert torch.allclose(whole, chunked, atol=1e-5)  # chunks of 5 draws combine to the same weighted mean
 
 
@@ -125,7 +125,7 @@ def test_observed_posterior_fit_reaches_the_closed_form_optimum_of_a_linear_gaus
     variances 1 / P_ii. The fit starts at an encoder that is not the posterior of x_o (it is given x
     with the missing cells at 0, and perturbed), and must move there; the model gets no gradient."""
     from test_evaluation import SCALE, _ppca
-    from vaekit.apps.impute import fit_observed_posterior
+    from vaekit.apps.impute_methods import fit_observed_posterior
 
     model, x, _ = _ppca(perturb=0.3)
     model, x = model.double(), x.double()
@@ -138,7 +138,7 @@ def test_observed_posterior_fit_reaches_the_closed_form_optimum_of_a_linear_gaus
     exact_var = 1 / torch.diagonal(precision)
     start = torch.where(mask, x, torch.zeros_like(x))
     g = torch.Generator().manual_seed(0)
-    fitted = fit_observed_posterior(model, x, mask, start, steps=1000, lr=0.01, draws=64, generator=g)
+    fitted = fit_observed_posterior(model, x, mask, start, steps=1000, lr=0.01, num_samples=64, generator=g)
     assert all(p.grad is None for p in model.parameters())
     before = (model.encode(start).mean.detach() - exact_mean).abs().max()
     assert (fitted.mean - exact_mean).abs().max() < 0.05 < before  # posterior sds 0.26 and 0.50; the start is 0.53 off
@@ -161,15 +161,15 @@ def test_pseudo_gibbs_warns_when_its_fills_run_away():
     """The divergence check of pseudo-Gibbs: a fill far beyond the observed magnitudes warns, one within them does not."""
     import warnings
 
-    from vaekit.apps.impute import _warn_if_diverged
+    from vaekit.apps.impute_methods import warn_if_diverged
 
     x = torch.tensor([[1.0, 2.0, 0.0]])
     mask = torch.tensor([[True, True, False]])
     with pytest.warns(RuntimeWarning, match="diverged"):
-        _warn_if_diverged(torch.tensor([[1.0, 2.0, 1e4]]), x, mask)
+        warn_if_diverged(torch.tensor([[1.0, 2.0, 1e4]]), x, mask)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _warn_if_diverged(torch.tensor([[1.0, 2.0, 3.0]]), x, mask)  # within range: silent
+        warn_if_diverged(torch.tensor([[1.0, 2.0, 3.0]]), x, mask)  # within range: silent
 
 
 def test_completion_picture_paints_the_holes_red(tmp_path):

@@ -31,11 +31,12 @@ outliers dominate the likelihood; ``"none"`` leaves the standardised columns as 
 protocol: the anomalies are among the rows the VAE is fit to, and a VAE partly learns them).
 After a warm-up of the first quarter of the optimiser steps, each batch's loss averages only
 its examples whose negative ELBO is not among the worst ``floor(trim * batch)``, so those get no
-gradient (see :func:`vaekit.objectives.elbo_loss`; the idea of robust deep autoencoders, Zhou &
+gradient (see :func:`vaekit.core.objectives.elbo_loss`; the idea of robust deep autoencoders, Zhou &
 Paffenroth 2017, and of self-paced learning, Kumar et al. 2010); 0 trains on every row. The
 default 0.1 is a fixed fraction (the default ``contamination``; it does not follow ``contamination``).
 Defaults: ``method="elbo"``, ``n_estimators=3``, ``scale_floor=0.3``, ``preprocess="none"``,
 ``trim=0.1`` (chosen on ADBench sets that ``bench/anomaly.py`` does not report; see ``METHOD`` below).
+``member_scores(X)`` gives each member's scores, whose mean is ``decision_function(X)``.
 
 The draws eps ~ N(0, I) are the same for every example (common random numbers, seeded), so
 an example's score does not depend on the rest of its batch and repeated calls agree.
@@ -50,25 +51,28 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.errors import ConfigError
 from vaekit.apps.estimators import VAEEstimatorBase
-from vaekit.core.objectives import iwae_bound
+from vaekit.core.device import device_of
+from vaekit.core.distributions import standard_normal
+from vaekit.core.objectives import iwae_bound, log_importance_weights_at
+from vaekit.data.standardize import Standardizer
+from vaekit.errors import ConfigError
+from vaekit.measure.evaluation import log_likelihood
 
 SCORES = ("nll", "elbo", "recon")
 # Defaults chosen on a development group of ADBench tables kept apart from those bench/anomaly.py
-# reports (see bench/results/anomaly_tables_dev.md): the ELBO ranked a little better than the
-# importance-sampled NLL there, a floor of 0.3 better than 0.01, 0.1 or 1.0, and three seeds better than one.
+# reports, the comparisons in bench/results/anomaly_tables_dev.md: the method (the ELBO against the
+# importance-sampled NLL), the scale floor (against 0.01, 0.1 and 1.0) and the number of seeds.
 METHOD = "elbo"
 N_ESTIMATORS = 3
 SCALE_FLOOR = 0.3
-# asinh raised the development group's mean AUROC from 0.700 to 0.717 (Yeo-Johnson: 0.709) but lowered the
-# reported group's from 0.865 to 0.862 (bench/results/anomaly_tables_asinh.md): it stays an option, not the default.
+# asinh helped on the development group but not on the reported one
+# (bench/results/anomaly_tables_dev_asinh.md, anomaly_tables_asinh.md): an option, not the default.
 PREPROCESS = "none"
 PREPROCESSINGS = ("asinh", "none")
-# Trimmed-loss training (the worst tenth of each batch left out of the loss after a warm-up): on the
-# development group it raised the mean AUROC from 0.700 to 0.712 (random_state 1: 0.696 -> 0.707, 2: 0.696 ->
-# 0.708); trim 0.05 and 0.2 gave 0.713 each, so 0.1 (the default contamination) sits in a flat range.
-# On the reported group (run once with it afterwards) the mean moved from 0.865 to 0.863 (anomaly_tables.md).
+# Trimmed-loss training (the worst tenth of each batch left out of the loss after a warm-up): chosen
+# on the development group, where 0.05, 0.1 and 0.2 sat in a flat range and 0.1 is the default
+# contamination (bench/results/anomaly_tables_dev.md, its trim section).
 TRIM = 0.1
 
 
@@ -78,7 +82,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
     ``decision_function`` is the anomaly score (higher = more anomalous); ``score_samples`` is
     its negative (higher = more normal), as in scikit-learn's outlier detectors; ``predict``
     returns 0 (normal) / 1 (outlier). Network, latent size and epochs default to choices made
-    from the data's size (see :mod:`vaekit.estimators`).
+    from the data's size (see :mod:`vaekit.apps.estimators`).
     """
 
     _val_rows = 256  # rows for the per-epoch log only; its latent diagnostics cost O(rows^2) per epoch
@@ -106,9 +110,8 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             return z
         a = np.arcsinh(z)
         if fit:
-            std = a.std(axis=0)
-            self.preprocess_mean_, self.preprocess_scale_ = a.mean(axis=0), np.where(std > 0, std, 1.0)
-        return (a - self.preprocess_mean_) / self.preprocess_scale_
+            self.asinh_standardizer_ = Standardizer.fit(a)
+        return self.asinh_standardizer_.apply(a)
 
     def _config(self, n_samples: int, n_features: int):
         cfg = super()._config(n_samples, n_features)
@@ -146,33 +149,40 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _anomaly_scores(self, x: torch.Tensor) -> np.ndarray:
-        """The mean over the ensemble's members of their scores (they share the standardisation)."""
+    def _member_score_list(self, x: torch.Tensor) -> list[np.ndarray]:
+        """Each member's scores of the standardised rows x (they share the standardisation)."""
         members = getattr(self, "estimators_", [self])
-        scores = [m._member_scores(x, self.method, int(self.num_samples)) for m in members]
+        return [m._member_scores(x, self.method, int(self.num_samples)) for m in members]
+
+    def _anomaly_scores(self, x: torch.Tensor) -> np.ndarray:
+        """The mean over the ensemble's members of their scores."""
+        scores = self._member_score_list(x)
         return scores[0] if len(scores) == 1 else np.mean(scores, axis=0)
 
     @torch.no_grad()
-    def _member_scores(self, x: torch.Tensor, method: str, k: int, batch_size: int = 1024) -> np.ndarray:
+    def _member_scores(self, x: torch.Tensor, method: str, num_samples: int, batch_size: int = 1024) -> np.ndarray:
         """One fitted VAE's scores of the standardised rows x (the member's own model and seed)."""
         model = self.model_
         g = torch.Generator().manual_seed(self.seed_)
-        eps = torch.randn((k, 1, model.latent_dim), generator=g, dtype=torch.float64)
+        # the same eps for every example (common random numbers): (num_samples, 1, latent_dim)
+        eps = standard_normal((num_samples, 1, model.latent_dim), g, dtype=torch.float64)
+        rows = max(1, batch_size // max(1, num_samples // 4))
         out = []
-        for start in range(0, len(x), max(1, batch_size // max(1, k // 4))):
-            xb = x[start : start + max(1, batch_size // max(1, k // 4))]
+        for start in range(0, len(x), rows):
+            xb = x[start : start + rows]
             q = model.encode(xb)
             if method == "recon":
                 out.append(((model.decode(q.mean).mean - xb) ** 2).sum(dim=-1))
-                continue
-            z = q.reparameterize(eps)  # (k, batch, latent_dim), the same eps for every example
-            log_px = model.decode(z).log_prob(xb)  # (k, batch)
-            if method == "elbo":
-                out.append(-log_px.mean(dim=0) + q.kl())
-            else:  # log w = log p(x|z) + log p(z) - log q(z|x)
-                log_w = log_px + model.prior.log_prob(z) - q.log_prob(z)
-                out.append(-iwae_bound(log_w))
+            elif method == "elbo":
+                out.append(-model.decode(q.reparameterize(eps)).log_prob(xb).mean(dim=0) + q.kl())
+            else:
+                out.append(-iwae_bound(log_importance_weights_at(model, xb, q, q.reparameterize(eps))))
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+    def member_scores(self, X) -> np.ndarray:
+        """Each ensemble member's anomaly scores of the rows of X, shape (n_estimators, n_rows);
+        ``decision_function`` is their mean over the members."""
+        return np.stack(self._member_score_list(self._inputs(X)))
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (PyOD's convention)."""
@@ -196,15 +206,13 @@ def score_examples(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, met
     ``nll``: -:func:`vaekit.log_likelihood` with ``num_samples``; ``elbo``: the one-draw negative
     ELBO (seeded); ``recon``: squared error of the decoded posterior mean.
     """
-    from vaekit.measure.evaluation import log_likelihood
-
     if method not in SCORES:
         raise ConfigError(f"method must be one of {', '.join(SCORES)}, not {method!r}")
     if num_samples < 1:
         raise ConfigError("num_samples must be at least 1")
     if method == "nll":
         return -log_likelihood(model, x, num_samples=num_samples, y=y, seed=seed)
-    device = next(model.parameters()).device
+    device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
     out = []
     for start in range(0, x.shape[0], batch_size):

@@ -6,7 +6,8 @@ the core's, nothing is re-implemented here. Constructor arguments are stored unt
 (scikit-learn's rule); the choices left at ``None`` are resolved in ``fit`` from the data size,
 so that the tiny arrays of scikit-learn's estimator checks train in a fraction of a second.
 
-After ``fit`` the model is kept in float64: scores and embeddings of an example then do not
+After ``fit``, ``standardizer_`` holds the training rows' column standardisation
+(:class:`vaekit.data.standardize.Standardizer`) and the model is kept in float64: scores and embeddings of an example then do not
 depend on which other examples share its batch (float32 matrix products can differ in the last
 bits with the batch size), which scikit-learn's subset-invariance checks require.
 """
@@ -23,9 +24,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vaekit.config import Config
-from vaekit.data.registry import DataSplits
-from vaekit.errors import ConfigError
 from vaekit.core.models import VAE
+from vaekit.data.splits import DataSplits
+from vaekit.data.standardize import Standardizer
+from vaekit.errors import ConfigError
 from vaekit.training.loop import train
 
 
@@ -92,13 +94,8 @@ class VAEEstimatorBase(BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         x = np.asarray(X, dtype=np.float64)
         self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        if self.standardize:
-            self.mean_ = x.mean(axis=0)
-            std = x.std(axis=0)
-            self.scale_ = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
-        else:
-            self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
-        xs = torch.from_numpy(self._preprocess((x - self.mean_) / self.scale_, fit=True).astype(np.float32))
+        self.standardizer_ = Standardizer.fit(x) if self.standardize else Standardizer.identity(x.shape[1])
+        xs = torch.from_numpy(self._preprocess(self.standardizer_.apply(x), fit=True).astype(np.float32))
         cfg = self._config(*x.shape)
         # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap
         # (the log's latent diagnostics cost grows with the square of its size).
@@ -120,7 +117,7 @@ class VAEEstimatorBase(BaseEstimator):
     def _inputs(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return torch.from_numpy(self._preprocess((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_))
+        return torch.from_numpy(self._preprocess(self.standardizer_.apply(np.asarray(X, dtype=np.float64))))
 
     def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
         """A further transform of the standardised rows (none here; ``fit``: learn it from them)."""
@@ -134,5 +131,5 @@ class VAEEstimatorBase(BaseEstimator):
     @torch.no_grad()
     def _decode_means(self, z: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
         out = [self.model_.decode(z[i : i + batch_size]).mean for i in range(0, len(z), batch_size)]
-        x = torch.cat(out).numpy() if out else np.zeros((0, len(self.mean_)))
-        return x * self.scale_ + self.mean_
+        x = torch.cat(out).numpy() if out else np.zeros((0, len(self.standardizer_.mean)))
+        return self.standardizer_.invert(x)

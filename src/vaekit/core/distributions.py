@@ -14,6 +14,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from vaekit.core.bernoulli import grouped_bernoulli_log_prob
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 # Encoder log-variances are clamped to [-30, 20] before use: exp(-30) ~ 1e-13 and exp(20) ~ 5e8
@@ -105,7 +107,7 @@ class DiagonalGaussian:
         """The standard-normal eps that :meth:`rsample` draws (same shape, same use of ``generator``),
         for callers that pass it on, e.g. into a compiled function."""
         shape = self.mean.shape if num_samples is None else (num_samples, *self.mean.shape)
-        return torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return standard_normal(shape, generator, self.mean.device, self.mean.dtype)
 
     def reparameterize(self, eps: torch.Tensor) -> torch.Tensor:
         """mean + stddev * eps for standard-normal noise drawn by the caller (e.g. one draw for a
@@ -116,8 +118,7 @@ class DiagonalGaussian:
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; mean, var), summed over the event dims; broadcasts over leading sample dims."""
-        lp = -0.5 * (LOG_2PI + self.logvar + (z - self.mean) ** 2 * torch.exp(-self.logvar))
-        return _sum_event(lp, self.event_dims)
+        return _sum_event(normal_log_prob(z, self.mean, logvar=self.logvar), self.event_dims)
 
     def kl_per_dim(self, other: Optional["DiagonalGaussian"] = None) -> torch.Tensor:
         """Closed-form KL(self || other) per latent dimension (not summed); other=None is N(0, I).
@@ -139,55 +140,14 @@ class DiagonalGaussian:
         return torch.distributions.Independent(torch.distributions.Normal(self.mean, self.stddev), self.event_dims)
 
 
-def _group_size(d: int, largest: int = 120) -> int:
-    """The largest divisor of ``d`` that is at most ``largest``."""
-    return next(g for g in range(min(d, largest), 0, -1) if d % g == 0)
-
-
-class _BernoulliLogProb(torch.autograd.Function):
-    """sum_i log Bern(x_i; sigmoid(l_i)) over the last dim, with a hand-written backward.
-
-    log Bern(x; sigmoid(l)) = x l - softplus(l), and softplus(l) = relu(l) - log sigmoid(|l|), so
-
-        log p(x) = sum_i (x_i l_i - relu(l_i)) + sum_groups log prod_{i in group} sigmoid(|l_i|).
-
-    Every factor sigmoid(|l|) lies in [1/2, 1], so a product of at most 120 of them stays above
-    2^-120, a normal float32: one log per group of pixels instead of a log1p(exp) per pixel (on
-    the CPU those transcendentals cost about as much as the decoder's last matmul). The first
-    sum is taken per element (x l - relu(l) is exact where x is 0 or 1, and small), so large
-    logits do not cancel. The gradient is d/dl = x - sigmoid(l), from the sigmoid of the forward
-    pass; d/dx = l (only when x requires a gradient).
-    """
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        d = logits.shape[-1]
-        sig = torch.sigmoid(logits)
-        s = (sig - 0.5).abs_().add_(0.5)  # sigmoid(|l|), from sigmoid(l) (no second exp)
-        tail = s.view(*logits.shape[:-1], d // _group_size(d), -1).prod(-1).log_().sum(-1)
-        neg_linear = torch.addcmul(torch.relu(logits), x, logits, value=-1.0).sum(-1)  # sum relu(l) - x l
-        ctx.save_for_backward(sig, x, logits if ctx.needs_input_grad[1] else None)
-        return tail - neg_linear
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        sig, x, logits = ctx.saved_tensors
-        g = grad.unsqueeze(-1)
-        grad_logits = (x - sig).mul_(g) if ctx.needs_input_grad[0] else None
-        if grad_logits is not None and grad_logits.shape != sig.shape:
-            grad_logits = grad_logits.sum_to_size(sig.shape)
-        grad_x = (logits * g).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None
-        return grad_logits, grad_x
-
-
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor, event_dims: int) -> torch.Tensor:
     """log Bern(x; sigmoid(logits)) summed over the last ``event_dims`` dims (0: per element).
 
     ``x`` (0/1 or grey values in [0, 1]) broadcasts against ``logits``, e.g. one batch of
     images against logits with a leading sample dim ``(k, batch, ...)``. float32/float64 use
-    :class:`_BernoulliLogProb` (the distributions hold bf16/fp16 logits as float32, since a
-    product of 120 factors can underflow in half precision); per-element results use
-    ``binary_cross_entropy_with_logits``.
+    :mod:`vaekit.core.bernoulli`'s grouped kernel (the distributions hold bf16/fp16 logits as
+    float32, since a product of 120 factors can underflow in half precision); per-element
+    results use ``binary_cross_entropy_with_logits``.
     """
     x = x.to(logits.dtype)
     if event_dims < 1 or logits.dtype not in (torch.float32, torch.float64):
@@ -199,30 +159,7 @@ def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor, event_dims: int) -
     d = event.numel()
     flat_l = logits.reshape(*logits.shape[: logits.dim() - event_dims], d)
     flat_x = x.reshape(*x.shape[: x.dim() - event_dims], d)
-    if torch.is_grad_enabled() and (logits.requires_grad or x.requires_grad):
-        return _BernoulliLogProb.apply(flat_l, flat_x)
-    return _bernoulli_log_prob_no_grad(flat_l, flat_x)
-
-
-def _bernoulli_log_prob_no_grad(flat_l: torch.Tensor, flat_x: torch.Tensor) -> torch.Tensor:
-    """The same sum with nothing kept for a backward pass (evaluation, importance sampling).
-
-    x l - relu(l) = (x - 1/2) l - |l| / 2, so log p(x) = sum (x - 1/2) l - sum |l| / 2 +
-    sum_groups log prod sigmoid(|l|): the first sum is one batched matrix-vector product when x
-    broadcasts over leading sample dims (logits (k, batch, d), x (batch, d)), and |l| is formed
-    once and turned into sigmoid(|l|) in place. Fewer passes over the logits than the
-    autograd form, which must keep sigmoid(l) for its backward.
-    """
-    centred = flat_x - 0.5
-    if flat_x.dim() == 2 and flat_l.dim() == 3 and flat_l.shape[1:] == flat_x.shape:
-        xl = torch.einsum("kbd,bd->kb", flat_l, centred)
-    else:
-        xl = (flat_l * centred).sum(-1)
-    a = flat_l.abs()
-    abs_sum = a.sum(-1)
-    d = flat_l.shape[-1]
-    tail = a.sigmoid_().view(*flat_l.shape[:-1], d // _group_size(d), -1).prod(-1).log_().sum(-1)
-    return xl - 0.5 * abs_sum + tail
+    return grouped_bernoulli_log_prob(flat_l, flat_x)
 
 
 class Bernoulli:
@@ -266,12 +203,10 @@ class Gaussian:
         self.event_dims = mean.dim() - 1 if event_dims is None else event_dims
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        lp = -0.5 * (((x - self.mean) / self.scale) ** 2 + LOG_2PI) - torch.log(self.scale)
-        return _sum_event(lp, self.event_dims)
+        return _sum_event(normal_log_prob(x, self.mean, scale=self.scale), self.event_dims)
 
     def sample(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
-        return self.mean + self.scale * eps
+        return self.mean + self.scale * standard_normal(self.mean.shape, generator, self.mean.device, self.mean.dtype)
 
     def to_torch(self) -> torch.distributions.Distribution:
         return torch.distributions.Independent(torch.distributions.Normal(self.mean, self.scale), self.event_dims)

@@ -87,10 +87,21 @@ def elbo_loss(
     return {"loss": recon + beta * penalised, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
 
+def log_weights_given(log_px: torch.Tensor, prior: DiagonalGaussian, proposal: DiagonalGaussian,
+                      z: torch.Tensor) -> torch.Tensor:
+    """log w = log p(x|z) + log p(z) - log q(z) at draws z from the proposal q, given log p(x|z).
+
+    The one importance weight (Burda et al. 2015, eq. 8, with q(z|x) as the proposal): the
+    log-likelihood, the IWAE bound, the anomaly scores and imputation (whose ``log_px`` is the
+    likelihood of the observed cells only, and whose proposal may be fitted) all compute it here.
+    """
+    return log_px + prior.log_prob(z) - proposal.log_prob(z)
+
+
 def _weighted_terms_at(model, x, q: DiagonalGaussian, z: torch.Tensor, y=None):
     """(log p(x|z), log w) at given draws z (k, batch, latent_dim) from q: each (k, batch)."""
     log_px = model.decode(z, y).log_prob(x)
-    return log_px, log_px + model.prior.log_prob(z) - q.log_prob(z)
+    return log_px, log_weights_given(log_px, model.prior, q, z)
 
 
 def _weighted_terms(model, x, num_samples, y=None, generator=None, posterior=None):
@@ -114,6 +125,40 @@ def log_importance_weights(
 def log_importance_weights_at(model, x: torch.Tensor, q: DiagonalGaussian, z: torch.Tensor, y=None) -> torch.Tensor:
     """:func:`log_importance_weights` at given draws z (k, batch, latent_dim) from the posterior q."""
     return _weighted_terms_at(model, x, q, z, y)[1]
+
+
+def sample_chunks(num_samples: int, largest: int, equal: bool = True) -> list[int]:
+    """The sizes of the chunks in which ``num_samples`` importance samples are drawn, none above
+    ``largest`` (and at least 1), so that memory does not grow with ``num_samples``.
+
+    ``equal=True``: as few chunks as ``largest`` allows, each of the smallest size that covers
+    ``num_samples`` with that many but the last (5000 samples, at most 668 per chunk: 8 chunks of
+    625, not 7 of 668 and one of 324), so a compiled chunk mostly keeps one shape;
+    ``equal=False``: chunks of ``largest`` and the remainder. The sizes decide which draws the seeded generator
+    gives, so a caller keeps its rule to keep its numbers.
+    """
+    chunk = max(1, min(num_samples, largest))
+    if equal:
+        chunk = math.ceil(num_samples / math.ceil(num_samples / chunk))
+    return [min(chunk, num_samples - start) for start in range(0, num_samples, chunk)]
+
+
+class RunningLogSumExp:
+    """log sum_k exp(log w_k) per example, over samples that arrive in chunks of shape (k, batch).
+
+    The one running log-sum-exp of the importance-sampled log-likelihood (Burda et al. 2015,
+    eq. 8) and of the self-normalised weights of imputation: memory is one chunk's whatever the
+    number of samples, and the total is accumulated in float64 (the weights stay in the model's
+    dtype until they are added).
+    """
+
+    def __init__(self, batch: int, device=None):
+        self.total = torch.full((batch,), -math.inf, dtype=torch.float64, device=device)
+
+    def add(self, log_w: torch.Tensor) -> torch.Tensor:
+        """Add one chunk of log-weights (k, batch); returns the new total (batch,), float64."""
+        self.total = torch.logaddexp(self.total, torch.logsumexp(log_w.double(), dim=0))
+        return self.total
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .tables import read_npy
+from vaekit.data.standardize import Standardizer
+from vaekit.data.tables import check_finite_table, read_npy
 
 CHUNK_BYTES = 16 * 2**20  # rows read per block by scans, as float64 working copies
 
@@ -95,23 +96,21 @@ class _InMemory:
 class MappedRows:
     """Rows ``index`` (sorted positions in the file; None: all rows) of a 2-D table, as float32.
 
-    With ``mean``/``std`` the rows come out standardised, ``(x - mean) / std`` computed in
-    float64 as :func:`vaekit.data.tables.apply_standardizer` does.
+    With a ``standardizer`` the rows come out standardised, computed in float64 as
+    :func:`vaekit.data.standardize.apply_standardizer` does.
     """
 
     dtype = torch.float32
     device = torch.device("cpu")
     ndim = 2
 
-    def __init__(self, source, index: Optional[np.ndarray] = None, mean: Optional[np.ndarray] = None,
-                 std: Optional[np.ndarray] = None):
+    def __init__(self, source, index: Optional[np.ndarray] = None, standardizer: Optional[Standardizer] = None):
         if not hasattr(source, "release"):
             source = _InMemory(np.asarray(source))
         if len(source.shape) != 2:
             raise ValueError(f"MappedRows needs a 2-D array, not shape {source.shape}")
         self.source, self.index = source, index
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
-        self.std = None if std is None else np.asarray(std, dtype=np.float64)
+        self.standardizer = standardizer
         n = source.shape[0] if index is None else len(index)
         self.shape = torch.Size((n, source.shape[1]))
 
@@ -142,9 +141,9 @@ class MappedRows:
     # -- reading ---------------------------------------------------------------------------
     def _convert(self, block: np.ndarray) -> np.ndarray:
         """A new float32 array (never a view of the map: its pages are about to be released)."""
-        if self.mean is None:
+        if self.standardizer is None:
             return np.array(block, dtype=np.float32, copy=True)
-        return ((block - self.mean) / self.std).astype(np.float32)
+        return self.standardizer.apply(block).astype(np.float32)
 
     def read(self, positions) -> np.ndarray:
         """float32 rows at ``positions`` (into this view, any order, repeats allowed), as drawn.
@@ -226,8 +225,6 @@ def scan_table(source, train: np.ndarray, name: str, columns: list[str],
     deviation are wanted; blocks are merged with Chan et al.'s pairwise update, so the result
     matches ``numpy.mean``/``numpy.std`` of those rows to rounding.
     """
-    from .tables import check_finite_table
-
     n_rows, d = source.shape
     max_bytes = CHUNK_BYTES if max_bytes is None else max_bytes
     step = max(1, max_bytes // (8 * max(d, 1)))

@@ -19,50 +19,26 @@ the file in blocks.
 from __future__ import annotations
 
 import difflib
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
-from ..config import DataConfig
-from ..errors import DataError
-from .idx import MNIST_FAMILY, load_binarized_mnist, load_mnist_family
-from .images import IMAGE_SUFFIXES, is_image_file, read_image_folder, read_images
-from .mapped import MappedRows, NpyMap, scan_table
-from .tables import apply_standardizer, fit_standardizer, read_csv_table, read_npy
+from vaekit.config import DataConfig
+from vaekit.data.idx import MNIST_FAMILY, load_binarized_mnist, load_mnist_family
+from vaekit.data.images import IMAGE_SUFFIXES, is_image_file, read_image_folder, read_images
+from vaekit.data.mapped import MappedRows, NpyMap, scan_table
+from vaekit.data.splits import DataSplits, as_tensor, make_splits, split_indices, split_whole
+from vaekit.data.standardize import Standardizer, apply_standardizer
+from vaekit.data.tables import read_csv_table, read_npy
+from vaekit.errors import DataError
+
+__all__ = ["DataSplits", "data_dir", "load_array", "load_dataset", "split_indices"]
 
 BUILTIN = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
 _CHOICES = "choose digits, mnist, fashion-mnist, binarized-mnist or a path to a .csv, .npy or image folder"
-
-
-@dataclass(repr=False)
-class DataSplits:
-    """A dataset split three ways: float32 tensors resident in memory, or, for a ``.npy``
-    table, :class:`~vaekit.data.mapped.MappedRows` views of the memory-mapped file (same
-    ``shape``/``len``; indexing returns tensors of the rows asked for)."""
-
-    name: str  # "digits", "mnist", ..., or the path given
-    kind: str  # "image" or "table"
-    shape: tuple[int, ...]  # per-example shape: (C, H, W) for images, (D,) for tables
-    train: torch.Tensor | MappedRows  # float32 (N, *shape); images scaled to [0, 1]
-    val: torch.Tensor | MappedRows
-    test: torch.Tensor | MappedRows
-    train_labels: Optional[torch.Tensor]  # int64 class indices, or None
-    val_labels: Optional[torch.Tensor]
-    test_labels: Optional[torch.Tensor]
-    binary: bool  # every value is exactly 0 or 1
-    num_classes: int  # 0 when there are no labels
-    class_names: Optional[list[str]]
-    preprocessing: dict  # tables: {"columns", "mean", "std"} (+ "label_column", "class_names"); images: {}
-
-    def __repr__(self) -> str:
-        sizes = f"{len(self.train)}/{len(self.val)}/{len(self.test)}"
-        return (f"DataSplits(name={self.name!r}, kind={self.kind!r}, shape={self.shape}, "
-                f"train/val/test={sizes}, binary={self.binary}, num_classes={self.num_classes})")
 
 
 def data_dir(cfg: Optional[DataConfig] = None) -> Path:
@@ -99,75 +75,13 @@ def load_dataset(cfg: DataConfig) -> DataSplits:
     return _from_path(name, path, cfg)
 
 
-def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int,
-                  name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted (train, val, test) indices of a seeded permutation of ``range(n)``.
-
-    Each fraction is of the whole set; a positive fraction gives at least one example.
-    """
-    def count(fraction: float) -> int:
-        return 0 if fraction <= 0 else max(1, math.floor(n * fraction + 0.5))
-
-    n_test, n_val = count(test_fraction), count(val_fraction)
-    if n - n_test - n_val < 1:
-        raise DataError(
-            f"{name} has {n} examples, too few to split into train/validation/test "
-            f"(val_fraction={val_fraction}, test_fraction={test_fraction}); add data or lower the fractions"
-        )
-    perm = np.random.default_rng(seed).permutation(n)
-    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
-    return np.sort(train), np.sort(val), np.sort(test)
-
-
-def _is_binary(x: np.ndarray) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
-
-
-def _tensor(a: Optional[np.ndarray], dtype: torch.dtype) -> Optional[torch.Tensor]:
-    return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
-
-
-def _make(name: str, kind: str, parts: tuple, labels: tuple, class_names: Optional[list[str]],
-          preprocessing: dict, binary: Optional[bool] = None) -> DataSplits:
-    """Build DataSplits from (train, val, test) arrays and matching label arrays (or Nones)."""
-    train, val, test = (_tensor(p, torch.float32) for p in parts)
-    if binary is None:
-        binary = all(_is_binary(p) for p in parts)
-    return DataSplits(
-        name=name, kind=kind, shape=tuple(train.shape[1:]), train=train, val=val, test=test,
-        train_labels=_tensor(labels[0], torch.int64), val_labels=_tensor(labels[1], torch.int64),
-        test_labels=_tensor(labels[2], torch.int64), binary=bool(binary),
-        num_classes=len(class_names) if class_names else 0, class_names=class_names,
-        preprocessing=preprocessing,
-    )
-
-
-def _split_whole(name: str, kind: str, x: np.ndarray, y: Optional[np.ndarray], cfg: DataConfig,
-                 class_names: Optional[list[str]], columns: Optional[list[str]] = None) -> DataSplits:
-    """Split a set with no official split; standardise tables with the train statistics."""
-    idx = split_indices(len(x), cfg.val_fraction, cfg.test_fraction, cfg.split_seed, name)
-    parts = tuple(x[i] for i in idx)
-    labels = tuple(None if y is None else y[i] for i in idx)
-    preprocessing: dict = {}
-    if kind == "table":
-        assert columns is not None
-        # Data that are all 0/1 are left as they are, so that a Bernoulli likelihood still fits.
-        identity = not cfg.standardize or _is_binary(x)
-        preprocessing = fit_standardizer(parts[0], columns, identity=identity)
-        parts = tuple(apply_standardizer(p, preprocessing, name) for p in parts)
-        if class_names is not None:
-            preprocessing["label_column"] = cfg.label_column
-            preprocessing["class_names"] = list(class_names)
-    return _make(name, kind, parts, labels, class_names, preprocessing)
-
-
 def _digits(cfg: DataConfig) -> DataSplits:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.images.astype(np.float32) / np.float32(16.0))[:, None]  # (1797, 1, 8, 8), 0..16 -> [0, 1]
     y = digits.target.astype(np.int64)
-    return _split_whole("digits", "image", x, y, cfg, [str(d) for d in range(10)])
+    return split_whole("digits", "image", x, y, cfg, [str(d) for d in range(10)])
 
 
 def _mnist(cfg: DataConfig, key: str) -> DataSplits:
@@ -180,13 +94,13 @@ def _mnist(cfg: DataConfig, key: str) -> DataSplits:
 
     parts = (scale(train_x[tr]), scale(train_x[va]), scale(raw["test_images"]))
     labels = (train_y[tr], train_y[va], raw["test_labels"])
-    return _make(key, "image", parts, labels, list(MNIST_FAMILY[key]["classes"]), {})
+    return make_splits(key, "image", parts, labels, list(MNIST_FAMILY[key]["classes"]), {})
 
 
 def _binarized_mnist(cfg: DataConfig) -> DataSplits:
     raw = load_binarized_mnist(data_dir(cfg), cfg.download)
     parts = tuple(raw[s].reshape(-1, 1, 28, 28) for s in ("train", "valid", "test"))
-    return _make("binarized-mnist", "image", parts, (None, None, None), None, {}, binary=True)
+    return make_splits("binarized-mnist", "image", parts, (None, None, None), None, {}, binary=True)
 
 
 def _read_path(path: Path, label_column: Optional[str], preprocessing: dict, require_label: bool):
@@ -255,12 +169,9 @@ def _npy_table(name: str, path: Path, cfg: DataConfig) -> DataSplits:
     binary, mean, std = scan_table(source, train, path.name, columns)
     # As for CSV tables: data that are all 0/1 are left as they are (a Bernoulli likelihood fits).
     identity = not cfg.standardize or binary
-    if identity:
-        mean, std = np.zeros(d), np.ones(d)
-    std = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
-    preprocessing = {"columns": columns, "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
-    stats = (None, None) if identity else (mean, std)
-    train_x, val_x, test_x = (MappedRows(source, idx, *stats) for idx in (train, val, test))
+    standardizer = Standardizer.identity(d) if identity else Standardizer.from_moments(mean, std)
+    preprocessing = standardizer.record(columns)
+    train_x, val_x, test_x = (MappedRows(source, idx, None if identity else standardizer) for idx in (train, val, test))
     return DataSplits(
         name=name, kind="table", shape=(d,), train=train_x, val=val_x, test=test_x,
         train_labels=None, val_labels=None, test_labels=None, binary=binary, num_classes=0,
@@ -274,19 +185,15 @@ def _npy_table_array(path: Path, preprocessing: dict, label_column: Optional[str
     source = NpyMap(path)
     columns = _npy_columns(path, source.shape[1], preprocessing, label_column, require_label)
     scan_table(source, np.zeros(0, dtype=np.int64), path.name, columns)  # finite values only
-    stats = (None, None)
-    if "mean" in preprocessing:
-        mean = np.asarray(preprocessing["mean"], dtype=np.float64)
-        std = np.asarray(preprocessing.get("std", [1.0] * len(mean)), dtype=np.float64)
-        stats = (mean, std)
-    return MappedRows(source, None, *stats).materialize()
+    standardizer = Standardizer.from_record(preprocessing) if "mean" in preprocessing else None
+    return MappedRows(source, None, standardizer).materialize()
 
 
 def _from_path(name: str, path: Path, cfg: DataConfig) -> DataSplits:
     if _is_npy_table(path):
         return _npy_table(name, path, cfg)
     x, y, class_names, kind, columns = _read_path(path, cfg.label_column, {}, True)
-    return _split_whole(name, kind, x, y, cfg, class_names, columns)
+    return split_whole(name, kind, x, y, cfg, class_names, columns)
 
 
 def load_array(path, preprocessing: Optional[dict] = None,
@@ -308,4 +215,4 @@ def load_array(path, preprocessing: Optional[dict] = None,
     x, y, _, kind, _ = _read_path(path, column, pre, require_label=label_column is not None)
     if kind == "table" and "mean" in pre:
         x = apply_standardizer(x, pre, path.name)
-    return torch.from_numpy(np.array(x, dtype=np.float32)), _tensor(y, torch.int64)
+    return torch.from_numpy(np.array(x, dtype=np.float32)), as_tensor(y, torch.int64)

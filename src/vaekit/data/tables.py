@@ -144,7 +144,7 @@ def cells_to_floats(path: Path, header: list[str], rows: list[list[str]], lines:
                     where = f"{path.name} row {line}, column {header[j]!r}"
                     if not value.strip():
                         raise DataError(f"{where} is empty (a missing value); impute it or drop the row") from None
-                    if value.strip().lower() in _MISSING_MARKERS:
+                    if value.strip().lower() in MISSING_MARKERS:
                         raise DataError(
                             f"{where}: {value.strip()!r} marks a missing value; impute it or drop the row"
                         ) from None
@@ -164,7 +164,9 @@ def cells_to_floats(path: Path, header: list[str], rows: list[list[str]], lines:
     return x.reshape(len(rows), len(col_idx))
 
 
-_MISSING_MARKERS = {"na", "n/a", "null", "none", "?", "-", "missing"}
+# Cells that mean "no value" besides an empty one and NaN: refused in training data (with a
+# message saying so), read as NaN by read_csv_with_missing for completion.
+MISSING_MARKERS = frozenset({"na", "n/a", "null", "none", "?", "-", "missing"})
 
 
 def _separator_hint(header: list[str]) -> str:
@@ -248,35 +250,29 @@ def check_finite_table(x: np.ndarray, name: str, columns: Sequence[str], row_off
         )
 
 
-def fit_standardizer(train: np.ndarray, columns: Sequence[str], identity: bool = False) -> dict:
-    """The preprocessing record: column names plus the TRAIN split's mean and std (0 -> 1)."""
-    d = train.shape[1]
-    if identity:
-        mean, std = np.zeros(d), np.ones(d)
-    else:
-        mean = train.mean(axis=0, dtype=np.float64)
-        std = train.std(axis=0, dtype=np.float64)
-        std = np.where(std > 0, std, 1.0)  # a constant column is centred, not blown up
-    return {"columns": list(columns), "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+def read_csv_with_missing(path: Path, columns: Optional[Sequence[str]] = None,
+                          label_column: Optional[str] = None) -> tuple[np.ndarray, list[str]]:
+    """(x float64 with NaN where a cell is missing, the column names) of a CSV file to complete.
 
-
-def apply_standardizer(x: np.ndarray, preprocessing: dict, name: str) -> np.ndarray:
-    """(x - mean) / std with the stored statistics, as float32."""
-    mean = np.asarray(preprocessing.get("mean", [0.0] * x.shape[1]), dtype=np.float64)
-    std = np.asarray(preprocessing.get("std", [1.0] * x.shape[1]), dtype=np.float64)
-    if mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
-        raise DataError(
-            f"{name} has {x.shape[1]} features but the stored preprocessing has {mean.size}; "
-            "use data with the columns the model was trained on"
-        )
-    z = (x - mean) / std
-    beyond = np.abs(z) > np.finfo(np.float32).max  # would become +-inf in float32 (NaN, a missing cell, passes)
-    if beyond.any():
-        i, k = np.argwhere(beyond)[0]
-        columns = preprocessing.get("columns", [])
-        column = columns[k] if k < len(columns) else k
-        raise DataError(
-            f"{name}: column {column!r} holds {x[i, k]:.6g}, which the training rows' mean and standard deviation "
-            f"turn into {z[i, k]:.3g}, beyond float32's range (about 3.4e38); rescale that column or drop its extreme rows"
-        )
-    return z.astype(np.float32)
+    A cell is missing when it is empty, NaN or one of :data:`MISSING_MARKERS`; any other cell
+    must be a number. ``columns`` selects and orders the columns (by default every one but
+    ``label_column``).
+    """
+    header, rows, lines = read_csv_cells(path)
+    index = {name: j for j, name in enumerate(header)}
+    columns = list(columns or [h for h in header if h != label_column])
+    absent = [c for c in columns if c not in index]
+    if absent:
+        raise DataError(f"{path.name} lacks the column(s) {', '.join(map(repr, absent))} the model was trained on")
+    x = np.empty((len(rows), len(columns)))
+    for i, (row, line) in enumerate(zip(rows, lines)):
+        for k, c in enumerate(columns):
+            cell = row[index[c]].strip()
+            if cell.lower() in MISSING_MARKERS or cell.lower() in ("", "nan"):
+                x[i, k] = np.nan
+                continue
+            try:
+                x[i, k] = float(cell)
+            except ValueError:
+                raise DataError(f"{path.name} row {line}, column {c!r}: {cell!r} is not a number") from None
+    return x, columns

@@ -15,13 +15,10 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
+from vaekit.core.device import device_of
 from vaekit.core.distributions import DiagonalGaussian
+from vaekit.core.objectives import RunningLogSumExp, elbo_loss, log_importance_weights_at, sample_chunks
 from vaekit.errors import ConfigError
-from vaekit.core.objectives import elbo_loss, log_importance_weights_at
-
-
-def _model_device(model) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _batches(x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int):
@@ -38,7 +35,7 @@ def elbo_breakdown(
 
     One reparameterised draw per example, from a generator seeded with ``seed``.
     """
-    device = _model_device(model)
+    device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -53,13 +50,6 @@ def elbo_breakdown(
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "elbo": -nelbo}
 
 
-def _chunk_size(num_samples: int, largest: int) -> int:
-    """Samples per chunk: at most ``largest``, in equal chunks (5000 samples, at most 668 per
-    chunk: 8 chunks of 625, not 7 of 668 and one of 324), so a compiled chunk keeps one shape."""
-    chunks = math.ceil(num_samples / max(1, min(num_samples, largest)))
-    return math.ceil(num_samples / chunks)
-
-
 def _chunk_log_weights(model, compile: bool):
     """log w of one chunk as a function of (x, y, posterior mean, log-variance, noise).
 
@@ -68,7 +58,7 @@ def _chunk_log_weights(model, compile: bool):
     eager forms consume the same random numbers and differ only by float rounding.
     ``torch.compile`` fuses the passes over the decoder's output (the Bernoulli or Gaussian
     log-density and its sums) into one kernel beside the matmuls; on a CPU that removes most of
-    the time outside the matmuls.
+    the time outside the matmuls (bench/results/mnist_nll_speed.md).
     """
     def log_weights(x, y, mean, logvar, eps):
         q = DiagonalGaussian(mean, logvar)
@@ -96,17 +86,13 @@ def _chunk_log_weights(model, compile: bool):
 
 def _estimate(log_weights, xb, yb, q, num_samples: int, per_block: int, g) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean log-weight) of one block of examples, float64."""
-    chunk = _chunk_size(num_samples, per_block // xb.shape[0])
-    # Running log-sum-exp over chunks of samples (memory does not grow with num_samples); the
-    # weights stay in the model's dtype, the accumulation is float64.
-    acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=xb.device)
+    log_sum_w = RunningLogSumExp(xb.shape[0], xb.device)
     sum_log_w = torch.zeros(xb.shape[0], dtype=torch.float64, device=xb.device)
-    for start in range(0, num_samples, chunk):
-        eps = q.noise(min(chunk, num_samples - start), generator=g)
-        log_w = log_weights(xb, yb, q.mean, q.logvar, eps).double()
-        acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
+    for size in sample_chunks(num_samples, per_block // xb.shape[0]):
+        log_w = log_weights(xb, yb, q.mean, q.logvar, q.noise(size, generator=g)).double()
+        log_sum_w.add(log_w)
         sum_log_w += log_w.sum(dim=0)
-    return acc - math.log(num_samples), sum_log_w / num_samples
+    return log_sum_w.total - math.log(num_samples), sum_log_w / num_samples
 
 
 def _importance_sampling(
@@ -120,7 +106,7 @@ def _importance_sampling(
     """
     if num_samples < 1:
         raise ConfigError(f"num_samples must be at least 1, not {num_samples}")
-    device = _model_device(model)
+    device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
     n = x.shape[0]
     data_size = int(math.prod(x.shape[1:]))
@@ -157,9 +143,9 @@ def _importance_sampling(
     return torch.cat(log_px_out), torch.cat(elbo_out)
 
 
-# Decoder outputs per chunk of importance samples. 2^19 float32 numbers (2 MB per tensor) ran
-# about 20% faster than 2^20 on a 2-core CPU (the larger chunk's temporaries each take fresh
-# pages from the allocator and fall out of cache); memory stays bounded either way.
+# Decoder outputs per chunk of importance samples: small enough that a chunk's temporaries stay
+# in cache rather than each taking fresh pages from the allocator (measured against 2^20 in
+# bench/results/choices.md); memory stays bounded either way.
 MAX_ELEMENTS = 2**19
 
 
@@ -177,8 +163,8 @@ def log_likelihood(
     log-sum-exp. ``batch_size`` examples share a chunk (default: as many as fit beside all
     their samples). Seeded: the same ``seed``, chunking and model give the same numbers.
     ``compile=True`` runs each chunk through ``torch.compile`` (a one-off compile of some
-    seconds, then about a third less time on a CPU; the same numbers up to float rounding,
-    and a warning and the eager path where compiling fails); ``progress=True`` shows a progress
+    seconds, then less time on a CPU, see bench/results/mnist_nll_speed.md; the same numbers up
+    to float rounding, and a warning and the eager path where compiling fails); ``progress=True`` shows a progress
     bar over the examples. Returns a float64 tensor of shape ``(batch,)`` on the CPU, in nats.
     """
     with torch.inference_mode():
@@ -214,7 +200,7 @@ def bits_per_dim(nats_per_example: float, dims: int) -> float:
 @torch.no_grad()
 def posterior_means(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 1000) -> torch.Tensor:
     """E_q[z|x] for every example (an embedding), on the CPU."""
-    device = _model_device(model)
+    device = device_of(model)
     return torch.cat(
         [model.encode(xb.to(device), None if yb is None else yb.to(device)).mean.cpu() for xb, yb in _batches(x, y, batch_size)]
     )

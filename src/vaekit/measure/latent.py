@@ -10,17 +10,17 @@ from typing import Literal, Optional, Sequence
 
 import torch
 
+from vaekit.core.device import as_model_input, device_of
 from vaekit.errors import ConfigError
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
 def reconstruct(model, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Decode the posterior mean of each example: E[x | z = E_q[z|x]]."""
-    x = x.to(_device(model))
+    """Decode the posterior mean of each example: E[x | z = E_q[z|x]], on the CPU.
+
+    ``x`` (a tensor or an array) is moved to the model's device and dtype first.
+    """
+    x = as_model_input(model, x)
     return model.decode(model.encode(x, y).mean, y).mean.cpu()
 
 
@@ -55,7 +55,7 @@ def interpolate(
     """
     if steps < 2:
         raise ConfigError("interpolation needs at least 2 steps")
-    device = _device(model)
+    device = device_of(model)
     za = model.encode(x_a.to(device), y).mean
     zb = model.encode(x_b.to(device), y).mean
     t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
@@ -78,7 +78,7 @@ def traverse(
     The base is the posterior mean of the single example ``x`` (shape (1, ...)), or the prior
     mean 0 when ``x`` is None. Returns (len(dims), steps, *data_shape).
     """
-    device = _device(model)
+    device = device_of(model)
     dims = list(range(model.latent_dim)) if dims is None else list(dims)
     bad = [d for d in dims if not 0 <= d < model.latent_dim]
     if bad:
