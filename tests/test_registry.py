@@ -122,12 +122,17 @@ def test_a_config_without_class_is_a_vae(tmp_path):
     assert torch.equal(vaekit.load(run).encode(x).mean, model.eval().encode(x).mean)
 
 
-def test_a_spec_that_cannot_rebuild_its_class_is_a_run_error(tmp_path):
+@pytest.mark.parametrize("damage, expected", [
+    (lambda spec: spec.pop("layout"), "KeyError"),
+    (lambda spec: spec.update(latent_dim=-3), "RuntimeError"),
+    (lambda spec: spec.update(hidden="wide"), "TypeError"),
+])
+def test_a_spec_that_cannot_rebuild_its_class_is_a_run_error(tmp_path, damage, expected):
     run = save_run(tmp_path / "run", tabular_model())
     doc = json.loads((run / "config.json").read_text())
-    del doc["spec"]["layout"]
+    damage(doc["spec"])
     (run / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(RunError, match="cannot rebuild a TabularModel: KeyError") as info:
+    with pytest.raises(RunError, match=f"cannot rebuild a TabularModel: {expected}") as info:
         vaekit.load(run)
     assert "\n" not in str(info.value)
 

@@ -136,7 +136,8 @@ def build_model(doc: dict[str, Any]) -> torch.nn.Module:
     config = run_config(doc)
     try:
         return cls.from_spec(doc["spec"], config)
-    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
+    # RuntimeError: torch refusing a layer of the spec's sizes (negative, or too large to allocate)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, ConfigError) as exc:
         first = (str(exc).splitlines() or [""])[0][:160]
         raise RunError(f"the run's config.json cannot rebuild a {kind}: {type(exc).__name__} {first}") from None
 
