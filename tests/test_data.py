@@ -456,3 +456,19 @@ def test_a_value_beyond_float32_after_standardising_is_a_data_error(tmp_path):
     path.write_text("a\n0\n3.4028235677973366e+38\n")
     with pytest.raises(DataError, match="beyond float32's range"):
         load_dataset(DataConfig(name=str(path), val_fraction=0.0, test_fraction=0.2))
+
+
+def test_one_standardizer_fits_applies_inverts_and_records():
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(50, 3))
+    x[:, 2] = 7.0  # a constant column is centred, not divided by 0
+    st = Standardizer.fit(x)
+    z = st.apply(x)
+    np.testing.assert_allclose(z[:, :2].mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(z[:, :2].std(0), 1, rtol=1e-12)
+    assert np.array_equal(z[:, 2], np.zeros(50)) and st.scale[2] == 1.0
+    np.testing.assert_allclose(st.invert(z), x, rtol=1e-12)
+    record = st.record(["a", "b", "c"])
+    assert record["columns"] == ["a", "b", "c"] and record["std"][2] == 1.0
+    again = Standardizer.from_record(record)
+    assert np.array_equal(again.mean, st.mean) and np.array_equal(again.scale, st.scale)
+    assert np.array_equal(Standardizer.identity(3).apply(x), x)

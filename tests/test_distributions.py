@@ -87,3 +87,19 @@ def test_gaussian_sample_has_requested_scale(scale):
     lik = Gaussian(torch.zeros(20000, 1), scale)
     s = lik.sample(generator=torch.Generator().manual_seed(0))
     assert abs(s.std().item() - scale) < 0.05 * scale
+
+
+def test_gaussians_share_one_log_density_and_one_noise_draw():
+    """DiagonalGaussian (logvar) and Gaussian (scale) give the same log-density for the same
+    sigma, and their draws are standard_normal's numbers from the same generator."""
+    from vaekit.core.distributions import normal_log_prob, standard_normal
+
+    q = _gauss(batch=4, dim=6)
+    lik = Gaussian(q.mean, q.stddev)
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(q.log_prob(x), lik.log_prob(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(q.log_prob(x), normal_log_prob(x, q.mean, logvar=q.logvar).sum(-1), rtol=0, atol=0)
+    eps = standard_normal((4, 6), torch.Generator().manual_seed(4))
+    assert torch.equal(q.rsample(generator=torch.Generator().manual_seed(4)), q.mean + q.stddev * eps)
+    assert torch.equal(lik.sample(torch.Generator().manual_seed(4)), q.mean + lik.scale * eps)
+    assert torch.equal(q.noise(3, torch.Generator().manual_seed(4)), standard_normal((3, 4, 6), torch.Generator().manual_seed(4)))

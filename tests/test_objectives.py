@@ -30,19 +30,35 @@ def test_elbo_terms_and_normalisation():
     assert torch.allclose(beta4["elbo"], terms["elbo"])  # the bound does not depend on beta
 
 
-def test_trimmed_elbo_equals_plain_elbo_at_trim_zero():
+def test_trim_leaves_out_a_huge_loss_and_averages_the_kept_examples():
+    """trim > 0 on a batch with one example far worse than the rest: the loss differs from the
+    untrimmed one and equals the plain mean over the kept examples; trim=0 and a trim too small
+    to leave anyone out are the plain mean over all of them."""
     model = _model()
-    x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))
+    x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5), generator=torch.Generator().manual_seed(2))
     out = model(x, generator=torch.Generator().manual_seed(0))
+    out.likelihood.logits.data[5] = 40.0 * (1 - 2 * x[5])  # example 5: every pixel confidently wrong
+    recon_i = -out.likelihood.log_prob(x)
+    kl_i = out.posterior.kl()
+    assert int(torch.argmax(recon_i + kl_i)) == 5 and recon_i[5] > 20 * recon_i.median()
+    kept = [i for i in range(16) if i != 5]
     for free_bits in (0.0, 0.5):
         plain = elbo_loss(x, out, beta=2.0, free_bits=free_bits)
-        trimmed = elbo_loss(x, out, beta=2.0, free_bits=free_bits, trim=0.0)
-        for key in plain:
-            assert torch.equal(plain[key], trimmed[key])
+        trimmed = elbo_loss(x, out, beta=2.0, free_bits=free_bits, trim=0.1)  # floor(0.1 * 16) = 1 left out
+        torch.testing.assert_close(plain["recon"], recon_i.mean())
+        torch.testing.assert_close(trimmed["recon"], recon_i[kept].mean())
+        torch.testing.assert_close(trimmed["kl"], kl_i[kept].mean())
+        assert trimmed["loss"] < plain["loss"] - 10  # the huge loss is out
+        kl_d = out.posterior.kl_per_dim()[kept].mean(0)
+        torch.testing.assert_close(trimmed["loss"], recon_i[kept].mean() + 2.0 * kl_d.clamp(min=free_bits).sum())
+        for key in plain:  # trim=0 is the untrimmed loss, exactly
+            assert torch.equal(elbo_loss(x, out, beta=2.0, free_bits=free_bits, trim=0.0)[key], plain[key])
     # a trim that leaves nobody out (floor(0.05 * 16) = 0) is the plain loss up to rounding
     small = elbo_loss(x, out, beta=2.0, trim=0.05)
-    for key in plain:
+    for key in small:
         torch.testing.assert_close(small[key], elbo_loss(x, out, beta=2.0)[key])
+    with pytest.raises(ValueError, match="trim"):
+        elbo_loss(x, out, trim=1.0)
 
 
 def test_trimmed_elbo_leaves_out_exactly_the_worst_examples_and_their_gradients():

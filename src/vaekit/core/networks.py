@@ -1,9 +1,9 @@
 """Encoder and decoder backbones, built from a ModelConfig and the data's shape.
 
-Encoders map x (and optionally a condition vector c) to ``2 * latent_dim`` numbers (mean and
-log-variance); decoders map z (and c) to one raw parameter per data element (Bernoulli logits
-or Gaussian means). All sizes are derived from the config and the data shape; nothing is
-hard-coded. Losses live elsewhere.
+Encoders map x (and optionally a conditioning vector y, e.g. a one-hot label) to
+``2 * latent_dim`` numbers (mean and log-variance); decoders map z (and y) to one raw parameter
+per data element (Bernoulli logits or Gaussian means). All sizes are derived from the config and
+the data shape; nothing is hard-coded. Losses live elsewhere.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _with_condition(h: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
-    return h if c is None else torch.cat([h, c.to(h.dtype)], dim=-1)
+def _with_condition(h: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    """The features h with the conditioning vector y appended (h itself without one)."""
+    return h if y is None else torch.cat([h, y.to(h.dtype)], dim=-1)
 
 
 class MLPEncoder(nn.Module):
@@ -37,8 +38,8 @@ class MLPEncoder(nn.Module):
         in_features = int(torch.Size(data_shape).numel())
         self.net = mlp([in_features + cond_dim, *cfg.hidden, 2 * cfg.latent_dim])
 
-    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(_with_condition(x.flatten(1), c))
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(_with_condition(x.flatten(1), y))
 
 
 class MLPDecoder(nn.Module):
@@ -50,8 +51,8 @@ class MLPDecoder(nn.Module):
             *mlp([cfg.latent_dim + cond_dim, *reversed(cfg.hidden), out_features]), nn.Unflatten(1, self.data_shape)
         )
 
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(_with_condition(z, c))
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(_with_condition(z, y))
 
 
 def _conv_sizes(data_shape: tuple[int, ...], channels: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -78,8 +79,8 @@ class ConvEncoder(nn.Module):
         flat = cfg.channels[-1] * sizes[-1][0] * sizes[-1][1]
         self.head = mlp([flat + cond_dim, *cfg.hidden, 2 * cfg.latent_dim])
 
-    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.head(_with_condition(self.conv(x), c))
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.head(_with_condition(self.conv(x), y))
 
 
 class ConvDecoder(nn.Module):
@@ -104,8 +105,8 @@ class ConvDecoder(nn.Module):
                 layers.append(nn.ReLU())
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.deconv(self.head(_with_condition(z, c)))
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.deconv(self.head(_with_condition(z, y)))
 
 
 def build_networks(data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:

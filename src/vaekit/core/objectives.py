@@ -131,11 +131,11 @@ def sample_chunks(num_samples: int, largest: int, equal: bool = True) -> list[in
     """The sizes of the chunks in which ``num_samples`` importance samples are drawn, none above
     ``largest`` (and at least 1), so that memory does not grow with ``num_samples``.
 
-    ``equal=True``: as few chunks as ``largest`` allows, each of the smallest size that covers
-    ``num_samples`` with that many but the last (5000 samples, at most 668 per chunk: 8 chunks of
+    ``equal=True``: as few chunks as ``largest`` allows, all but the last of the smallest size
+    that covers ``num_samples`` in that many (5000 samples, at most 668 per chunk: 8 chunks of
     625, not 7 of 668 and one of 324), so a compiled chunk mostly keeps one shape;
-    ``equal=False``: chunks of ``largest`` and the remainder. The sizes decide which draws the seeded generator
-    gives, so a caller keeps its rule to keep its numbers.
+    ``equal=False``: chunks of ``largest`` and the remainder. The sizes decide which draws the
+    seeded generator gives, so a caller keeps its rule to keep its numbers.
     """
     chunk = max(1, min(num_samples, largest))
     if equal:
