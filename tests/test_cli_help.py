@@ -63,3 +63,9 @@ def test_option_defaults_are_shown(name, capsys):
         main([name, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: " in text
+
+
+def test_an_abbreviated_flag_is_an_error_not_a_guess(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--epoch", "3"])  # argparse's default would read this as --epochs 3 and train
+    assert exc.value.code == 2 and "--epoch" in capsys.readouterr().err

@@ -18,6 +18,12 @@ INPUTS_HELP = "a .csv, .npy or image folder, or a split of the run's data: train
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags: argparse would take 'train --epoch 3' as --epochs 3 and start a run, and
+    an abbreviation that works today becomes an error when a longer flag with its prefix is added."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message: str):  # one line, exit 2, no usage dump
         self.exit(2, f"vaekit: error: {message} (see '{self.prog} --help')\n")
 
