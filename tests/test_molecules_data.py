@@ -104,3 +104,13 @@ def test_read_smiles_bad_files(tmp_path, name, content, message):
         read_smiles(path)
     with pytest.raises(DataError, match="does not exist"):
         read_smiles(tmp_path / "missing.csv")
+
+
+def test_missing_chemistry_package_is_one_line():
+    from vaekit.apps.molecules.requirements import ChemistryUnavailable, available, require
+    from vaekit.errors import VaekitError
+
+    with pytest.raises(ChemistryUnavailable, match=r"pip install 'vaekit\[chem\]'") as info:
+        require("vaekit_no_such_chemistry_package.sub")
+    assert isinstance(info.value, VaekitError) and "\n" not in str(info.value)
+    assert not available("vaekit_no_such_chemistry_package") and available("json")
