@@ -7,10 +7,11 @@ import urllib.request
 
 import pytest
 
+from vaekit.apps.molecules.requirements import ChemistryUnavailable, available, require
 from vaekit.data import download
 from vaekit.data import molecules as mol_data
 from vaekit.data.molecules import MOSES_MD5, load_moses, moses_folder, read_smiles
-from vaekit.errors import ChecksumError, DataError
+from vaekit.errors import ChecksumError, DataError, VaekitError
 
 
 @pytest.fixture
@@ -107,9 +108,6 @@ def test_read_smiles_bad_files(tmp_path, name, content, message):
 
 
 def test_missing_chemistry_package_is_one_line():
-    from vaekit.apps.molecules.requirements import ChemistryUnavailable, available, require
-    from vaekit.errors import VaekitError
-
     with pytest.raises(ChemistryUnavailable, match=r"pip install 'vaekit\[chem\]'") as info:
         require("vaekit_no_such_chemistry_package.sub")
     assert isinstance(info.value, VaekitError) and "\n" not in str(info.value)
