@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import vaekit  # noqa: E402
 from vaekit.data.idx import load_mnist_family  # noqa: E402
 from vaekit.apps.impute_methods import FIT_STEPS, PROPOSAL_WIDEN  # noqa: E402
+from vaekit.runs.folder import read_metrics  # noqa: E402
 
 from settings import machine  # noqa: E402  (bench/settings.py, beside this script)
 
@@ -117,7 +118,7 @@ def run_mnist(args) -> tuple[list[str], list[tuple]]:
         filled, s = vaekit_fill(model, images(holes), method, args.iters)
         rows.append((f"vaekit.impute(method='{method}', {_settings(method, args)})", mse(filled.reshape(-1, 784), xte, hidden), s))
         print(rows[-1], flush=True)
-    last = vaekit.checkpoint.read_metrics(run)[-1]
+    last = read_metrics(run)[-1]
     notes = [f"VAE: `vaekit train --data mnist --epochs {last['epoch']}` (784-400-20 MLP, Bernoulli, dynamic binarisation, "
              f"seed 0), final validation loss {last['val_loss']:.2f} nats per image"
              + ("" if np.isnan(train_s) else f", trained in {train_s:.0f} s") + "."]

@@ -28,6 +28,7 @@ import torch
 
 import vaekit
 from vaekit.data import load_dataset
+from vaekit.runs.folder import read_metrics
 from vaekit.training.loop import eval_inputs, resolve_config
 
 from settings import cpu_name  # bench/settings.py, beside this script
@@ -168,7 +169,7 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", choices=["dynamic", "static"], default="dynamic")
     p.add_argument("--models", default="vae,iwae5,iwae50", help="comma-separated: vae, iwae5, iwae50")
@@ -184,50 +185,64 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help=".json file for the results")
     p.add_argument("--merge", action="store_true", help="keep the other models' rows already in --out")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def evaluate_model(args, name: str, hidden: tuple[int, ...]):
+    """(the results row of model ``name``, the model, its test inputs): trained unless its run
+    folder exists, then its importance-sampled NLL on the first --test-limit test images."""
+    k = 1 if name == "vae" else int(name.removeprefix("iwae"))
+    epochs = args.epochs if name == "vae" else (args.iwae_epochs or args.epochs)
+    cfg = config_for(args.data, "elbo" if name == "vae" else "iwae", k, epochs, hidden, args.latent_dim, args.seed)
+    run_dir = Path(args.runs) / f"{args.data}-{name}-{epochs}ep"
+    t0 = time.perf_counter()
+    if not (run_dir / "model.safetensors").exists():
+        vaekit.train_run(cfg, out=run_dir)
+        train_s = time.perf_counter() - t0
+    else:
+        train_s = float("nan")  # reused an earlier run folder
+    model = vaekit.load(run_dir)
+    data = load_dataset(cfg.data)
+    resolve_config(cfg, data)
+    x = eval_inputs(data, "test", cfg)[: args.test_limit]
+    t0 = time.perf_counter()
+    report = vaekit.likelihood_report(model, x, num_samples=args.eval_samples, seed=0)
+    eval_s = time.perf_counter() - t0
+    row = {"model": name, "epochs": epochs, "train_s": train_s, "eval_s": eval_s, "test_images": int(x.shape[0]),
+           "nll": report["nll"], "nll_stderr": report["nll_stderr"], "elbo": report["elbo_k"],
+           "published": PUBLISHED.get((args.data, name)),
+           "final_val_loss": read_metrics(run_dir)[-1]["val_loss"]}
+    return row, model, x
+
+
+def merge_earlier(results: dict, out: Path) -> None:
+    """Several invocations (one model each) build one results file: rows of other models are kept."""
+    old = json.loads(out.read_text())
+    if old.get("data") == results["data"] and old.get("architecture") == results["architecture"]:
+        names = {row["model"] for row in results["models"]}
+        results["models"] = [row for row in old["models"] if row["model"] not in names] + results["models"]
+        order = {"vae": 0, "iwae5": 1, "iwae50": 2}
+        results["models"].sort(key=lambda row: order.get(row["model"], 9))
+        if "speed" not in results and "speed" in old:
+            results["speed"] = old["speed"]
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(torch.get_num_threads())
     hidden = tuple(int(h) for h in args.hidden.split(","))
     results = {"machine": machine(), "data": args.data, "architecture": f"784-{'-'.join(map(str, hidden))}-{args.latent_dim}",
                "eval_samples": args.eval_samples, "models": []}
     print(json.dumps(results["machine"]))
     for name in args.models.split(","):
-        k = 1 if name == "vae" else int(name.removeprefix("iwae"))
-        epochs = args.epochs if name == "vae" else (args.iwae_epochs or args.epochs)
-        cfg = config_for(args.data, "elbo" if name == "vae" else "iwae", k, epochs, hidden, args.latent_dim, args.seed)
-        run_dir = Path(args.runs) / f"{args.data}-{name}-{epochs}ep"
-        t0 = time.perf_counter()
-        if not (run_dir / "model.safetensors").exists():
-            vaekit.train_run(cfg, out=run_dir)
-            train_s = time.perf_counter() - t0
-        else:
-            train_s = float("nan")  # reused an earlier run folder
-        model = vaekit.load(run_dir)
-        data = load_dataset(cfg.data)
-        resolve_config(cfg, data)
-        x = eval_inputs(data, "test", cfg)[: args.test_limit]
-        t0 = time.perf_counter()
-        report = vaekit.evaluation.likelihood_report(model, x, num_samples=args.eval_samples, seed=0)
-        eval_s = time.perf_counter() - t0
-        row = {"model": name, "epochs": epochs, "train_s": train_s, "eval_s": eval_s, "test_images": int(x.shape[0]),
-               "nll": report["nll"], "nll_stderr": report["nll_stderr"], "elbo": report["elbo_k"],
-               "published": PUBLISHED.get((args.data, name)),
-               "final_val_loss": vaekit.checkpoint.read_metrics(run_dir)[-1]["val_loss"]}
+        row, model, x = evaluate_model(args, name, hidden)
         results["models"].append(row)
         print(json.dumps(row), flush=True)
         if args.compare_pythae and name == "vae":
-            xs = x[: args.speed_limit]
-            results["speed"] = speed(model, xs, args.eval_samples, compare=True)
+            results["speed"] = speed(model, x[: args.speed_limit], args.eval_samples, compare=True)
             print(json.dumps(results["speed"]), flush=True)
     if args.out and args.merge and Path(args.out).exists():
-        # Several invocations (one model each) build one results file: rows of other models are kept.
-        old = json.loads(Path(args.out).read_text())
-        if old.get("data") == results["data"] and old.get("architecture") == results["architecture"]:
-            names = {row["model"] for row in results["models"]}
-            results["models"] = [row for row in old["models"] if row["model"] not in names] + results["models"]
-            order = {"vae": 0, "iwae5": 1, "iwae50": 2}
-            results["models"].sort(key=lambda row: order.get(row["model"], 9))
-            if "speed" not in results and "speed" in old:
-                results["speed"] = old["speed"]
+        merge_earlier(results, Path(args.out))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

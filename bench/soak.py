@@ -12,7 +12,9 @@ descriptors (/proc/self/fd) are recorded. After a warm-up, memory must stay flat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import json
 import os
 import platform
@@ -21,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from settings import cpu_name  # bench/settings.py, beside this script
 
 
 def rss_mb() -> float:
@@ -32,16 +36,6 @@ def rss_mb() -> float:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def one_iteration(root: Path, i: int) -> dict:
@@ -57,9 +51,6 @@ def one_iteration(root: Path, i: int) -> dict:
     cfg.training.progress = False
     cfg.training.seed = i
     run = root / f"run{i}"
-    import contextlib
-    import io
-
     with contextlib.redirect_stdout(io.StringIO()):  # the runs print their summaries
         vaekit.train_run(cfg, out=run)
         vaekit.resume_run(run, epochs=3)
@@ -71,26 +62,14 @@ def one_iteration(root: Path, i: int) -> dict:
     return {"elbo": result["elbo"], "ll": float(ll.mean())}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--warmup", type=int, default=5, help="iterations before the baseline is taken")
-    p.add_argument("--max-growth-mb", type=float, default=20.0)
-    p.add_argument("--out", default=None, help="write a Markdown report here")
-    args = p.parse_args(argv)
-
-    import torch
-
-    import vaekit
-
-    os.environ.setdefault("VAEKIT_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+def iterate(minutes: float, warmup: int, start: float) -> list[dict]:
+    """Iterations until ``minutes`` have passed (and at least ``warmup + 1``), each measured."""
     root = Path(tempfile.mkdtemp(prefix="vaekit-soak-"))
     samples = []
-    start = time.perf_counter()
-    deadline = start + args.minutes * 60
+    deadline = start + minutes * 60
     i = 0
     try:
-        while time.perf_counter() < deadline or i <= args.warmup:
+        while time.perf_counter() < deadline or i <= warmup:
             t0 = time.perf_counter()
             out = one_iteration(root, i)
             gc.collect()
@@ -101,25 +80,36 @@ def main(argv=None) -> int:
             i += 1
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    return samples
+
+
+def rss_slope(post: list[dict]) -> float:
+    """Least-squares slope of RSS over the given iterations, MB per 100 iterations."""
+    n = len(post)
+    mx = sum(s["iteration"] for s in post) / n
+    my = sum(s["rss_mb"] for s in post) / n
+    var = sum((s["iteration"] - mx) ** 2 for s in post)
+    return 100 * sum((s["iteration"] - mx) * (s["rss_mb"] - my) for s in post) / var if var else 0.0
+
+
+def report(args, samples: list[dict], start: float) -> tuple[str, str]:
+    """(the Markdown report, its verdict PASS/FAIL)."""
+    import torch
+
+    import vaekit
 
     base = samples[args.warmup]
     end = samples[-1]
     growth = end["rss_mb"] - base["rss_mb"]
     peak = max(s["rss_mb"] for s in samples[args.warmup:])
     fd_growth = end["fds"] - base["fds"]
-    # Least-squares slope of RSS over the post-warm-up iterations, MB per 100 iterations.
-    post = samples[args.warmup:]
-    n = len(post)
-    mx = sum(s["iteration"] for s in post) / n
-    my = sum(s["rss_mb"] for s in post) / n
-    var = sum((s["iteration"] - mx) ** 2 for s in post)
-    slope = 100 * sum((s["iteration"] - mx) * (s["rss_mb"] - my) for s in post) / var if var else 0.0
+    slope = rss_slope(samples[args.warmup:])
     ok_mem, ok_fd = growth <= args.max_growth_mb, fd_growth <= 0
     verdict = "PASS" if ok_mem and ok_fd else "FAIL"
     lines = [
         "# Soak: repeated train / resume / evaluate / load / log-likelihood",
         "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
         f"torch {torch.__version__}, vaekit {vaekit.__version__}; torch threads {torch.get_num_threads()}.",
         "",
         f"Command: `python bench/soak.py --minutes {args.minutes:g}` (run under `flock /tmp/vaekit-cpu.lock`).",
@@ -145,11 +135,26 @@ def main(argv=None) -> int:
         *[f"| {s['iteration']} | {s['t_s']} | {s['rss_mb']} | {s['fds']} |" for s in samples[:: max(1, len(samples) // 20)]],
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
+    return "\n".join(lines), verdict
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--warmup", type=int, default=5, help="iterations before the baseline is taken")
+    p.add_argument("--max-growth-mb", type=float, default=20.0)
+    p.add_argument("--out", default=None, help="write a Markdown report here")
+    args = p.parse_args(argv)
+    os.environ.setdefault("VAEKIT_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    import torch  # noqa: F401  (imported before the clock starts: the first iteration's time is its own)
+
+    start = time.perf_counter()
+    samples = iterate(args.minutes, args.warmup, start)
+    text, verdict = report(args, samples, start)
+    print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
+        Path(args.out).write_text(text)
     return 0 if verdict == "PASS" else 1
 
 
