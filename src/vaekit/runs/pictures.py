@@ -82,8 +82,9 @@ def save_traverse(model, dims: Sequence[int], path: str | Path, x=None, y=None, 
     names = [f"z{d}" + (f"  KL {kl_per_dim[d]:.2f}" if kl_per_dim is not None else "") for d in dims]
     offsets = torch.linspace(-span, span, steps).tolist()
     title = "z_d (the other dimensions at 0, the prior mean)" if x is None else \
-        "z_d minus its posterior mean for the input (the other dimensions at theirs)"
-    return plots.save_labelled_rows(rows, path, names, column_names=[f"{v:+.2g}" for v in offsets], column_title=title)
+        "z_d minus the input's posterior mean of it (the other dimensions at their posterior means)"
+    values = ["0" if abs(v) < 1e-9 else f"{v:+.2g}" for v in offsets]
+    return plots.save_labelled_rows(rows, path, names, column_names=values, column_title=title)
 
 
 def _samples_by_class(run_dir: Path, model, data, generator: torch.Generator, per_class: int = 10) -> Path:
