@@ -1,7 +1,7 @@
 """The scikit-learn base shared by :class:`~vaekit.VAEAnomalyDetector` and :class:`~vaekit.VAETransformer`.
 
 ``fit`` builds a :class:`vaekit.VAE` from a ModelConfig, wraps the array in an in-memory
-:class:`vaekit.data.DataSplits` and calls :func:`vaekit.training.train`: the loss and the loop are
+:class:`vaekit.data.DataSplits` and calls :func:`vaekit.train`: the loss and the loop are
 the core's, nothing is re-implemented here. Constructor arguments are stored untouched
 (scikit-learn's rule); the choices left at ``None`` are resolved in ``fit`` from the data size,
 so that the tiny arrays of scikit-learn's estimator checks train in a fraction of a second.

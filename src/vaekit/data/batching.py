@@ -123,7 +123,8 @@ def bernoulli_draw(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     That is exactly 0 at p = 0 and 1 at p = 1, and ceil(65536 p) / 65536 in between: within
     1/65536 of p (MNIST's grey levels are multiples of 1/255).
     """
-    # the comparison writes p's dtype directly (out=): a bool result converted after it took 4x as long
+    # the comparison writes p's dtype directly (out=): a bool result converted after it was several
+    # times slower (bench/results/choices.md)
     return torch.lt(u, p.float().mul(65536.0).sub_(32768.0), out=torch.empty_like(p))
 
 

@@ -9,12 +9,13 @@ go through :meth:`MappedRows.blocks` in chunks of about :data:`CHUNK_BYTES`.
 Reads go through the OS page cache. Pages a process touches through a memory map count in its
 resident set until it unmaps them, so after every read the mapping's pages are dropped from
 this process (``madvise(MADV_DONTNEED)``; the page cache keeps them, a later read maps them
-again). Without that, one epoch over a 2.5 GB file leaves 2.5 GB resident.
+again). Without that, one epoch over a file leaves all of it resident.
 
 Scattered rows (a shuffled batch) are not read through the map at all but with ``os.pread``,
 one call per run of consecutive rows: a page fault maps a whole page-cache folio (up to 2 MB on
-recent kernels) around the row it needs, so 4,096 scattered 256-byte rows read through a map
-put a whole 500 MB file into the resident set at once. ``pread`` copies just the bytes asked for.
+recent kernels) around the row it needs, so one shuffled batch of small rows read through a map
+can put a whole file of hundreds of MB into the resident set at once (bench/results/choices.md).
+``pread`` copies just the bytes asked for.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Measuring a trained model: the ELBO breakdown, importance-sampled log-likelihood and the ELBO gap.
 
-Latent diagnostics (KL per dimension, active units, mutual information) are in :mod:`vaekit.diagnostics`.
+Latent diagnostics (KL per dimension, active units, mutual information) are in :mod:`vaekit.measure.diagnostics`.
 
 Everything is in nats per example. Evaluation is seeded, so the same model and data give the
 same numbers.

@@ -1,7 +1,7 @@
 """Moving around the latent space: reconstruction, interpolation and traversals.
 
 Each function takes a model and tensors and returns decoded means (the expected x under
-p(x|z)); pictures are drawn by :mod:`vaekit.plots`.
+p(x|z)); pictures are drawn by :mod:`vaekit.runs.plots`.
 """
 
 from __future__ import annotations
