@@ -105,7 +105,7 @@ def _add_training(command) -> None:
 
 def _add_generation(command) -> None:
     s = command("sample", "draw new examples from the prior")
-    s.add_argument("run", help=RUN_HELP)
+    s.add_argument("run", metavar="RUN", help=RUN_HELP)
     s.add_argument("-n", type=int, default=64, metavar="N", help="how many examples")
     s.add_argument("--out", metavar="FILE", help=".png grid or .npy array (default: RUN/samples.png)")
     s.add_argument("--label", metavar="CLASS", help="conditional runs: the class to draw (index or name)")
@@ -113,13 +113,13 @@ def _add_generation(command) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
 
     r = command("reconstruct", "inputs beside their reconstructions")
-    r.add_argument("run", help=RUN_HELP)
+    r.add_argument("run", metavar="RUN", help=RUN_HELP)
     r.add_argument("-n", type=int, default=16, metavar="N", help="how many inputs")
     r.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
     r.add_argument("--out", metavar="FILE", help=".png or .npy (default: RUN/reconstructions.png)")
 
     i = command("interpolate", "decode the path between two inputs' latents")
-    i.add_argument("run", help=RUN_HELP)
+    i.add_argument("run", metavar="RUN", help=RUN_HELP)
     i.add_argument("--pair", metavar="I,J", help="two test-split indices, e.g. 3,17 (default: drawn with --seed)")
     i.add_argument("--method", default="both", choices=["linear", "spherical", "both"],
                    help="straight line or great circle (slerp) between the two posterior means")
@@ -128,7 +128,7 @@ def _add_generation(command) -> None:
     i.add_argument("--out", metavar="FILE", help=".png (default: RUN/interpolation.png)")
 
     v = command("traverse", "vary one latent dimension at a time")
-    v.add_argument("run", help=RUN_HELP)
+    v.add_argument("run", metavar="RUN", help=RUN_HELP)
     v.add_argument("--dims", metavar="DIMS", help="latent dimensions, e.g. 0,1,2, or 'all' (default: those active "
                    "by both the covariance test and KL > 0.1 nats on the test split, the largest KL first)")
     v.add_argument("--index", type=int, metavar="I", help="test example to start from (default: the prior mean)")
@@ -139,7 +139,7 @@ def _add_generation(command) -> None:
 
 def _add_measurement(command) -> None:
     ev = command("eval", "ELBO, reconstruction, KL and the latent code's use on a split")
-    ev.add_argument("run", help=RUN_HELP)
+    ev.add_argument("run", metavar="RUN", help=RUN_HELP)
     ev.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.add_argument("--nll-samples", type=int, default=0, metavar="K",
@@ -149,12 +149,12 @@ def _add_measurement(command) -> None:
                     help="torch.compile the NLL's inner loop: a one-off compile of some seconds, then faster")
 
     e = command("encode", "write posterior means of data")
-    e.add_argument("run", help=RUN_HELP)
+    e.add_argument("run", metavar="RUN", help=RUN_HELP)
     e.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
     e.add_argument("--out", metavar="FILE", help=".npy or .csv (default: RUN/encoded.npy)")
 
     sc = command("score", "anomaly scores of data (higher = more anomalous)")
-    sc.add_argument("run", help=RUN_HELP)
+    sc.add_argument("run", metavar="RUN", help=RUN_HELP)
     sc.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
     sc.add_argument("--method", default="nll", choices=["nll", "elbo", "recon"],
                     help="nll: -log p(x) by importance sampling; elbo: one-draw -ELBO; recon: squared error")
@@ -164,7 +164,7 @@ def _add_measurement(command) -> None:
 
 def _add_tables(command) -> None:
     im = command("impute", "fill missing values (NaN or empty cells) with the model")
-    im.add_argument("run", help=RUN_HELP)
+    im.add_argument("run", metavar="RUN", help=RUN_HELP)
     im.add_argument("--data", required=True, metavar="FILE", help="a .csv or .npy with NaN or empty cells where "
                     "values are missing")
     im.add_argument("--method", default="importance", choices=["importance", "pseudo-gibbs", "metropolis"],
@@ -176,7 +176,7 @@ def _add_tables(command) -> None:
     im.add_argument("--out", metavar="FILE", help=".csv or .npy (default: RUN/imputed.<suffix of --data>)")
 
     sy = command("synth", "synthetic rows from a tabular run (vaekit train --model tabular)")
-    sy.add_argument("run", help=RUN_HELP)
+    sy.add_argument("run", metavar="RUN", help=RUN_HELP)
     sy.add_argument("-n", type=int, default=1000, metavar="N", help="how many rows")
     sy.add_argument("--out", metavar="FILE", help=".csv (default: RUN/synthetic.csv)")
     sy.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
