@@ -23,8 +23,8 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.runs import folder as checkpoint
-from vaekit.training import loop as training
-from vaekit.errors import RunError
+from vaekit.training import step as training
+from vaekit.errors import RunError, RunInterrupted
 
 from conftest import small_config
 
@@ -144,10 +144,10 @@ def test_failure_before_the_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "elbo_loss", boom)
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.raises(RunInterrupted) as info:
         vaekit.train_run(small_config(epochs=3), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    assert info.value.vaekit_run_dir is None
+    assert info.value.run_dir is None
     # An existing folder given as --out keeps its other files.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

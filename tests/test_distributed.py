@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 import vaekit
 from vaekit.training import distributed
 from vaekit.data import load_dataset
-from vaekit.training.loop import resolve_config, train
+from vaekit.training.loop import train
+from vaekit.training.setup import resolve_config
 
 
 def _free_port() -> int:
@@ -58,7 +59,7 @@ def _ddp(tmp_path, batch_size, epochs, **training):
     return load_file(str(tmp_path / "weights.safetensors")), json.loads((tmp_path / "history.json").read_text())
 
 
-@pytest.mark.parametrize("training", [{}, {"warmup_steps": 15}, {"free_bits": 1.0}, {"objective": "iwae", "iw_samples": 3}],
+@pytest.mark.parametrize("training", [{}, {"warmup_steps": 15}, {"free_bits": 1.0}, {"objective": "iwae", "num_samples": 3}],
                          ids=["elbo", "warmup", "free-bits", "iwae"])
 def test_two_ranks_match_one_process_with_doubled_batch(tmp_path, training):
     # digits has 1258 training examples: the last global batch of 64 splits unevenly (21 + 21 of 42).

@@ -10,7 +10,8 @@ import vaekit
 from vaekit.runs import folder as checkpoint
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError
-from vaekit.training.loop import resolve_config, train
+from vaekit.training.loop import train
+from vaekit.training.setup import resolve_config
 
 
 def _weights(run_dir):
@@ -71,7 +72,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
 
 
-@pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "iw_samples": 3},
+@pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "num_samples": 3},
                                     {"trim": 0.1, "trim_start": 0.0}])
 def test_training_variants_run_and_record(tmp_path, option):
     cfg = small_config(epochs=1, **option)
@@ -79,7 +80,7 @@ def test_training_variants_run_and_record(tmp_path, option):
     assert len(checkpoint.read_metrics(history)) == 1
 
 
-@pytest.mark.parametrize("option", [{"compile": True}, {"objective": "iwae", "iw_samples": 2}])
+@pytest.mark.parametrize("option", [{"compile": True}, {"objective": "iwae", "num_samples": 2}])
 def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
     cfg = small_config(epochs=1, trim=0.1, **option)
     with pytest.raises(ConfigError, match="training.trim"):
@@ -89,10 +90,10 @@ def test_trim_is_refused_where_the_loop_would_not_apply_it(option):
 def test_compiled_training_follows_the_eager_run(tmp_path):
     """training.compile draws the same noise from the same generator, so it differs from the eager run
     only by float rounding (inductor's fused kernels sum in other orders)."""
-    from vaekit.training.loop import _require_cpp_compiler
+    from vaekit.training.runtime import require_cpp_compiler
 
     try:
-        _require_cpp_compiler()
+        require_cpp_compiler()
     except ConfigError:
         pytest.skip("no C++ compiler for torch.compile on this machine")
     runs = {}
@@ -156,7 +157,7 @@ def test_nan_loss_stops_with_a_diagnosis(tmp_path):
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, arch):
-    from vaekit.training.loop import autocast_dtype
+    from vaekit.training.runtime import autocast_dtype
 
     assert autocast_dtype("fp32", torch.device("cpu")) is None
     assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
@@ -174,7 +175,7 @@ def test_bf16_autocast_trains_close_to_fp32_and_keeps_float32_weights(tmp_path, 
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_path, monkeypatch, native):
-    from vaekit.training import loop as training
+    from vaekit.training import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
@@ -182,14 +183,14 @@ def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_pa
     assert training.autocast_dtype("auto", cpu, "table") is None  # small networks: casts cost more than they save
     assert training.autocast_dtype("fp32", cpu, "image") is None
     # the run folder says what the networks trained under, and a bf16 run's matmuls really ran in bf16
-    seen, decode = set(), training.VAE.decode
+    seen, decode = set(), vaekit.VAE.decode
 
     def recording_decode(self, z, y=None):
         if torch.is_grad_enabled():  # the training steps (validation runs in float32 under no_grad)
             seen.add(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
         return decode(self, z, y)
 
-    monkeypatch.setattr(training.VAE, "decode", recording_decode)
+    monkeypatch.setattr(vaekit.VAE, "decode", recording_decode)
     vaekit.train_run(small_config(epochs=1), out=tmp_path / "run")
     assert checkpoint.read_run(tmp_path / "run")["environment"]["autocast"] == ("bfloat16" if native else "none")
     assert seen == {torch.bfloat16 if native else None}
@@ -243,7 +244,7 @@ def test_distributions_hold_half_precision_parameters_as_float32():
 
 
 def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
-    from vaekit.training.loop import clip_gradients
+    from vaekit.training.runtime import clip_gradients
 
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(30, 20)), torch.nn.Parameter(torch.randn(20)), torch.nn.Parameter(torch.randn(5))]
@@ -261,7 +262,7 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
     assert abs(math.sqrt(sum(float((p.grad ** 2).sum()) for p in params)) - 5.0) < 1e-4
     for p, e in zip(params, expected):  # the same under bf16 matmuls, whose dot products would round
         p.grad = e.clone()
-    from vaekit.training.loop import float32_matmul_precision
+    from vaekit.training.runtime import float32_matmul_precision
     with float32_matmul_precision("medium"):
         clip_gradients(params, 5.0)
         assert torch.get_float32_matmul_precision() == "medium"
@@ -276,7 +277,7 @@ def test_clip_gradients_matches_torch_and_leaves_small_gradients_alone():
 def test_adam_moments_never_stay_subnormal():
     """An always-zero gradient's first moment decays into the subnormal range (slow on x86); the loop's
     sweep sets tiny moments to 0 and leaves the rest alone."""
-    from vaekit.training.loop import SUBNORMAL_SWEEP, clear_tiny_moments
+    from vaekit.training.runtime import SUBNORMAL_SWEEP, clear_tiny_moments
 
     w = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.Adam([w], lr=1e-3)
@@ -294,7 +295,7 @@ def test_adam_moments_never_stay_subnormal():
 
     # in the training loop: no subnormal moments after ~900 steps on digits (without the sweep: 82)
     captured = []
-    import vaekit.training.loop as training
+    import vaekit.training.runtime as training
 
     make = training.make_optimizer
     training.make_optimizer = lambda *a: captured.append(make(*a)) or captured[-1]

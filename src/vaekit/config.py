@@ -71,12 +71,18 @@ class TrainingConfig:
     # is left out of the loss (robust to contaminated training data; see objectives.elbo_loss)
     trim: float = 0.0
     trim_start: float = 0.25
-    iw_samples: int = 1  # importance samples K for objective=iwae
+    num_samples: int = 1  # importance samples K for objective=iwae
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    early_stopping: int = 0  # stop after this many epochs without a better validation loss; 0: off
+    # Stop after this many epochs without a better validation loss (0: off); the best epoch's weights
+    # are the ones kept. On by default, as in scikit-learn's MLP (n_iter_no_change) and Keras'
+    # EarlyStopping with restore_best_weights: the default digits run overfits from about epoch 150
+    # of its 398, and its validation loss wanders by a few tenths of a nat from epoch to epoch, so
+    # 20 epochs separate a plateau from noise
+    early_stopping: int = 20
     eval_batch_size: int = 1000
-    progress: bool = True
+    progress: bool = True  # a progress bar, drawn only when stderr is a terminal
+    verbose: bool = True  # a line per epoch on stdout (about 20 for a long run); false: nothing at all
     compile: bool = False  # torch.compile the model (helps on GPU; slow start)
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
     # losses and optimiser stay float32); auto: bf16 for image data on a CUDA GPU that has it or a
@@ -87,6 +93,10 @@ class TrainingConfig:
     # accumulation (tensor cores, or oneDNN on a CPU with AMX / AVX-512 bf16), everything else
     # staying float32
     matmul_precision: Literal["highest", "high", "medium"] = "highest"
+
+
+# Keys that config files written by earlier versions may hold, and their names now.
+RENAMED = {"training.iw_samples": "training.num_samples"}
 
 
 @dataclass
@@ -115,7 +125,7 @@ class Config:
             if not isinstance(values, dict):
                 raise ConfigError(f"config section {section!r} must be a mapping")
             for key, value in values.items():
-                set_value(cfg, f"{section}.{key}", value)
+                set_value(cfg, RENAMED.get(f"{section}.{key}", f"{section}.{key}"), value)
         cfg.validate()
         return cfg
 
@@ -140,7 +150,7 @@ class Config:
         _require(t.free_bits >= 0, "training.free_bits must be >= 0")
         _require(0 <= t.trim < 1, "training.trim must be in [0, 1) (0 turns trimming off)")
         _require(0 <= t.trim_start <= 1, "training.trim_start must be in [0, 1] (a fraction of the steps)")
-        _require(t.iw_samples >= 1, "training.iw_samples must be >= 1")
+        _require(t.num_samples >= 1, "training.num_samples must be >= 1")
         _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
         _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")
         return self

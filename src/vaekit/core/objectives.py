@@ -22,7 +22,8 @@ def beta_at(step: int, beta: float, warmup_steps: int = 0) -> float:
 
 
 def kl_term(
-    kl_per_dim: torch.Tensor, free_bits: float = 0.0, weights: Optional[torch.Tensor] = None
+    kl_per_dim: torch.Tensor, free_bits: float = 0.0, weights: Optional[torch.Tensor] = None,
+    global_mean: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(penalised KL, true KL), both means over the batch of the KL to N(0, I), in nats, from the
     (batch, latent_dim) KL of each example and dimension (``DiagonalGaussian.kl_per_dim``).
@@ -31,9 +32,14 @@ def kl_term(
     only above ``free_bits`` nats, sum_d max(lambda, E_batch[KL_d]), so the optimiser gains
     nothing by pushing a dimension's rate below lambda and posterior collapse is discouraged.
     ``weights`` (summing to 1 over the batch) replace the plain mean, e.g. for trimmed training.
+    ``global_mean``: when this batch is one slice of a larger batch (data-parallel training), that
+    batch's per-dimension mean KL (no gradient); it decides which dimensions are above the floor,
+    and there this slice's own mean carries the gradient.
     """
     per_dim = kl_per_dim.mean(dim=0) if weights is None else (weights[:, None] * kl_per_dim).sum(dim=0)  # (latent_dim,)
     kl = per_dim.sum()
+    if free_bits > 0 and global_mean is not None:
+        return torch.where(global_mean >= free_bits, per_dim, torch.full_like(per_dim, free_bits)).sum(), kl
     if free_bits > 0:
         return per_dim.clamp(min=free_bits).sum(), kl
     return kl, kl

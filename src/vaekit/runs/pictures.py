@@ -34,8 +34,9 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
     y_samples = torch.arange(n, device=device) % model.num_classes if model.conditional else None
     samples = model.sample(n, y=y_samples, generator=g).cpu()
     if data.kind == "image":
-        x = eval_inputs(data, "test", cfg)[:16]
-        y = data.test_labels[:16] if model.conditional else None
+        split = "test" if data.test.shape[0] else "train"  # no test split: the training images stand in
+        x = eval_inputs(data, split, cfg)[:16]
+        y = getattr(data, f"{split}_labels")[:16] if model.conditional else None
         written.append(plots.save_grid(samples, run_dir / SAMPLES, nrow=8))
         written.append(save_reconstructions(model, x, y, run_dir / RECONSTRUCTIONS))
         ya = None if y is None else y[:1]

@@ -125,7 +125,8 @@ def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for ax, key, title in zip(axes, ("loss", "recon", "kl"), ("loss (-ELBO with beta)", "reconstruction  -log p(x|z)", "KL(q(z|x) || p(z))")):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], label="train")
-        ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
+        if all(f"val_{key}" in r for r in history):  # a run without a validation split has none
+            ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")

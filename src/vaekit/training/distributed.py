@@ -19,12 +19,15 @@ the training loop then:
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from vaekit.core.distributions import standard_normal
+from vaekit.core.models import VAEOutput
+from vaekit.core.objectives import elbo_loss, iwae_loss_at, kl_term
 from vaekit.errors import ConfigError
 
 
@@ -57,11 +60,6 @@ def setup(device: str = "auto") -> None:
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
 
 
-def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum ``t`` over all ranks in place (identity for one process); returns ``t``."""
     if rank_and_world()[1] > 1:
@@ -69,91 +67,62 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+@dataclass
+class GlobalSlice:
+    """This rank's part of a global batch: rows ``lo:hi`` of the ``n`` rows that all ranks
+    together hold (:attr:`vaekit.data.batching.Batches.span`), and the run's shared generator."""
+
+    lo: int
+    hi: int
+    n: int
+    generator: torch.Generator
+
+
 class GlobalBatchObjective(nn.Module):
     """The training objective of one rank's slice of a global batch, as a module DDP can wrap.
 
-    ``forward(x, y, generator, span, beta, free_bits, objective, iw_samples)`` encodes the
-    slice, reparameterises with noise drawn for the *whole* global batch and sliced
-    (``span = (lo, hi, n)``), decodes and returns the objective's terms plus ``scaled_loss``,
-    the loss rescaled by ``len(slice) * world / n`` so that DDP's gradient average equals the
-    gradient of the global batch mean even when the last global batch splits unevenly.
+    ``forward(x, y, part, beta)`` encodes the slice, reparameterises with noise drawn for the
+    *whole* global batch and sliced (``part``: a :class:`GlobalSlice`), decodes and returns the
+    objective's terms plus ``scaled_loss``, the loss rescaled by ``len(slice) * world / n`` so that
+    DDP's gradient average equals the gradient of the global batch mean even when the last global
+    batch splits unevenly.
 
     Every term is a mean over examples, so the slices' means weighted by their sizes give the
-    global batch's, with one exception handled here: free bits penalise
-    ``max(free_bits, E_batch KL_d)`` per latent dimension, a non-linear function of the
-    *global* batch mean. Each rank therefore all-reduces the per-dimension KL means (no
-    gradient) and decides from the global mean which dimensions are above the floor; below it
-    the term is the constant ``free_bits``, above it the rank's own slice mean, whose weighted
-    gradients sum to the gradient of the global mean.
+    global batch's, with one exception: free bits penalise ``max(free_bits, E_batch KL_d)`` per
+    latent dimension, a non-linear function of the *global* batch mean. Each rank therefore
+    all-reduces the per-dimension KL means (no gradient) and hands the global mean to
+    :func:`~vaekit.core.objectives.kl_term`, which decides from it which dimensions are above the
+    floor; above it the rank's own slice mean carries the gradient, and the weighted gradients of
+    the slices sum to the gradient of the global mean.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, objective: str = "elbo", num_samples: int = 1, free_bits: float = 0.0):
         super().__init__()
         self.model = model
+        self.objective, self.num_samples, self.free_bits = objective, num_samples, free_bits
 
-    def forward(self, x, y, generator, span, beta: float, free_bits: float, objective: str = "elbo",
-                iw_samples: int = 1) -> dict[str, torch.Tensor]:
-        from vaekit.core.models import VAEOutput
-        from vaekit.core.objectives import elbo_loss, iwae_loss_at
-
-        lo, hi, n = span
+    def forward(self, x: torch.Tensor, y, part: GlobalSlice, beta: float) -> dict[str, torch.Tensor]:
         q = self.model.encode(x, y)
-        k = iw_samples if objective == "iwae" else None
-        shape = (n, *q.mean.shape[1:]) if k is None else (k, n, *q.mean.shape[1:])
-        eps = torch.randn(shape, generator=generator, device=q.mean.device, dtype=q.mean.dtype)
-        # DiagonalGaussian.rsample with the global batch's noise (the same numbers, in the same
-        # order, as the one-process run draws for the doubled batch).
-        z = q.reparameterize(eps[lo:hi] if k is None else eps[:, lo:hi])
-        if objective == "iwae":
+        k = self.num_samples if self.objective == "iwae" else None
+        shape = (part.n, *q.mean.shape[1:]) if k is None else (k, part.n, *q.mean.shape[1:])
+        # the same numbers, in the same order, as the one-process run draws for the whole batch
+        eps = standard_normal(shape, part.generator, q.mean.device, q.mean.dtype)
+        z = q.reparameterize(eps[part.lo:part.hi] if k is None else eps[:, part.lo:part.hi])
+        if k is not None:
             terms = iwae_loss_at(self.model, x, q, z, y)
         else:
             terms = elbo_loss(x, VAEOutput(q, z, self.model.decode(z, y)), beta, 0.0)
-            if free_bits > 0:
-                per_dim = q.kl_per_dim().mean(dim=0)  # this slice's mean KL per latent dimension
-                global_mean = all_reduce_sum(per_dim.detach() * ((hi - lo) / n))
-                penalised = torch.where(global_mean >= free_bits, per_dim, torch.full_like(per_dim, free_bits)).sum()
+            if self.free_bits > 0:
+                per_dim = q.kl_per_dim()
+                global_mean = all_reduce_sum(per_dim.mean(dim=0).detach() * ((part.hi - part.lo) / part.n))
+                penalised, _ = kl_term(per_dim, self.free_bits, global_mean=global_mean)
                 terms["loss"] = terms["recon"] + beta * penalised
         world = rank_and_world()[1]
-        return {**terms, "scaled_loss": terms["loss"] * ((hi - lo) * world / n)}
+        return {**terms, "scaled_loss": terms["loss"] * ((part.hi - part.lo) * world / part.n)}
 
 
-def wrap(model: nn.Module) -> nn.Module:
+def wrap(model: nn.Module, objective: str = "elbo", num_samples: int = 1, free_bits: float = 0.0) -> nn.Module:
     """DDP around the global-batch objective of ``model`` (on the model's device)."""
     device = next(model.parameters()).device
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(GlobalBatchObjective(model), device_ids=ids)
-
-
-def follow_run(config=None, resume: Optional[str] = None, epochs: Optional[int] = None) -> None:
-    """What ranks other than 0 do for ``vaekit train``: the same training, no files written.
-
-    Rank 0 runs :func:`vaekit.runs.train_run` / :func:`~vaekit.runs.resume_run` (run folder,
-    checkpoints, pictures); the others build the same model from the same seed (or the same
-    resume checkpoint) and take part in every collective step.
-    """
-    import copy
-
-    from vaekit.runs import folder
-    from vaekit.data import load_dataset
-    from vaekit.core.models import VAE
-    from vaekit.training.loop import pick_device, resolve_config, train
-
-    state: Optional[dict[str, Any]] = None
-    if resume is not None:
-        doc = folder.read_run(resume)
-        cfg = folder.run_config(doc)
-        if epochs is not None:
-            cfg.training.epochs = epochs
-            cfg.validate()
-        state = folder.load_resume(resume)
-        data = load_dataset(cfg.data)
-        model = folder.build_model(doc).to(pick_device(cfg.training.device))
-    else:
-        cfg = copy.deepcopy(config)
-        cfg.validate()
-        data = load_dataset(cfg.data)
-        resolve_config(cfg, data)
-        torch.manual_seed(cfg.training.seed)
-        model = VAE(cfg.model, data.shape, data.num_classes).to(pick_device(cfg.training.device))
-    cfg.training.progress = False
-    train(model, data, cfg, None, resume=state)
+    return nn.parallel.DistributedDataParallel(GlobalBatchObjective(model, objective, num_samples, free_bits), device_ids=ids)

@@ -1,0 +1,174 @@
+"""Runtime settings of a training run: device, precision, optimiser, gradient clipping, the
+subnormal sweep. Everything here is about *how* the arithmetic runs, none of it about *what* is
+computed (that is :mod:`vaekit.core.objectives`), so a run's numbers do not depend on this module
+beyond float rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from vaekit.errors import ConfigError
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device=cuda but no CUDA GPU is available; use device=cpu or auto")
+    return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), where oneDNN's bf16 matmuls
+    beat float32 ones; without either, bf16 autocast only adds conversions. False when torch cannot tell."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a torch build that cannot query the CPU: float32, the safe choice
+            pass
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device, kind: str = "image") -> Optional[torch.dtype]:
+    """torch.bfloat16 where training.precision asks for bf16 autocast on ``device``, else None.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it (tensor cores take bf16 at several times the
+    float32 rate), and for image data on a CPU with native bf16 (:func:`cpu_has_native_bf16`): on
+    an AVX-512 BF16 host the MNIST MLP trained 1.2-1.6x faster per epoch and the conv net 1.3-1.6x,
+    to the same test ELBO (``bench/results/throughput-amd-epyc.md``). Elsewhere, and for tables,
+    ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse.
+    ``bf16`` on a CPU without native bf16 runs, but slower than float32.
+    """
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        cpu_bf16 = device.type == "cpu" and kind == "image" and cpu_has_native_bf16()
+        return torch.bfloat16 if cuda_bf16 or cpu_bf16 else None
+    if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
+        raise ConfigError("training.precision=bf16 but this GPU has no bfloat16; use precision=fp32")
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+@contextlib.contextmanager
+def float32_matmul_precision(name: str):
+    """``torch.set_float32_matmul_precision(name)`` inside the block; the previous setting after it."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(name)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def clip_gradients(params, max_norm: float) -> None:
+    """Scale the gradients so that their global L2 norm is at most ``max_norm``.
+
+    On a GPU this is ``clip_grad_norm_`` (no host synchronisation). On the CPU, where reading a
+    scalar back costs nothing, the squared norm is a sum of BLAS dot products (a quarter of the
+    time of ``torch.linalg.vector_norm`` per tensor here) and the gradients are rescaled only
+    when the norm is above the bound, instead of multiplied by 1 every step.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    if grads[0].device.type != "cpu":
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+        return
+    # in full float32 whatever training.matmul_precision says: oneDNN's bf16 dot is 12x slower here
+    with float32_matmul_precision("highest"):
+        norm = math.sqrt(sum(float(torch.dot(g.reshape(-1), g.reshape(-1))) for g in grads))
+    if norm > max_norm:  # a NaN norm is left alone: the loss check reports it
+        torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+
+
+SUBNORMAL_SWEEP = 50  # steps between sweeps of Adam's moments (see clear_tiny_moments)
+
+
+@torch.no_grad()
+def clear_tiny_moments(optimizer: torch.optim.Optimizer, below: float = 1e-30) -> None:
+    """Set Adam's moment entries smaller than ``below`` in magnitude to exactly 0.
+
+    The first moment of a gradient that has been zero for many steps (a first-layer weight of a pixel
+    that is almost never lit, as near MNIST's borders: after 4 epochs 18% of that layer's moments)
+    decays by beta1 each step into the subnormal range, below 1.2e-38, and then stays at the
+    smallest subnormal for good; x86 arithmetic on subnormals is slow, and an MNIST MLP's fifth
+    epoch ran 15-22% slower than its first. Flush-to-zero
+    (``torch.set_flush_denormal``) is a per-thread setting that the intra-op worker threads do not
+    all get. At beta1 = 0.9 an entry takes 173 steps to fall from 1e-30 to 1.2e-38, so a sweep every
+    ``SUBNORMAL_SWEEP`` steps keeps every entry normal or zero; 1e-30 is far below anything Adam's
+    update can see (it divides by sqrt(v) + 1e-8).
+    """
+    for state in optimizer.state.values():
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = state.get(key)
+            if moment is not None:
+                moment.masked_fill_(moment.abs() < below, 0.0)
+
+
+def make_optimizer(params, t, device: torch.device) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where torch has one for the device (CPU and CUDA): one op
+    updates every parameter, instead of ~10 small ops per parameter tensor."""
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # an older torch without a fused kernel here
+            pass
+    return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def require_cpp_compiler() -> None:
+    """Raise a ConfigError when torch.compile has no C++ compiler for CPU kernels (it would fail at the
+    first step with a long traceback)."""
+    try:
+        # local: torch._inductor is heavy and only needed when training.compile is on
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # another torch layout: let torch.compile report for itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception:
+        raise ConfigError("training.compile on the CPU needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
+                          "install one or set training.compile=false") from None
+
+
+def has_conv2d(model: torch.nn.Module) -> bool:
+    """Whether ``model`` holds 2-D convolutions (whatever kind of model it is)."""
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+@dataclass
+class Runtime:
+    """How one run's steps execute: made once by :func:`runtime_for`, read by every step."""
+
+    device: torch.device
+    params: list  # the trainable parameters
+    optimizer: torch.optim.Optimizer
+    grad_clip: float  # max global gradient norm; 0: no clipping
+    amp: Optional[torch.dtype]  # the autocast dtype of the networks, None: float32
+    channels_last: bool  # conv nets on a GPU: the layout its convolution kernels are fastest in
+    sweep_moments: bool  # clear Adam's tiny moments every SUBNORMAL_SWEEP steps (x86 CPUs)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
+
+
+def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
+    """The runtime of training ``model`` (already on its device) under the training settings ``t``
+    on data of ``kind`` (``image`` or ``table``). Any model kind: nothing here asks what it is."""
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    channels_last = device.type == "cuda" and has_conv2d(model)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return Runtime(
+        device=device, params=params, optimizer=make_optimizer(params, t, device), grad_clip=t.grad_clip,
+        amp=autocast_dtype(t.precision, device, kind), channels_last=channels_last,
+        sweep_moments=device.type == "cpu",
+    )

@@ -1,0 +1,90 @@
+"""One optimiser step, the same for every path: the objective's terms for a batch, backward,
+gradient clipping, the optimiser's update.
+
+What differs between the eager ELBO, the compiled ELBO, IWAE and data-parallel training is only
+how the terms of a batch are computed; :func:`objective_for` picks that once per run, as a
+function ``terms(x, y, generator, beta, step)``, and :func:`step` calls it. The random numbers
+each path draws come from the run's generator in the same order, so the paths differ only by
+float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from vaekit.core.distributions import standard_normal
+from vaekit.core.models import VAEOutput
+from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
+from vaekit.training import distributed
+from vaekit.training.runtime import SUBNORMAL_SWEEP, Runtime, clear_tiny_moments, clip_gradients, require_cpp_compiler
+
+Terms = dict[str, torch.Tensor]
+Objective = Callable[[torch.Tensor, object, torch.Generator, float, int], Terms]
+
+
+def step(objective: Objective, x: torch.Tensor, y, generator: torch.Generator, beta: float, number: int,
+         rt: Runtime) -> Terms:
+    """Optimiser step ``number`` (counted from 0) on the batch (x, y); returns the objective's terms."""
+    with rt.autocast():
+        terms = objective(x, y, generator, beta, number)
+    rt.optimizer.zero_grad(set_to_none=True)
+    terms.get("scaled_loss", terms["loss"]).backward()
+    if rt.grad_clip > 0:
+        clip_gradients(rt.params, rt.grad_clip)
+    rt.optimizer.step()
+    if rt.sweep_moments and (number + 1) % SUBNORMAL_SWEEP == 0:
+        clear_tiny_moments(rt.optimizer)
+    return terms
+
+
+def objective_for(model: torch.nn.Module, t, total_steps: int, batches) -> Objective:
+    """The terms of a batch for the training settings ``t``: the ELBO (eager or compiled), IWAE,
+    or either on this rank's slice of a global batch under torchrun (``batches`` gives the slice)."""
+    if distributed.rank_and_world()[1] > 1:
+        net = distributed.wrap(model, t.objective, t.num_samples, t.free_bits)
+        return lambda x, y, g, beta, number: net(x, y, distributed.GlobalSlice(*batches.span, g), beta)
+    if t.objective == "iwae":  # Burda et al. 2015
+        return lambda x, y, g, beta, number: iwae_loss(model, x, t.num_samples, y, g)
+    if t.compile:
+        return _compiled_objective(model, t.free_bits)
+    if t.trim > 0:
+        return lambda x, y, g, beta, number: elbo_loss(
+            x, model(x, y, generator=g), beta, t.free_bits, trim_at(number, t.trim, total_steps, t.trim_start))
+    return lambda x, y, g, beta, number: elbo_loss(x, model(x, y, generator=g), beta, t.free_bits)
+
+
+def compiled_elbo(model: torch.nn.Module, free_bits: float):
+    """``torch.compile`` of the ELBO terms as a function of (x, y, noise, beta), for training.compile.
+
+    The reparameterisation noise comes in as an argument (drawn from the run's generator, as
+    ``model.forward`` would draw it), so a compiled run consumes the random stream exactly as an
+    eager one and differs from it only by float rounding; beta is a tensor so that a warm-up does
+    not recompile every step. The backward pass is compiled with it (AOTAutograd). One process and
+    objective=elbo only (see :func:`vaekit.training.setup.resolve_config`).
+    """
+    def terms(x, y, eps, beta):
+        q = model.encode(x, y)
+        z = q.reparameterize(eps)  # DiagonalGaussian.rsample with the given noise
+        return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
+
+    if next(model.parameters()).device.type == "cpu":
+        require_cpp_compiler()
+    return torch.compile(terms)
+
+
+def _compiled_objective(model: torch.nn.Module, free_bits: float) -> Objective:
+    compiled = compiled_elbo(model, free_bits)
+    param = next(model.parameters())
+    betas: dict[float, torch.Tensor] = {}  # one tensor per beta value: a constant beta makes one
+
+    def terms(x, y, g, beta, number):
+        # the noise of model.forward's rsample, drawn here from the same generator in the same order
+        eps = standard_normal((x.shape[0], model.latent_dim), g, param.device, param.dtype)
+        if beta not in betas:
+            betas.clear()
+            betas[beta] = torch.tensor(beta, device=param.device)
+        return compiled(x, y, eps, betas[beta])
+
+    return terms
