@@ -54,8 +54,9 @@ def draw(result: dict, out: str):
     fig = plt.figure(figsize=(9, 0.9 * n + 0.5))
     curve = fig.add_axes([0.07, 0.12, 0.38, 0.8])
     curve.plot(result["rate"], result["distortion"], "o-")
-    for b, r, d in zip(result["beta"], result["rate"], result["distortion"]):
-        curve.annotate(f"beta {b:g}", (r, d), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for i, (b, r, d) in enumerate(zip(result["beta"], result["rate"], result["distortion"])):
+        # alternate sides: the largest betas sit at nearly the same point once the KL is ~0
+        curve.annotate(f"beta {b:g}", (r, d), textcoords="offset points", xytext=(6, -12 if i % 2 else 4), fontsize=8)
     curve.set(xlabel="rate: KL (nats)", ylabel="distortion: -log p(x|z) (nats)", title="digits, test split")
     for row, (beta, samples) in enumerate(zip(result["beta"], result["samples"])):
         for col, image in enumerate(samples):
