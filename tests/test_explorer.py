@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ pytest.importorskip("uvicorn", reason="the explorer needs uvicorn: pip install '
 from PIL import Image
 from starlette.testclient import TestClient
 
+from vaekit.apps import explorer
 from vaekit.apps.explorer import create_app
 from vaekit.apps.explorer.server import bind
 from vaekit.errors import ConfigError
@@ -171,6 +173,21 @@ def test_a_taken_port_is_a_one_line_config_error():
             bind("127.0.0.1", sock.getsockname()[1])
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_a_port_outside_the_tcp_range_is_a_config_error(port):
+    with pytest.raises(ConfigError, match="not a TCP port"):
+        bind("127.0.0.1", port)
+
+
+def test_without_the_web_framework_the_error_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m.split(".")[0] == "starlette"] + ["starlette"]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "vaekit.apps.explorer.server")
+    monkeypatch.delattr(explorer, "server")  # else 'from vaekit.apps.explorer import server' finds the attribute
+    with pytest.raises(ConfigError, match=r"pip install 'vaekit\[serve\]'"):
+        explorer.create_app("any-run")
 
 
 def test_a_conditional_model_decodes_the_class_it_is_given(tmp_path):

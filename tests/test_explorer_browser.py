@@ -5,6 +5,7 @@ decode request in flight at most. Screenshots go to a temporary folder, or to $V
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -31,11 +32,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 pytestmark = pytest.mark.filterwarnings("ignore::vaekit.measure.diagnostics.PosteriorCollapseWarning")
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def digits_run(folder: Path, model: str = "vae", latent_dim: int = 3) -> Path:
     cfg = vaekit.Config()
-    cfg.training.epochs, cfg.model.latent_dim, cfg.training.progress = 2, 3, False
-    run = vaekit.train_run(cfg, out=tmp_path_factory.mktemp("explorer-browser") / "digits")
+    cfg.training.epochs, cfg.model.latent_dim, cfg.model.model, cfg.training.progress = 2, latent_dim, model, False
+    return vaekit.train_run(cfg, out=folder / model)
+
+
+@contextlib.contextmanager
+def serving(run: Path):
+    """The explorer for ``run`` served by uvicorn in a thread on a free 127.0.0.1 port; yields its URL."""
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(create_app(run), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -44,10 +49,18 @@ def url(tmp_path_factory):
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "the explorer's server did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    with serving(digits_run(tmp_path_factory.mktemp("explorer-browser"))) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +101,18 @@ class Traffic:
             self.in_flight -= 1
 
 
-@pytest.fixture
-def page(browser, url):
+def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.traffic = Traffic(page)
     page.goto(url)
     page.wait_for_function("() => document.querySelector('#decoded').src.startsWith('data:image/png')")
     page.wait_for_function("() => document.querySelector('#thumb-b').src.startsWith('data:image/png')")
+    return page
+
+
+@pytest.fixture
+def page(browser, url):
+    page = open_page(browser, url)
     yield page
     assert not page.traffic.errors, page.traffic.errors
     assert all(u.startswith((url, "data:")) for u in page.traffic.urls), page.traffic.urls
@@ -109,6 +127,11 @@ def wait_for_new_picture(page, before: str) -> str:
     page.wait_for_function("(old) => document.querySelector('#decoded').src !== old", arg=before)
     page.wait_for_function("() => !document.querySelector('#status').classList.contains('error')")
     return src(page)
+
+
+def wait_until_idle(page) -> None:
+    """Until the page's decode queue is empty: no request in flight and none waiting."""
+    page.wait_for_function("() => !live.busy && live.next === null")
 
 
 def drag(page, selector: str, start: float, end: float, steps: int = 40) -> None:
@@ -135,7 +158,7 @@ def test_dragging_a_slider_changes_the_picture_one_request_at_a_time(page, shots
     after = wait_for_new_picture(page, before)
     assert after != before
     assert page.traffic.most_in_flight == 1  # the page throttles: one decode in flight, the newest position wins
-    page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('decoded')")
+    wait_until_idle(page)
     value = float(page.input_value("#sliders input >> nth=0"))
     expected = page.evaluate("(z) => fetch('/api/decode', {method: 'POST', body: JSON.stringify({z})}).then(r => r.json())",
                              page.evaluate("state.z"))
@@ -159,7 +182,7 @@ def test_dragging_along_the_path_ends_at_example_b(page, shots, method):
     drag(page, "#t", 0.0, 1.05)
     page.wait_for_function("() => document.querySelector('#t-value').value === '1.00'")
     wait_for_new_picture(page, before)
-    page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('decoded')")
+    wait_until_idle(page)
     b = int(page.input_value("#b"))
     mean_b = page.evaluate(f"fetch('/api/example/{b}').then(r => r.json())")["mean"]
     assert page.evaluate("state.z") == pytest.approx(mean_b, abs=1e-5)  # t = 1 is B's posterior mean
@@ -172,3 +195,16 @@ def test_choosing_another_example_redraws_its_thumbnail(page):
     page.fill("#a", "12")
     page.dispatch_event("#a", "change")
     page.wait_for_function("(old) => document.querySelector('#thumb-a').src !== old", arg=before)
+
+
+def test_the_class_picker_of_a_conditional_model_changes_the_picture(browser, tmp_path, shots):
+    with serving(digits_run(tmp_path, model="cvae", latent_dim=2)) as address:
+        page = open_page(browser, address)
+        assert page.is_visible("#class") and page.locator("#class option").count() == 10
+        before = src(page)
+        choice = "7" if page.input_value("#class") != "7" else "1"
+        page.select_option("#class", choice)
+        assert wait_for_new_picture(page, before) != before
+        page.screenshot(path=str(shots / "explorer-conditional.png"), full_page=True)
+        assert not page.traffic.errors, page.traffic.errors
+        page.close()

@@ -122,14 +122,17 @@ def create_app(run_dir: str | Path) -> Starlette:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on (host, port); port 0 picks a free one. A taken port is a ConfigError."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is not a TCP port; choose one in 1..65535 (0: any free port)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except OSError as exc:  # taken, not permitted (below 1024), or a host that is not this machine's
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port") from None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port} ({reason}); choose another port with --port") from None
     sock.listen(2048)  # as uvicorn's own default backlog: a burst of connections waits instead of being refused
     return sock
 
@@ -143,4 +146,10 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, open_b
     print(f"vaekit explorer for {run_dir}: {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         webbrowser.open(url)  # the socket already listens, so the browser's first request waits in its queue
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn shuts down on Ctrl-C, then raises it again; for a server it is the normal way to stop
+    finally:
+        sock.close()
+    print("vaekit explorer stopped", flush=True)

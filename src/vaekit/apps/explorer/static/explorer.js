@@ -231,7 +231,10 @@ async function showEnd(which) {
   const ex = await api(`/api/example/${i}`);
   if (ex.image) $(`thumb-${which}`).src = ex.image;
   const names = state.info.class_names;
-  $(`label-${which}`).textContent = ex.label === null ? "" : `label ${names ? names[ex.label] : ex.label}`;
+  const label = ex.label === null ? "" : `label ${names ? names[ex.label] : ex.label}`;
+  // a table's example is its row: name each value (in the training file's units)
+  const row = ex.table ? ex.table.columns.map((c, k) => `${c} ${ex.table.values[k].toPrecision(4)}`).join(", ") : "";
+  $(`label-${which}`).textContent = [label, row].filter(Boolean).join(" · ");
   return ex;
 }
 
@@ -254,7 +257,7 @@ function wirePath() {
 }
 
 function describe(info) {
-  const shape = info.data_shape.join(" × ");
+  const shape = info.kind === "table" ? `${info.data_shape[0]} columns` : info.data_shape.join(" × ");
   const dims = `${info.active.length} of ${info.latent_dim} latent dimensions active (Cov over x of E[z_d | x] > ${info.active_threshold})`;
   const cond = info.conditional ? ` · conditional on ${info.num_classes} classes` : "";
   return `run folder ${info.run} · data ${info.data} (${info.kind}, ${shape}) · ${dims}${cond} · ` +
