@@ -66,6 +66,7 @@ class BaseVAE(nn.Module):
     def forward(
         self, x: torch.Tensor, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
     ) -> VAEOutput:
+        """q(z|x), one reparameterised draw z from it (Kingma & Welling 2014, eq. 10) and p(x|z) there."""
         posterior = self.encode(x, y)
         z = posterior.rsample(generator=generator)
         return VAEOutput(posterior, z, self.decode(z, y))
