@@ -32,14 +32,14 @@ def child_mnist() -> None:
     import vaekit
     from vaekit import Config
     from vaekit.data import load_dataset
-    from vaekit.training.loop import resolve_config, train
+    from vaekit.training.setup import resolve_config
 
     cfg = Config()
     cfg.data.name, cfg.training.epochs, cfg.training.progress, cfg.training.device = "mnist", 1, False, "cpu"
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
     torch.manual_seed(0)
-    train(vaekit.VAE(cfg.model, data.shape), data, cfg)
+    vaekit.train(vaekit.VAE(cfg.model, data.shape), data, cfg)
     print(0.0)
     print(peak_mb())
 

@@ -29,7 +29,7 @@ import torch
 import vaekit
 from vaekit.data import load_dataset
 from vaekit.runs.folder import read_metrics
-from vaekit.training.loop import eval_inputs, resolve_config
+from vaekit.training.setup import eval_inputs, resolve_config
 
 from settings import cpu_name  # bench/settings.py, beside this script
 
