@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Optional
 
+from vaekit.apps.tabular.jobs import table_config, train_table_run
 from vaekit.cli.console import progress_wanted
 from vaekit.cli.flags import TRAIN_FLAGS
 from vaekit.cli.output import int_arg
@@ -13,15 +13,16 @@ from vaekit.config import Config, apply_overrides, load_config_file
 from vaekit.errors import ConfigError
 from vaekit.runs import folder
 from vaekit.runs.follow import follow_run
-from vaekit.runs.jobs import resume_run, train_run, train_table_run
+from vaekit.runs.jobs import default_run_dir, resume_run, train_run
 from vaekit.runs.sweep import parse_betas
 from vaekit.runs.sweep import sweep as run_sweep
 from vaekit.training import distributed
 
 
-def config_from_args(args, skip: tuple[str, ...] = ()) -> Config:
-    """The Config that --config, the flags and the KEY=VALUE overrides describe, in that order."""
-    cfg = load_config_file(args.config) if args.config else Config()
+def config_from_args(args, skip: tuple[str, ...] = (), base: Optional[Config] = None) -> Config:
+    """The Config that --config (else ``base``, else the defaults), the flags and the KEY=VALUE
+    overrides describe, in that order."""
+    cfg = load_config_file(args.config) if args.config else (base or Config())
     flags = [f"{f.key}={getattr(args, f.key)}" for f in TRAIN_FLAGS if f.key not in skip and getattr(args, f.key) is not None]
     apply_overrides(cfg, flags + list(args.overrides))
     cfg.training.progress = cfg.training.progress and progress_wanted(args)
@@ -71,35 +72,15 @@ def sweep(args) -> int:
     return 0
 
 
-_TABULAR_FLAGS = {"data.name", "model.model", "model.hidden", "model.latent_dim", "training.epochs",
-                  "training.batch_size", "training.lr", "training.beta", "training.seed", "training.device"}
-
-
 def _train_tabular(args) -> int:
-    """`vaekit train --data table.csv --model tabular`: fit a TabularVAE and save it as a run folder."""
-    given = [f.flag for f in TRAIN_FLAGS if getattr(args, f.key) is not None and f.key not in _TABULAR_FLAGS]
-    if given or args.config or args.overrides:
-        raise ConfigError("--model tabular takes --data, --metadata, --target, --hidden, --latent-dim, --epochs, --batch-size, "
-                          f"--lr, --beta, --seed, --device, --out (not {', '.join(given) or '--config/overrides'})")
+    """`vaekit train --data table.csv --model tabular`: the same flags as any run, read into a Config
+    holding the TabularVAE's defaults; the table job refuses the settings it does not use."""
     if getattr(args, "data.name") is None:
         raise ConfigError("--model tabular needs --data TABLE.csv")
-    out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if (out / "config.json").exists():
-        raise ConfigError(f"{out} already holds a run; choose another --out")
-    options = {"metadata": args.metadata, "target": args.target, "verbose": progress_wanted(args),
-               "derive_columns": not args.model_every_column}
-    for key, name, convert in (("model.hidden", "hidden", lambda v: tuple(int_arg(h, "--hidden") for h in v.split(","))),
-                               ("model.latent_dim", "latent_dim", lambda v: int_arg(v, "--latent-dim")),
-                               ("training.epochs", "epochs", lambda v: int_arg(v, "--epochs")),
-                               ("training.batch_size", "batch_size", lambda v: int_arg(v, "--batch-size")),
-                               ("training.lr", "lr", float), ("training.beta", "beta", float),
-                               ("training.seed", "seed", lambda v: int_arg(v, "--seed")), ("training.device", "device", str)):
-        if getattr(args, key) is not None:
-            try:
-                options[name] = convert(getattr(args, key))
-            except ValueError:
-                raise ConfigError(f"{key}: {getattr(args, key)!r} is not a valid value") from None
-    model = train_table_run(getattr(args, "data.name"), out, **options)
+    cfg = config_from_args(args, skip=("model.model",), base=table_config())
+    out = Path(args.out) if args.out else default_run_dir()
+    model = train_table_run(cfg, out, metadata=args.metadata, target=args.target,
+                            derive_columns=not args.model_every_column)
     _print_table_run(out, model.history_)
     return 0
 
