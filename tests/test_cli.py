@@ -147,3 +147,10 @@ def test_console_script_entry_point(tmp_path):
     out = subprocess.run([sys.executable, "-m", "vaekit", "eval", str(tmp_path)], capture_output=True, text=True,
                          env={**os.environ})
     assert out.returncode == 2 and out.stderr.startswith("vaekit: error:")
+
+
+def test_iw_samples_flag_sets_the_config_num_samples(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *QUICK, "--objective", "iwae", "--iw-samples", "3", "--epochs", "1"]) == 0
+    training = json.loads((run / "config.json").read_text())["config"]["training"]
+    assert training["objective"] == "iwae" and training["num_samples"] == 3

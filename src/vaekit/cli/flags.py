@@ -13,11 +13,6 @@ from typing import Literal, NamedTuple
 
 from vaekit.config import Config
 
-# The importance-sample count of objective=iwae is training.num_samples in the package's vocabulary;
-# older configs call it training.iw_samples. The flag stays --iw-samples, the readable name.
-_IW_KEY = ("training.num_samples" if "num_samples" in {f.name for f in dataclasses.fields(Config().training)}
-           else "training.iw_samples")
-
 # (flag, config key, metavar, help); the default is appended from the config dataclasses
 _TABLE = [
     ("--data", "data.name", "NAME|PATH", "digits | mnist | fashion-mnist | binarized-mnist, or a .csv, .npy or image folder"),
@@ -38,7 +33,9 @@ _TABLE = [
     ("--warmup-steps", "training.warmup_steps", "STEPS", "KL weight grows from 0 to beta over this many steps"),
     ("--free-bits", "training.free_bits", "NATS", "free bits per latent dimension"),
     ("--objective", "training.objective", None, "training objective"),
-    ("--iw-samples", _IW_KEY, "K", "importance samples per example for --objective iwae"),
+    # the config says num_samples, the package's word for every count of importance samples; the
+    # flag keeps the readable name of what it counts for
+    ("--iw-samples", "training.num_samples", "K", "importance samples per example for --objective iwae"),
     ("--early-stopping", "training.early_stopping", "EPOCHS", "stop after this many epochs without a better "
      "validation loss (0: off)"),
     ("--seed", "training.seed", "SEED", "random seed (weights, batches, noise)"),
