@@ -1,6 +1,6 @@
 """What the command line says on stderr: errors, warnings and the interrupt message, each one line.
 
-Standard library only: it is imported before the arguments are parsed.
+Standard library and vaekit.errors only: it is imported before the arguments are parsed.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import contextlib
 import sys
 import warnings
 from typing import Any, Iterator
+
+from vaekit.errors import RunInterrupted
 
 
 def say(line: str) -> None:
@@ -44,12 +46,9 @@ def progress_wanted(args) -> bool:
 
 def interrupt_message(exc: KeyboardInterrupt) -> str:
     """What Ctrl-C left behind: a training job raises RunInterrupted naming the run folder it kept."""
-    if hasattr(exc, "run_dir"):  # vaekit.errors.RunInterrupted
-        run = exc.run_dir
-    elif hasattr(exc, "vaekit_run_dir"):  # the older attribute set on a plain KeyboardInterrupt
-        run = exc.vaekit_run_dir
-    else:
+    if not isinstance(exc, RunInterrupted):  # Ctrl-C outside a training job
         return "stopped before it finished"
+    run = exc.run_dir
     if run is None:
         return "no epoch had finished, so no run folder was kept"
     return f"the last complete epoch is saved in {run} (continue with 'vaekit train --resume {run}')"
