@@ -19,7 +19,7 @@ from vaekit.config import Config
 from vaekit.core.models import VAE
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, RunInterrupted, TrainingError
-from vaekit.runs import folder, plots
+from vaekit.runs import folder
 from vaekit.runs.pictures import make_pictures
 from vaekit.training.loop import train
 from vaekit.training.runtime import autocast_dtype, pick_device
@@ -200,20 +200,3 @@ def _finish(run_dir: Path, job: Job, history) -> None:
     print(f"  {folder.CONFIG} ({folder.WEIGHTS}: the best epoch's weights), {folder.METRICS}, {folder.RESUME}")
     print("  pictures: " + ", ".join(p.name for p in pictures))
     print(f"  next: vaekit eval {run_dir}  |  vaekit sample {run_dir} -n 64 --out samples.png")
-
-
-def train_table_run(data: str | Path, out: str | Path, **options):
-    """Fit a :class:`vaekit.TabularVAE` (``options`` are its arguments) to the table file ``data``
-    and save it as the run folder ``out``, with curves.png (the losses per epoch) and columns.png
-    (each column of up to 2,000 training rows against 2,000 synthetic rows); returns the model."""
-    from vaekit.apps.tabular.synthesizer import TabularVAE, read_table
-
-    table = read_table(data)
-    model = TabularVAE(**options).fit(table)
-    out = Path(out)
-    model.save(out)
-    if model.history_:
-        plots.save_curves(model.history_, out / "curves.png")
-    real = table.sample(min(len(table), 2_000), random_state=0)
-    plots.save_table_columns(real, model.sample(2_000, seed=0), out / "columns.png")
-    return model
