@@ -23,7 +23,8 @@ from vaekit.errors import ConfigError
 class ModelConfig:
     """The networks, the latent space and the likelihood p(x|z)."""
 
-    model: Literal["vae", "cvae"] = "vae"  # cvae: encoder and decoder also see the label
+    # cvae: encoder and decoder also see the label; ae: the same networks without KL term or sampling
+    model: Literal["vae", "cvae", "ae"] = "vae"
     arch: Literal["mlp", "conv"] = "mlp"
     hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers

@@ -166,3 +166,25 @@ class VAE(BaseVAE):
         if config is None:
             raise ConfigError("a VAE is rebuilt from its spec and the Config it trained under; pass config")
         return cls(config.model, tuple(spec["data_shape"]), int(spec.get("num_classes", 0)))
+
+
+class Autoencoder(VAE):
+    """The contrast to a VAE: the same networks, no KL term and no sampling (``model.model=ae``).
+
+    The code of x is the encoder's mean, decoded as it is; training minimises -log p(x|z) alone
+    (:func:`vaekit.training.setup.resolve_config` sets beta to 0). Nothing pulls the codes towards
+    N(0, I), so decoding draws from N(0, I) (:meth:`sample`) shows what a VAE's KL term buys.
+    ``encode`` returns N(mean, I): the point code, widened into a proposal so that importance
+    sampling (``vaekit.log_likelihood``) still estimates log p(x) of the decoder under the N(0, I)
+    prior; its KL to the prior is then |mean|^2 / 2, how far the codes sit from the prior's scale.
+    """
+
+    def encode(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DiagonalGaussian:
+        mean = super().encode(x, y).mean
+        return DiagonalGaussian(mean, torch.zeros_like(mean))
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> VAEOutput:
+        """The deterministic code z = mean and p(x|z) there; no noise is drawn."""
+        posterior = self.encode(x, y)
+        return VAEOutput(posterior, posterior.mean, self.decode(posterior.mean, y))

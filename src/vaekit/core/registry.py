@@ -19,7 +19,10 @@ from vaekit.errors import RunError
 MODELS = {
     "VAE": "vaekit.core.models:VAE",
     "TabularModel": "vaekit.apps.tabular.model:TabularModel",
+    "Autoencoder": "vaekit.core.models:Autoencoder",
 }
+# model.model in a Config -> the kind that `vaekit train` builds for it
+CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder"}
 DEFAULT_KIND = "VAE"  # the kind of a config.json without "class" (run folders written before this table)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 
 from vaekit.config import Config
-from vaekit.core.models import VAE
+from vaekit.core.registry import CONFIG_MODELS, model_class
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, RunInterrupted, TrainingError
 from vaekit.runs import folder
@@ -56,7 +56,8 @@ def new_job(config: Optional[Config]) -> Job:
     cfg.validate()
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
-    return Job(cfg, data, *_build(lambda: VAE(cfg.model, data.shape, data.num_classes), cfg))
+    kind = model_class(CONFIG_MODELS[cfg.model.model])  # core/registry.py: one line per model kind
+    return Job(cfg, data, *_build(lambda: kind(cfg.model, data.shape, data.num_classes), cfg))
 
 
 def resumed_job(run_dir: str | Path, epochs: Optional[int] = None) -> tuple[Job, dict[str, Any]]:

@@ -47,6 +47,8 @@ def resolve_config(cfg: Config, data) -> Config:
         cfg.training.epochs = min(1000, max(10, math.ceil(500_000 / data.train.shape[0])))
     if cfg.model.model == "cvae" and data.num_classes < 1:
         raise ConfigError("model=cvae needs labelled data: an image set with classes, or data.label_column for a table")
+    if cfg.model.model == "ae":
+        _as_autoencoder(cfg)
     _check_objective(cfg)
     _fit_batch(cfg, data.train.shape[0])
     if data.val.shape[0] == 0:
@@ -54,6 +56,15 @@ def resolve_config(cfg: Config, data) -> Config:
         notice(f"no validation split (data.val_fraction={cfg.data.val_fraction:g} of {data.name}): "
                f"no validation metrics{stopping}; the last epoch's weights are kept")
     return cfg.validate()
+
+
+def _as_autoencoder(cfg: Config) -> None:
+    """model=ae trains -log p(x|z) alone: beta is 0, and the settings that shape a KL term are refused."""
+    t = cfg.training
+    if t.warmup_steps or t.free_bits or t.objective != "elbo" or t.compile is True:
+        raise ConfigError("model=ae has no KL term and draws no z: warmup_steps, free_bits, objective=iwae "
+                          "and compile do not apply; drop them")
+    t.beta = 0.0
 
 
 def _check_objective(cfg: Config) -> None:
