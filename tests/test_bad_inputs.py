@@ -100,7 +100,8 @@ TRAIN = {
     "negative beta": (lambda t: ["--beta", "-0.5"], "beta"),
     "non-finite lr": (lambda t: ["--lr", "nan"], "finite"),
     "unknown choice": (lambda t: ["--likelihood", "poisson"], "must be one of"),
-    "batch larger than the data": (lambda t: ["--batch-size", "100000"], "larger than"),
+    "a latent space too large for memory": (lambda t: ["--latent-dim", "100000000"], "parameters"),
+    "hidden layers too large for memory": (lambda t: ["--hidden", "2000000000"], "parameters"),
     "fractions leave no training data": (lambda t: ["data.val_fraction=0.5", "data.test_fraction=0.5"], "< 1"),
     "missing config file": (lambda t: ["--config", str(t / "nope.yaml")], "does not exist"),
     "config file is a folder": (lambda t: ["--config", str((t / "d.json").mkdir() or t / "d.json")], "cannot read"),
@@ -365,7 +366,7 @@ def test_python_api_raises_specific_errors(tmp_path, digits_run):
         (lambda: load_dataset(DataConfig(name="digits", val_fraction=1.5)), DataError, "val_fraction"),
         (lambda: load_array(tmp_path / "none.csv"), DataError, "does not exist"),
         (lambda: vaekit.train_run(_cfg(latent_dim=0), out=tmp_path / "r"), ConfigError, "latent_dim"),
-        (lambda: vaekit.train_run(_cfg(batch_size=5000), out=tmp_path / "r"), ConfigError, "larger than"),
+        (lambda: vaekit.train_run(_cfg(latent_dim=100_000_000), out=tmp_path / "r"), ConfigError, "parameters"),
         (lambda: vaekit.resume_run(tmp_path / "none"), RunError, "not a folder"),
         (lambda: vaekit.evaluate_run(digits_run, "dev"), ConfigError, "unknown split"),
         (lambda: vaekit.interpolate(model, torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), method="cubic"),
@@ -421,3 +422,18 @@ def test_a_failed_download_names_both_ways_to_point_at_a_copy(tmp_path):
     with pytest.raises(DataError, match="cannot download") as info:  # a mirror that does not answer
         ensure_files(folder, ["x.gz"], [(tmp_path / "no-mirror").as_uri()], what="MNIST", download=True, root=tmp_path)
     assert "--data-dir" in str(info.value) and "$VAEKIT_DATA_DIR" in str(info.value) and "DIR/MNIST/raw" in str(info.value)
+
+
+@pytest.mark.parametrize("rows", [178, 20])
+def test_a_table_smaller_than_the_default_batch_trains_on_the_whole_split(tmp_path, capsys, rows):
+    """scikit-learn's wine table (178 rows) left 124 training rows under the default batch of 128."""
+    rng = np.random.default_rng(0)
+    table = _csv(tmp_path, "a,b,c\n" + "".join(f"{x:.3f},{y:.3f},{z:.3f}\n" for x, y, z in rng.normal(size=(rows, 3))))
+    run = tmp_path / "run"
+    code, err = _run_cli(["train", "--data", table, "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                          "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    notices = [line for line in err.splitlines() if "batch_size" in line]
+    assert len(notices) == 1 and notices[0].startswith("vaekit: warning: training.batch_size=128 is larger than")
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["config"]["training"]["batch_size"] < 128

@@ -91,7 +91,7 @@ BAD = {
     "wrong type": (lambda t: ["train", "--latent-dim", "two"], "integer"),
     "impossible value": (lambda t: ["train", "--latent-dim", "0"], "latent_dim"),
     "negative beta": (lambda t: ["train", "--beta", "-1"], "beta"),
-    "batch larger than data": (lambda t: ["train", "--batch-size", "100000"], "larger than"),
+    "latent space too large for memory": (lambda t: ["train", "--latent-dim", "100000000"], "parameters"),
     "missing config file": (lambda t: ["train", "--config", str(t / "nope.yaml")], "does not exist"),
     "corrupt config file": (lambda t: ["train", "--config", str(_write(t / "c.json", "{oops"))], "not valid"),
     "NaN in a table": (lambda t: ["train", "--data", str(_bad_table(t))], "NaN"),
