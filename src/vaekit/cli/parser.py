@@ -59,6 +59,8 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vaekit", description="Train, measure and use variational autoencoders.",
+                epilog="'vaekit COMMAND --help' lists a command's options and their defaults; "
+                       "'vaekit train' with no options trains on the digits that ship with scikit-learn.",
                 formatter_class=_Help)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
