@@ -119,3 +119,19 @@ def test_without_a_terminal_no_carriage_return_bars(tmp_path, digits_run):
         out = subprocess.run([sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, env=env, timeout=600)
         assert out.returncode == 0, out.stderr
         assert "\r" not in out.stderr and "\r" not in out.stdout
+
+
+def test_sample_examples_is_the_library_side_of_vaekit_sample(digits_run):
+    import torch
+
+    from vaekit.errors import ConfigError
+    from vaekit.runs.folder import load
+    from vaekit.runs.pictures import sample_examples
+
+    model = load(digits_run)
+    x, nrow = sample_examples(model, 5, seed=1)
+    assert x.shape == (5, 1, 8, 8) and nrow == 8
+    assert torch.equal(x, sample_examples(model, 5, seed=1)[0])  # seeded
+    for kwargs in ({"label": 3}, {"grid": True}):
+        with pytest.raises(ConfigError, match="conditional"):
+            sample_examples(model, 5, **kwargs)

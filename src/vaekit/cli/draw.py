@@ -15,7 +15,7 @@ from vaekit.measure.latent import reconstruct as reconstruct_inputs
 from vaekit.runs import folder
 from vaekit.runs.evaluate import run_data, run_inputs
 from vaekit.runs.pictures import (INTERPOLATION, RECONSTRUCTIONS, SAMPLES, TRAVERSE, save_interpolation,
-                                  save_reconstructions, save_traverse)
+                                  sample_examples, save_reconstructions, save_traverse)
 
 KL_SHOWN = 0.1  # nats: a traversal row of a dimension with less KL than this looks unchanging
 
@@ -34,20 +34,14 @@ def _label_index(label: str, model, class_names) -> int:
 def sample(args) -> int:
     if args.n < 1:
         raise ConfigError("-n must be at least 1")
+    if args.grid and args.label is not None:
+        raise ConfigError("--grid shows every class: give no --label with it")
     doc = folder.read_run(args.run)
     model = folder.load(args.run)
-    y, n, nrow = None, args.n, 8
-    if args.grid:
-        if not model.conditional or args.label is not None:
-            raise ConfigError("--grid needs a conditional run (--model cvae) and no --label")
-        nrow = max(1, args.n // model.num_classes)  # one row per class
-        y = torch.arange(model.num_classes).repeat_interleave(nrow)
-        n = y.numel()
-    elif args.label is not None:
-        y = torch.full((args.n,), _label_index(args.label, model, doc.get("data", {}).get("class_names")))
-    elif model.conditional:
-        y = torch.arange(args.n) % model.num_classes
-    x = model.sample(n, y=y, generator=torch.Generator().manual_seed(args.seed))
+    label = None if args.label is None else _label_index(args.label, model, doc.get("data", {}).get("class_names"))
+    if args.grid and not model.conditional:
+        raise ConfigError("--grid needs a conditional run (train with --model cvae)")
+    x, nrow = sample_examples(model, args.n, label, args.grid, args.seed)
     out = save_array_or_grid(x, out_path(args, SAMPLES), nrow=nrow, image=len(model.data_shape) == 3)
     print(f"wrote {out}")
     return 0

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 import torch
 
 from vaekit.config import Config
+from vaekit.errors import ConfigError
 from vaekit.measure.diagnostics import latent_plane, pca_2d
 from vaekit.measure.evaluation import posterior_means
 from vaekit.measure.latent import interpolate, reconstruct, traverse
@@ -56,6 +57,29 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
             written.append(plots.save_kl_per_dim(history, run_dir / "kl_per_dim.png"))
     written += _latent_maps(run_dir, model, data, cfg)
     return written
+
+
+def sample_examples(model, n: int, label: Optional[int] = None, grid: bool = False,
+                    seed: int = 0) -> tuple[torch.Tensor, int]:
+    """(n draws from the model, images per row for a picture of them). A conditional model draws
+    class ``label``, or with ``grid`` one row per class of n // classes draws each, or else the
+    classes in turn; an unconditional model takes neither."""
+    if (label is not None or grid) and not model.conditional:
+        raise ConfigError("a class label or a grid of classes needs a conditional run (train with --model cvae)")
+    if grid and label is not None:
+        raise ConfigError("a grid shows every class; give no label with it")
+    if n < 1:
+        raise ConfigError("the number of samples must be at least 1")
+    y, nrow = None, 8
+    if grid:
+        nrow = max(1, n // model.num_classes)
+        y = torch.arange(model.num_classes).repeat_interleave(nrow)
+    elif label is not None:
+        y = torch.full((n,), label)
+    elif model.conditional:
+        y = torch.arange(n) % model.num_classes
+    count = n if y is None else y.numel()
+    return model.sample(count, y=y, generator=torch.Generator().manual_seed(seed)), nrow
 
 
 def save_reconstructions(model, x: torch.Tensor, y, path: str | Path) -> Path:
