@@ -77,9 +77,9 @@ class TrainingConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop after this many epochs without a better validation loss (0: off); the best epoch's weights
     # are the ones kept. On by default, as in scikit-learn's MLP (n_iter_no_change) and Keras'
-    # EarlyStopping with restore_best_weights: the default digits run overfits from about epoch 150
-    # of its 398, and its validation loss wanders by a few tenths of a nat from epoch to epoch, so
-    # 20 epochs separate a plateau from noise
+    # EarlyStopping with restore_best_weights. 20: in the default digits run the validation loss
+    # moves by 0.22 nats per epoch (median) and went at most 6 epochs without a new best while it
+    # was still improving (it improved up to epoch 396 of 398), so 20 stops on a plateau, not on noise
     early_stopping: int = 20
     eval_batch_size: int = 1000
     progress: bool = True  # a progress bar, drawn only when stderr is a terminal

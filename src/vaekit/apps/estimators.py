@@ -85,7 +85,9 @@ class VAEEstimatorBase(BaseEstimator):
         cfg.training.beta = float(self.beta)
         cfg.training.seed = self.seed_
         cfg.training.device = "cpu"
-        cfg.training.progress = False
+        cfg.training.progress = cfg.training.verbose = False  # an estimator's fit prints nothing
+        # the validation rows are a slice of the training rows (a log only): no early stopping on them
+        cfg.training.early_stopping = 0
         cfg.training.eval_batch_size = 4096
         cfg.data.binarize = "none"
         return cfg.validate()

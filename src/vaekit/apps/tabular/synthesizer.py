@@ -162,7 +162,8 @@ class TabularVAE:
         t.epochs = self.epochs if self.epochs is not None else int(min(300, max(10, round(1.5e6 / num_rows))))
         t.batch_size = min(self.batch_size, num_train_rows)
         t.lr, t.beta, t.weight_decay, t.seed = self.lr, self.beta, self.weight_decay, self.seed
-        t.progress, t.device = self.verbose, self.device
+        t.progress, t.verbose, t.device = self.verbose, self.verbose, self.device
+        t.early_stopping = 0  # every epoch asked for is trained, as before early stopping became the default
         return cfg
 
     def _setting(self, name: str):
