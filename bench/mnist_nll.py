@@ -66,7 +66,7 @@ def config_for(data: str, objective: str, k: int, epochs: int, hidden: tuple[int
     cfg.data.binarize = "dynamic" if data == "dynamic" else "none"
     cfg.model.hidden, cfg.model.latent_dim, cfg.model.likelihood = hidden, latent, "bernoulli"
     cfg.model.arch = "mlp"
-    cfg.training.epochs, cfg.training.objective, cfg.training.iw_samples = epochs, objective, k
+    cfg.training.epochs, cfg.training.objective, cfg.training.num_samples = epochs, objective, k
     cfg.training.batch_size, cfg.training.lr, cfg.training.seed = 100, 1e-3, seed
     cfg.training.progress, cfg.training.device = False, "cpu"
     return cfg
