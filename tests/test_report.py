@@ -39,3 +39,13 @@ def test_report_without_measuring_uses_the_metrics(digits_run):
     page = write_report(digits_run, measure=False).read_text(encoding="utf-8")
     assert "validation split at the last epoch" in page
     assert "Cov_x" in page
+
+
+def test_cli_report_and_serve_errors(digits_run, capsys):
+    from vaekit.cli.main import main
+
+    assert main(["report", str(digits_run), "--no-measure"]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert main(["serve", str(digits_run / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vaekit: error:")

@@ -30,6 +30,8 @@ COMMANDS = {
     "score": ("vaekit.cli.inspect", "score"),
     "impute": ("vaekit.cli.tables", "impute"),
     "synth": ("vaekit.cli.tables", "synth"),
+    "report": ("vaekit.cli.view", "report"),
+    "serve": ("vaekit.cli.view", "serve"),
 }
 
 

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation(command)
     _add_measurement(command)
     _add_tables(command)
+    _add_viewing(command)
     return p
 
 
@@ -184,3 +185,19 @@ def _add_tables(command) -> None:
     sy.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
                     help="only rows with this value (categorical columns; repeatable)")
     sy.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed")
+
+
+def _add_viewing(command) -> None:
+    rp = command("report", "write RUN/report.html: one self-contained page (settings, ELBO split, KL per "
+                 "dimension and both readings of 'active', every picture)")
+    rp.add_argument("run", metavar="RUN", help=RUN_HELP)
+    rp.add_argument("--no-measure", action="store_true",
+                    help="skip the test-split diagnostics (use the metrics records only; no data needed)")
+
+    sv = command("serve", "explore the latent space in the browser: a slider per active dimension, "
+                 "the latent map, paths between test examples")
+    sv.add_argument("run", metavar="RUN", help=RUN_HELP)
+    sv.add_argument("--port", type=int, default=8000, metavar="N", help="port to listen on (0: any free port)")
+    sv.add_argument("--host", default="127.0.0.1", metavar="HOST",
+                    help="address to listen on; 127.0.0.1 keeps the explorer private to this machine")
+    sv.add_argument("--open", action="store_true", help="open the page in the default web browser")

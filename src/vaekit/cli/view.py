@@ -1,0 +1,17 @@
+"""``vaekit report`` and ``vaekit serve``: a run folder as a page, and its latent space in the browser."""
+
+from __future__ import annotations
+
+from vaekit.apps.explorer import serve as serve_explorer
+from vaekit.runs.report import write_report
+
+
+def report(args) -> int:
+    path = write_report(args.run, measure=not args.no_measure)
+    print(f"wrote {path} (self-contained: open it in any browser)")
+    return 0
+
+
+def serve(args) -> int:
+    serve_explorer(args.run, host=args.host, port=args.port, open_browser=args.open)
+    return 0
