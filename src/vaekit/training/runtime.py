@@ -40,8 +40,8 @@ def cpu_has_native_bf16() -> bool:
 def autocast_dtype(precision: str, device: torch.device, kind: str = "image") -> Optional[torch.dtype]:
     """torch.bfloat16 where training.precision asks for bf16 autocast on ``device``, else None.
 
-    ``auto`` is bf16 on a CUDA GPU that supports it (tensor cores take bf16 at several times the
-    float32 rate), and for image data on a CPU with native bf16 (:func:`cpu_has_native_bf16`): on
+    ``auto`` is bf16 for image data on a CUDA GPU that supports it (tensor cores take bf16 at several
+    times the float32 rate) and on a CPU with native bf16 (:func:`cpu_has_native_bf16`): on
     an AVX-512 BF16 host the MNIST MLP trained 1.2-1.6x faster per epoch and the conv net 1.3-1.6x,
     to the same test ELBO (``bench/results/throughput-amd-epyc.md``). Elsewhere, and for tables,
     ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse.
@@ -50,7 +50,8 @@ def autocast_dtype(precision: str, device: torch.device, kind: str = "image") ->
     cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if precision == "auto":
         cpu_bf16 = device.type == "cpu" and kind == "image" and cpu_has_native_bf16()
-        return torch.bfloat16 if cuda_bf16 or cpu_bf16 else None
+        # tables stay float32 (and the tabular likelihood keeps its parameters' dtype)
+        return torch.bfloat16 if kind == "image" and (cuda_bf16 or cpu_bf16) else None
     if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
         raise ConfigError("training.precision=bf16 but this GPU has no bfloat16; use precision=fp32")
     return torch.bfloat16 if precision == "bf16" else None
