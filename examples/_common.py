@@ -48,6 +48,20 @@ def quiet_config(**training) -> vaekit.Config:
     return cfg
 
 
+def digits_vae(hidden: tuple[int, ...], latent_dim: int, epochs: int, seed: int, beta: float = 1.0):
+    """(model, data): a Bernoulli VAE trained with vaekit.train on scikit-learn's digits."""
+    from vaekit.data import load_dataset
+
+    cfg = quiet_config(epochs=epochs, batch_size=64, seed=seed, beta=beta)
+    cfg.data.name = "digits"
+    cfg.model.hidden, cfg.model.latent_dim, cfg.model.likelihood = hidden, latent_dim, "bernoulli"
+    data = load_dataset(cfg.data)
+    torch.manual_seed(seed)
+    model = vaekit.VAE(cfg.model, data.shape)
+    vaekit.train(model, data, cfg)
+    return model, data
+
+
 def fit(model: torch.nn.Module, x: torch.Tensor, loss_fn: Callable, steps: int, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, record: Callable | None = None, every: int = 50,
         optimizer: torch.optim.Optimizer | None = None) -> list[dict]:

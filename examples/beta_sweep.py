@@ -16,12 +16,11 @@ from __future__ import annotations
 import torch
 
 import vaekit
-from vaekit.data import load_dataset
 
 try:
-    from examples._common import parse_args, quiet_config, save
+    from examples._common import digits_vae, parse_args, save
 except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import parse_args, quiet_config, save
+    from _common import digits_vae, parse_args, save
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 QUICK_BETAS = (0.5, 2.0, 8.0)
@@ -31,13 +30,7 @@ def run(quick: bool = True, seed: int = 0) -> dict:
     betas, epochs = (QUICK_BETAS, 10) if quick else (BETAS, 60)
     result = {"beta": [], "rate": [], "distortion": [], "samples": []}
     for beta in betas:
-        cfg = quiet_config(epochs=epochs, batch_size=64, seed=seed, beta=beta)
-        cfg.data.name = "digits"
-        cfg.model.hidden, cfg.model.latent_dim, cfg.model.likelihood = (256,), 16, "bernoulli"
-        data = load_dataset(cfg.data)
-        torch.manual_seed(seed)
-        model = vaekit.VAE(cfg.model, data.shape)
-        vaekit.train(model, data, cfg)
+        model, data = digits_vae((256,), 16, epochs, seed, beta)
         test = vaekit.elbo_breakdown(model, data.test, beta=beta, seed=seed)
         samples = model.eval().sample(8, generator=torch.Generator().manual_seed(seed))
         result["beta"].append(beta)

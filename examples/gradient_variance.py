@@ -24,24 +24,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import vaekit
 from vaekit.core.distributions import standard_normal
-from vaekit.data import load_dataset
 
 try:
-    from examples._common import parse_args, quiet_config, save
+    from examples._common import digits_vae, parse_args, save
 except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import parse_args, quiet_config, save
+    from _common import digits_vae, parse_args, save
 
 
 def trained_model(seed: int, epochs: int):
-    cfg = quiet_config(epochs=epochs, batch_size=64, seed=seed)
-    cfg.data.name = "digits"
-    cfg.model.hidden, cfg.model.latent_dim, cfg.model.likelihood = (128,), 8, "bernoulli"
-    data = load_dataset(cfg.data)
-    torch.manual_seed(seed)
-    model = vaekit.VAE(cfg.model, data.shape)
-    vaekit.train(model, data, cfg)
+    model, data = digits_vae((128,), 8, epochs, seed)
     return model.eval(), data.test[:32]
 
 
