@@ -208,3 +208,20 @@ def test_the_class_picker_of_a_conditional_model_changes_the_picture(browser, tm
         page.screenshot(path=str(shots / "explorer-conditional.png"), full_page=True)
         assert not page.traffic.errors, page.traffic.errors
         page.close()
+
+
+def test_the_report_opens_offline_with_every_picture_drawn(browser, shots, tmp_path):
+    """vaekit report's page in the browser: every inlined picture decodes, nothing is fetched."""
+    from vaekit.runs.report import write_report
+
+    page_path = write_report(digits_run(tmp_path))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(page_path.as_uri())
+    widths = page.eval_on_selector_all("img", "images => images.map(i => i.complete ? i.naturalWidth : 0)")
+    assert len(widths) >= 5 and all(w > 0 for w in widths)
+    assert page.locator("h2", has_text="KL per dimension and active units").count() == 1
+    assert [u for u in fetched if not u.startswith(("file:", "data:"))] == []
+    page.screenshot(path=str(shots / "report.png"), full_page=True)
+    page.close()

@@ -20,7 +20,8 @@ def test_report_is_self_contained_and_holds_the_runs_pictures(digits_run, tmp_pa
     shutil.copy(path, alone)
     assert alone.read_text(encoding="utf-8") == page
     # the ELBO split and the settings are there
-    for text in ("The ELBO, split", "KL(q(z|x) || p(z))", "Settings", "latent_dim"):
+    for text in ("The ELBO, split", "KL(q(z|x) || p(z))", "Settings", "latent_dim", "alt='traverse.png'",
+                 "examples/"):
         assert text in page
 
 

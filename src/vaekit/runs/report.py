@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,7 +33,8 @@ PICTURES = [
     ("samples_by_class.png", "Samples by class", "One row per class of the conditional model."),
     ("reconstructions.png", "Reconstructions", "Test inputs beside the means of p(x|z) at their posterior means."),
     ("interpolation.png", "Interpolations", "The decoded path between two test examples' latents, linear and spherical."),
-    ("traverse.png", "Traversals", "One latent dimension varied at a time around the prior mean."),
+    ("traverse.png", "Traversals", "One active latent dimension varied at a time around the prior mean (the "
+     "others at 0); rows named with their KL."),
     ("latent.png", "Latent map", "Posterior means of test examples, coloured by label (PCA to 2-D when needed)."),
     ("latent_plane.png", "Latent plane", "Decoded images over a grid of the 2-D latent space."),
     ("histograms.png", "Columns", "Each column of real test rows against samples."),
@@ -47,6 +49,21 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .8em;margin:.8em 0}.muted{color:#666;font-size:.9em}
 .off{color:#999}
 """
+
+
+PICTURES_TEXT = {file: caption for file, _, caption in PICTURES}
+EXPERIMENTS = (
+    "<h2>The ideas behind these pictures, as experiments</h2><p>The project's <code>examples/</code> folder "
+    "runs each idea in minutes on a CPU (see its README): <code>active_units.py</code> (how many latent units "
+    "stay active), <code>posterior_collapse.py</code> (a strong decoder ignores z; free bits bring it back), "
+    "<code>beta_sweep.py</code> (rate against distortion), <code>decoder_scale_floor.py</code> (why a learned "
+    "decoder scale needs a floor), <code>disentanglement.py</code> (beta-VAE, beta-TCVAE and the mutual "
+    "information gap), <code>gradient_variance.py</code> (the reparameterisation trick against REINFORCE); "
+    "<code>vaekit train --model ae</code> trains the same networks without the KL term, for contrast.</p>")
+
+
+def _picture_section(path: Path, heading: str, caption: str) -> str:
+    return f"<h2>{heading}</h2><p>{caption}</p><p><img alt='{path.name}' src='{_png(path)}'></p>"
 
 
 def _png(path: Path) -> str:
@@ -112,20 +129,28 @@ def _kl_dimensions(kl: list[float], activity: Optional[list[float]], cov_thresho
     return text + _table(rows, header)
 
 
-def _measured(run_dir: Path) -> Optional[dict[str, Any]]:
-    """Latent diagnostics on (up to 2000 examples of) the test split, or None when the run's data
-    cannot be loaded here (the report then falls back on the metrics records)."""
-    from vaekit.measure.diagnostics import latent_diagnostics  # loads torch: only when measuring
+def _measured(run_dir: Path, scratch: Path) -> tuple[Optional[dict[str, Any]], Optional[Path]]:
+    """Latent diagnostics on (up to 2000 examples of) the test split and, for an image run without
+    traverse.png, a traversal of its active dimensions drawn into ``scratch``; (None, None) when
+    the run's data cannot be loaded here (the report then falls back on the metrics records)."""
+    from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, dims_by_kl, latent_diagnostics  # torch: only here
     from vaekit.runs.evaluate import run_data
+    from vaekit.runs.pictures import save_traverse
     from vaekit.training.loop import eval_inputs
 
     try:
         model, cfg, data = run_data(run_dir)
         x = eval_inputs(data, "test", cfg)[:2000]
         y = data.test_labels[:2000] if getattr(model, "conditional", False) else None
-        return latent_diagnostics(model, x, y, seed=cfg.training.seed)
+        diagnostics = latent_diagnostics(model, x, y, seed=cfg.training.seed)
     except (VaekitError, OSError, AttributeError, TypeError):
-        return None
+        return None, None
+    picture = None
+    if data.kind == "image" and not (run_dir / "traverse.png").is_file():
+        dims = dims_by_kl(diagnostics, ACTIVE_THRESHOLD, kl_threshold=0.1)[:12]
+        y0 = None if y is None else y[:1]
+        picture = save_traverse(model, dims, scratch / "traverse.png", None, y0, kl_per_dim=diagnostics["kl_per_dim"])
+    return diagnostics, picture
 
 
 def _sweep_section(run_dir: Path) -> str:
@@ -153,7 +178,9 @@ def write_report(run_dir: str | Path, measure: bool = True) -> Path:
     sections = [f"<h1>vaekit run {name}</h1><p class='muted'>model {html.escape(str(kind))}, data "
                 f"{html.escape(str(data_name))}; written by vaekit report from {html.escape(str(run_dir))}</p>"]
     sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history))
-    measured = _measured(run_dir) if measure else None
+    with tempfile.TemporaryDirectory() as scratch:
+        measured, traversal = _measured(run_dir, Path(scratch)) if measure else (None, None)
+        traversal_html = "" if traversal is None else _picture_section(traversal, "Traversals", PICTURES_TEXT["traverse.png"])
     last = history[-1] if history else {}
     kl = measured["kl_per_dim"] if measured else last.get("val_kl_per_dim")
     if kl:
@@ -163,8 +190,11 @@ def write_report(run_dir: str | Path, measure: bool = True) -> Path:
     for file, heading, caption in PICTURES:
         path = run_dir / file
         if path.is_file():
-            sections.append(f"<h2>{heading}</h2><p>{caption}</p><p><img alt='{file}' src='{_png(path)}'></p>")
+            sections.append(_picture_section(path, heading, caption))
+        elif file == "traverse.png":
+            sections.append(traversal_html)
     sections.append(_sweep_section(run_dir))
+    sections.append(EXPERIMENTS)
     sections.append("<h2>Settings</h2>" + _settings(doc))
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>vaekit run {name}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(sections)}"
