@@ -50,3 +50,18 @@ def test_cli_report_and_serve_errors(digits_run, capsys):
     assert main(["serve", str(digits_run / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vaekit: error:")
+
+
+def test_report_compares_a_run_side_by_side(digits_run, tmp_path, capsys):
+    import vaekit
+    from conftest import small_config
+    from vaekit.cli.main import main
+
+    cfg = small_config(epochs=2)
+    cfg.model.model = "ae"
+    ae = vaekit.train_run(cfg, out=tmp_path / "ae")
+    page = write_report(ae, measure=False, compare=digits_run).read_text(encoding="utf-8")
+    assert f"Side by side with {digits_run.name}" in page
+    assert page.count("alt='samples.png'") == 3  # its own section and both cells of the comparison
+    assert main(["report", str(ae), "--no-measure", "--compare", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.startswith("vaekit: error:")

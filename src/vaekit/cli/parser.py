@@ -193,6 +193,7 @@ def _add_viewing(command) -> None:
     rp.add_argument("run", metavar="RUN", help=RUN_HELP)
     rp.add_argument("--no-measure", action="store_true",
                     help="skip the test-split diagnostics (use the metrics records only; no data needed)")
+    rp.add_argument("--compare", metavar="RUN2", help="another run to show side by side, e.g. a VAE beside --model ae")
 
     sv = command("serve", "explore the latent space in the browser: a slider per active dimension, "
                  "the latent map, paths between test examples")

@@ -7,7 +7,7 @@ from vaekit.runs.report import write_report
 
 
 def report(args) -> int:
-    path = write_report(args.run, measure=not args.no_measure)
+    path = write_report(args.run, measure=not args.no_measure, compare=args.compare)
     print(f"wrote {path} (self-contained: open it in any browser)")
     return 0
 

@@ -163,10 +163,32 @@ def _sweep_section(run_dir: Path) -> str:
     return ""
 
 
-def write_report(run_dir: str | Path, measure: bool = True) -> Path:
+SIDE_BY_SIDE = ("samples.png", "interpolation.png", "latent.png", "kl_per_dim.png")
+
+
+def _compare_section(run_dir: Path, other: Path) -> str:
+    """Another run's pictures beside this one's (e.g. a VAE beside ``--model ae``), with both ELBO splits."""
+    folder.read_run(other)  # a RunError (one line) when ``other`` is not a run
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(p.resolve().name)}</th>" for p in (run_dir, other)) + "</tr>"
+    rows = []
+    for key, text in (("val_recon", "reconstruction"), ("val_kl", "KL"), ("val_elbo", "ELBO")):
+        values = [(folder.read_metrics(p) or [{}])[-1].get(key) for p in (run_dir, other)]
+        rows.append(f"<tr><td>{text}</td>" + "".join(f"<td class='num'>{'-' if v is None else f'{v:.3f}'}</td>"
+                                                      for v in values) + "</tr>")
+    for file in SIDE_BY_SIDE:
+        cells = [f"<td><img alt='{file}' src='{_png(p / file)}'></td>" if (p / file).is_file() else "<td>-</td>"
+                 for p in (run_dir, other)]
+        rows.append(f"<tr><td>{file}</td>{''.join(cells)}</tr>")
+    return (f"<h2>Side by side with {html.escape(other.resolve().name)}</h2><p>Validation nats per example at "
+            f"each run's last epoch, and the pictures both runs drew.</p><table>{head}{''.join(rows)}</table>")
+
+
+def write_report(run_dir: str | Path, measure: bool = True, compare: Optional[str | Path] = None) -> Path:
     """Write ``RUN/report.html`` (self-contained: pictures inlined, no network) and return its path.
 
-    ``measure=False`` skips the test-split diagnostics and uses the metrics records only.
+    ``measure=False`` skips the test-split diagnostics and uses the metrics records only;
+    ``compare`` puts another run's pictures and ELBO split beside this one's (e.g. a VAE beside an
+    autoencoder trained the same way).
     """
     run_dir = Path(run_dir)
     doc = folder.read_run(run_dir)
@@ -194,6 +216,8 @@ def write_report(run_dir: str | Path, measure: bool = True) -> Path:
         elif file == "traverse.png":
             sections.append(traversal_html)
     sections.append(_sweep_section(run_dir))
+    if compare is not None:
+        sections.append(_compare_section(run_dir, Path(compare)))
     sections.append(EXPERIMENTS)
     sections.append("<h2>Settings</h2>" + _settings(doc))
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>vaekit run {name}</title>"
