@@ -5,9 +5,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vaekit.cli.draw import KL_SHOWN, _dims
+from vaekit.cli.draw import _dims
 from vaekit.cli.main import main
-from vaekit.measure.diagnostics import dims_by_kl
+from vaekit.measure.diagnostics import TRAVERSE_KL, dims_by_kl
 from vaekit.runs.plots import save_labelled_rows
 
 
@@ -18,7 +18,7 @@ def _diagnostics(activity, kl):
 def test_a_dimension_active_by_covariance_but_with_tiny_kl_is_left_out():
     d = _diagnostics(activity=[0.5, 0.02, 0.0, 0.9], kl=[1.5, 0.05, 0.0, 3.0])
     assert dims_by_kl(d) == [3, 0, 1]  # the covariance test alone keeps z1
-    assert dims_by_kl(d, kl_threshold=KL_SHOWN) == [3, 0]
+    assert dims_by_kl(d, kl_threshold=TRAVERSE_KL) == [3, 0]
     dims, said = _dims(None, d, 4)
     assert dims == [3, 0] and "2 active" in said and "KL > 0.1" in said and "--dims all" in said
 

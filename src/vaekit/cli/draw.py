@@ -10,14 +10,13 @@ import torch
 
 from vaekit.cli.output import int_arg, out_path, save_array_or_grid
 from vaekit.errors import ConfigError
-from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, dims_by_kl, latent_diagnostics
+from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, TRAVERSE_KL, dims_by_kl, latent_diagnostics
 from vaekit.measure.latent import reconstruct as reconstruct_inputs
 from vaekit.runs import folder
 from vaekit.runs.evaluate import run_data, run_inputs
 from vaekit.runs.pictures import (INTERPOLATION, RECONSTRUCTIONS, SAMPLES, TRAVERSE, save_interpolation,
                                   sample_examples, save_reconstructions, save_traverse)
 
-KL_SHOWN = 0.1  # nats: a traversal row of a dimension with less KL than this looks unchanging
 
 
 def _label_index(label: str, model, class_names) -> int:
@@ -92,12 +91,12 @@ def _dims(text, diagnostics: dict, latent_dim: int) -> tuple[list[int], str]:
         return list(range(latent_dim)), "every latent dimension"
     if text:
         return [int_arg(d, "--dims") for d in text.split(",")], "the dimensions asked for"
-    dims = dims_by_kl(diagnostics, ACTIVE_THRESHOLD, kl_threshold=KL_SHOWN)
+    dims = dims_by_kl(diagnostics, ACTIVE_THRESHOLD, kl_threshold=TRAVERSE_KL)
     pairs = zip(diagnostics["activity"], diagnostics["kl_per_dim"])
-    if not any(a > ACTIVE_THRESHOLD and k > KL_SHOWN for a, k in pairs):
+    if not any(a > ACTIVE_THRESHOLD and k > TRAVERSE_KL for a, k in pairs):
         return dims, "no latent dimension is active: all of them, the largest KL first"
     return dims, (f"the {len(dims)} active latent dimensions (Cov_x E_q[z_d] > {ACTIVE_THRESHOLD:g} and "
-                  f"KL > {KL_SHOWN:g} nats), "
+                  f"KL > {TRAVERSE_KL:g} nats), "
                   "the largest KL first; --dims all shows every one")
 
 

@@ -15,6 +15,8 @@ from vaekit.core.device import device_of
 from vaekit.core.distributions import LOG_2PI, DiagonalGaussian, standard_normal
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, section 5.2
+# nats: a traversal row of a dimension with less KL than this looks unchanging (vaekit traverse, the report)
+TRAVERSE_KL = 0.1
 
 
 def _encode_all(model, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int):

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from vaekit.core.device import device_of
 from vaekit.config import Config
 from vaekit.errors import ConfigError
 from vaekit.measure.diagnostics import latent_plane, pca_2d
@@ -26,7 +27,7 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
     samples per class."""
     run_dir = Path(run_dir)
     model = model.eval()
-    device = next(model.parameters()).device
+    device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
     written = []
     # 64 samples make the image grid; for tables 2,000 against at most 2,000 test rows make the
@@ -114,7 +115,7 @@ def save_traverse(model, dims: Sequence[int], path: str | Path, x=None, y=None, 
 
 def _samples_by_class(run_dir: Path, model, data, generator: torch.Generator, per_class: int = 10) -> Path:
     """samples_by_class.png: a conditional image model's samples, one row per class (named on the left)."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     y = torch.arange(model.num_classes, device=device).repeat_interleave(per_class)
     x = model.sample(len(y), y=y, generator=generator).cpu()
     names = data.class_names if data.class_names and len(data.class_names) == model.num_classes else None

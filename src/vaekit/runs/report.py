@@ -133,7 +133,7 @@ def _measured(run_dir: Path, scratch: Path) -> tuple[Optional[dict[str, Any]], O
     """Latent diagnostics on (up to 2000 examples of) the test split and, for an image run without
     traverse.png, a traversal of its active dimensions drawn into ``scratch``; (None, None) when
     the run's data cannot be loaded here (the report then falls back on the metrics records)."""
-    from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, dims_by_kl, latent_diagnostics  # torch: only here
+    from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, TRAVERSE_KL, dims_by_kl, latent_diagnostics  # torch: only here
     from vaekit.runs.evaluate import run_data
     from vaekit.runs.pictures import save_traverse
     from vaekit.training.loop import eval_inputs
@@ -147,7 +147,7 @@ def _measured(run_dir: Path, scratch: Path) -> tuple[Optional[dict[str, Any]], O
         return None, None
     picture = None
     if data.kind == "image" and not (run_dir / "traverse.png").is_file():
-        dims = dims_by_kl(diagnostics, ACTIVE_THRESHOLD, kl_threshold=0.1)[:12]
+        dims = dims_by_kl(diagnostics, ACTIVE_THRESHOLD, kl_threshold=TRAVERSE_KL)[:12]
         y0 = None if y is None else y[:1]
         picture = save_traverse(model, dims, scratch / "traverse.png", None, y0, kl_per_dim=diagnostics["kl_per_dim"])
     return diagnostics, picture
@@ -170,9 +170,9 @@ def _compare_section(run_dir: Path, other: Path) -> str:
     """Another run's pictures beside this one's (e.g. a VAE beside ``--model ae``), with both ELBO splits."""
     folder.read_run(other)  # a RunError (one line) when ``other`` is not a run
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(p.resolve().name)}</th>" for p in (run_dir, other)) + "</tr>"
-    rows = []
+    rows, last = [], [(folder.read_metrics(p) or [{}])[-1] for p in (run_dir, other)]
     for key, text in (("val_recon", "reconstruction"), ("val_kl", "KL"), ("val_elbo", "ELBO")):
-        values = [(folder.read_metrics(p) or [{}])[-1].get(key) for p in (run_dir, other)]
+        values = [record.get(key) for record in last]
         rows.append(f"<tr><td>{text}</td>" + "".join(f"<td class='num'>{'-' if v is None else f'{v:.3f}'}</td>"
                                                       for v in values) + "</tr>")
     for file in SIDE_BY_SIDE:

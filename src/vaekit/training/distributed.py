@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.models import VAEOutput
 from vaekit.core.objectives import elbo_loss, iwae_loss_at, kl_term
@@ -123,6 +124,6 @@ class GlobalBatchObjective(nn.Module):
 
 def wrap(model: nn.Module, objective: str = "elbo", num_samples: int = 1, free_bits: float = 0.0) -> nn.Module:
     """DDP around the global-batch objective of ``model`` (on the model's device)."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(GlobalBatchObjective(model, objective, num_samples, free_bits), device_ids=ids)

@@ -13,6 +13,7 @@ from typing import Optional
 
 import torch
 
+from vaekit.core.device import device_of
 from vaekit.errors import ConfigError
 
 
@@ -163,7 +164,7 @@ class Runtime:
 def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
     """The runtime of training ``model`` (already on its device) under the training settings ``t``
     on data of ``kind`` (``image`` or ``table``). Any model kind: nothing here asks what it is."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     params = [p for p in model.parameters() if p.requires_grad]
     channels_last = device.type == "cuda" and has_conv2d(model)
     if channels_last:

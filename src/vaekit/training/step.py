@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.models import VAEOutput
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
@@ -69,7 +70,7 @@ def compiled_elbo(model: torch.nn.Module, free_bits: float):
         z = q.reparameterize(eps)  # DiagonalGaussian.rsample with the given noise
         return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
 
-    if next(model.parameters()).device.type == "cpu":
+    if device_of(model).type == "cpu":
         require_cpp_compiler()
     return torch.compile(terms)
 
