@@ -24,7 +24,8 @@ class ModelConfig:
     """The networks, the latent space and the likelihood p(x|z)."""
 
     # cvae: encoder and decoder also see the label; ae: the same networks without KL term or sampling
-    model: Literal["vae", "cvae", "ae"] = "vae"
+    # (sequence: the GRU VAE over tokens of apps/molecules/jobs.py)
+    model: Literal["vae", "cvae", "ae", "sequence"] = "vae"
     arch: Literal["mlp", "conv"] = "mlp"
     hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers

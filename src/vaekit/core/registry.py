@@ -20,6 +20,7 @@ MODELS = {
     "VAE": "vaekit.core.models:VAE",
     "TabularModel": "vaekit.apps.tabular.model:TabularModel",
     "Autoencoder": "vaekit.core.models:Autoencoder",
+    "SequenceVAE": "vaekit.core.sequence:SequenceVAE",
 }
 # model.model in a Config -> the kind that `vaekit train` builds for it
 CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder"}
