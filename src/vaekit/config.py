@@ -14,7 +14,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from vaekit.errors import ConfigError
 
@@ -85,7 +85,11 @@ class TrainingConfig:
     eval_batch_size: int = 1000
     progress: bool = True  # a progress bar, drawn only when stderr is a terminal
     verbose: bool = True  # a line per epoch on stdout (about 20 for a long run); false: nothing at all
-    compile: bool = False  # torch.compile the model (helps on GPU; slow start)
+    # torch.compile the training step. auto: where it was measured to pay (a CUDA GPU, or a CPU
+    # computing in bf16) and the run is long enough to repay the compilation, falling back to the
+    # eager step with one line if compiling fails (training/compiling.py); true: always (an error
+    # where it cannot); false: never
+    compile: Union[bool, Literal["auto"]] = "auto"
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
     # losses and optimiser stay float32); auto: bf16 for image data on a CUDA GPU that has it or a
     # CPU that multiplies bf16 natively (AVX-512 BF16, AMX), else fp32 (see training.autocast_dtype)
@@ -190,6 +194,13 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (a string from the command line, or a JSON/YAML value) to type ``tp``."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Union and type(None) not in args:  # e.g. compile: true, false or auto
+        for alternative in args:
+            try:
+                return coerce(value, alternative, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key} must be one of true, false, auto; not {value!r}")
     if origin is typing.Union:  # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
             return None

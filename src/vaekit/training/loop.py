@@ -69,7 +69,7 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
     batches = Batches(data.train if dynamic else eval_inputs(data, "train", cfg), _labels(model, data, "train"),
                       t.batch_size, shuffle=True, binarize=dynamic, generator=g, device=rt.device, rank=rank,
                       world_size=world)
-    objective = objective_for(model, t, t.epochs * len(batches), batches)
+    objective = objective_for(model, t, t.epochs * len(batches), batches, rt.amp)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
     # the matmul precision for this run only; the bar closed however the loop ends
     with float32_matmul_precision(t.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:

@@ -65,14 +65,15 @@ def _as_autoencoder(cfg: Config) -> None:
         raise ConfigError("model=ae has no KL term and draws no z: warmup_steps, free_bits, objective=iwae "
                           "and compile do not apply; drop them")
     t.beta = 0.0
+    t.compile = False if t.compile == "auto" else t.compile
 
 
 def _check_objective(cfg: Config) -> None:
     t, world = cfg.training, distributed.rank_and_world()[1]
-    if t.compile and (t.objective != "elbo" or world > 1):
+    if t.compile is True and (t.objective != "elbo" or world > 1):
         raise ConfigError("training.compile applies to objective=elbo in one process; "
                           "turn it off for objective=iwae or under torchrun")
-    if t.trim > 0 and (t.compile or t.objective != "elbo" or world > 1):
+    if t.trim > 0 and (t.compile is True or t.objective != "elbo" or world > 1):
         raise ConfigError("training.trim applies to objective=elbo in one process without training.compile; "
                           "set trim=0 for objective=iwae, compile or torchrun")
 

@@ -19,6 +19,7 @@ from vaekit.core.distributions import standard_normal
 from vaekit.core.models import VAEOutput
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
 from vaekit.training import distributed
+from vaekit.training.compiling import auto_compile, tell, with_fallback
 from vaekit.training.runtime import SUBNORMAL_SWEEP, Runtime, clear_tiny_moments, clip_gradients, require_cpp_compiler
 
 Terms = dict[str, torch.Tensor]
@@ -40,7 +41,7 @@ def step(objective: Objective, x: torch.Tensor, y, generator: torch.Generator, b
     return terms
 
 
-def objective_for(model: torch.nn.Module, t, total_steps: int, batches) -> Objective:
+def objective_for(model: torch.nn.Module, t, total_steps: int, batches, amp=None) -> Objective:
     """The terms of a batch for the training settings ``t``: the ELBO (eager or compiled), IWAE,
     or either on this rank's slice of a global batch under torchrun (``batches`` gives the slice)."""
     if distributed.rank_and_world()[1] > 1:
@@ -48,8 +49,20 @@ def objective_for(model: torch.nn.Module, t, total_steps: int, batches) -> Objec
         return lambda x, y, g, beta, number: net(x, y, distributed.GlobalSlice(*batches.span, g), beta)
     if t.objective == "iwae":  # Burda et al. 2015
         return lambda x, y, g, beta, number: iwae_loss(model, x, t.num_samples, y, g)
-    if t.compile:
+    if t.compile is True:
         return _compiled_objective(model, t.free_bits)
+    eager = _eager_objective(model, t, total_steps)
+    if t.compile == "auto":  # training/compiling.py: where compiling pays, with a fallback to eager
+        first = torch.zeros(1, dtype=torch.long, device=batches.device)
+        on, why = auto_compile(model, t, amp, total_steps, batches._rows(first),
+                               None if batches.y is None else batches.y[:1])
+        if on:
+            tell(t, f"training.compile=auto: compiling the training step ({why})")
+            return with_fallback(_compiled_objective(model, t.free_bits), eager, lambda m: tell(t, m))
+    return eager
+
+
+def _eager_objective(model: torch.nn.Module, t, total_steps: int) -> Objective:
     if t.trim > 0:
         return lambda x, y, g, beta, number: elbo_loss(
             x, model(x, y, generator=g), beta, t.free_bits, trim_at(number, t.trim, total_steps, t.trim_start))
