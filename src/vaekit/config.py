@@ -25,7 +25,8 @@ class ModelConfig:
 
     # cvae: encoder and decoder also see the label; ae: the same networks without KL term or sampling
     # (sequence: the GRU VAE over tokens of apps/molecules/jobs.py)
-    model: Literal["vae", "cvae", "ae", "sequence"] = "vae"
+    # m2: semi-supervised, a classifier q(y|x) inside a CVAE, y a latent where unknown (Kingma et al. 2014)
+    model: Literal["vae", "cvae", "ae", "sequence", "m2"] = "vae"
     arch: Literal["mlp", "conv"] = "mlp"
     hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers
@@ -52,6 +53,11 @@ class DataConfig:
     label_column: Optional[str] = None  # tables: the column holding class labels (not a feature)
     standardize: bool = True  # tables: scale features to zero mean, unit variance (train stats)
     download: bool = True  # fetch missing files from the official mirrors
+    # Semi-supervised runs (model=m2): keep the labels of this many training rows, drawn per class
+    # (as equal a count per class as the number allows) with label_seed; the others become -1,
+    # sklearn.semi_supervised's mark of an unlabelled row. None: every training label is kept
+    labels: Optional[int] = None
+    label_seed: int = 0
 
 
 @dataclass
@@ -74,6 +80,10 @@ class TrainingConfig:
     trim: float = 0.0
     trim_start: float = 0.25
     num_samples: int = 1  # importance samples K for objective=iwae
+    # model=m2: weight of the classification term -log q(y|x), a mean over the labelled rows of a
+    # batch beside the per-example bound (core/semisupervised.py; Kingma et al. 2014's alpha = 0.1 N
+    # in their summed form is 0.1 here). 50: chosen on a validation split (bench/results/semisupervised.md)
+    alpha: float = 50.0
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop after this many epochs without a better validation loss (0: off); the best epoch's weights
@@ -157,6 +167,8 @@ class Config:
         _require(0 <= t.trim < 1, "training.trim must be in [0, 1) (0 turns trimming off)")
         _require(0 <= t.trim_start <= 1, "training.trim_start must be in [0, 1] (a fraction of the steps)")
         _require(t.num_samples >= 1, "training.num_samples must be >= 1")
+        _require(t.alpha >= 0, "training.alpha must be >= 0")
+        _require(d.labels is None or d.labels >= 1, "data.labels must be at least 1 (or none: keep every label)")
         _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
         _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")
         return self

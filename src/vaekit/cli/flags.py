@@ -19,9 +19,11 @@ _TABLE = [
     ("--data-dir", "data.data_dir", "DIR", "where datasets live"),
     ("--binarize", "data.binarize", None, "how images become 0/1 (auto: dynamic for MNIST)"),
     ("--label-column", "data.label_column", "COLUMN", "table column holding class labels (not a feature)"),
-    ("--model", "model.model", "{vae,cvae,ae,tabular}",
+    ("--labels", "data.labels", "N", "--model m2: keep the labels of N training rows, drawn per class with "
+     "data.label_seed (recorded in config.json); the other rows are unlabelled"),
+    ("--model", "model.model", "{vae,cvae,ae,m2,tabular}",
      "vae; cvae: conditioned on the label; ae: the same networks without the KL term (the contrast); "
-     "tabular: a TabularVAE on a .csv"),
+     "m2: semi-supervised, a classifier inside a CVAE (with --labels); tabular: a TabularVAE on a .csv"),
     ("--arch", "model.arch", None, "encoder and decoder networks"),
     ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),
     ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),

@@ -20,7 +20,11 @@ def evaluate(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print("\n".join(eval_lines(args.run, result)))
+        lines = eval_lines(args.run, result)
+        if "error" in result:  # a semi-supervised (m2) run: its classifier beside the ELBO
+            lines[1:1] = [f"  {args.split + ' error (classifier q(y|x))':<38} {result['error']:>10.2%}",
+                          f"  {'ELBO with the labels hidden':<38} {result['elbo_unlabelled']:>10.3f}"]
+        print("\n".join(lines))
     return 0
 
 

@@ -33,10 +33,14 @@ def _with_condition(h: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
 
 
 class MLPEncoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0):
+    """x (and y) -> ``out_features`` numbers: 2 * latent_dim (mean, log-variance) by default, or
+    the logits of a classifier (semi-supervised models)."""
+
+    def __init__(self, data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0,
+                 out_features: Optional[int] = None):
         super().__init__()
         in_features = int(torch.Size(data_shape).numel())
-        self.net = mlp([in_features + cond_dim, *cfg.hidden, 2 * cfg.latent_dim])
+        self.net = mlp([in_features + cond_dim, *cfg.hidden, out_features or 2 * cfg.latent_dim])
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(_with_condition(x.flatten(1), y))
@@ -69,7 +73,10 @@ def _conv_sizes(data_shape: tuple[int, ...], channels: tuple[int, ...]) -> list[
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0):
+    """As :class:`MLPEncoder`, with stride-2 convolutions before the MLP head."""
+
+    def __init__(self, data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0,
+                 out_features: Optional[int] = None):
         super().__init__()
         sizes = _conv_sizes(data_shape, cfg.channels)
         layers: list[nn.Module] = []
@@ -77,7 +84,7 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
         self.conv = nn.Sequential(*layers, nn.Flatten(1))
         flat = cfg.channels[-1] * sizes[-1][0] * sizes[-1][1]
-        self.head = mlp([flat + cond_dim, *cfg.hidden, 2 * cfg.latent_dim])
+        self.head = mlp([flat + cond_dim, *cfg.hidden, out_features or 2 * cfg.latent_dim])
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.head(_with_condition(self.conv(x), y))
@@ -115,4 +122,13 @@ def build_networks(data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int 
         return MLPEncoder(data_shape, cfg, cond_dim), MLPDecoder(data_shape, cfg, cond_dim)
     if cfg.arch == "conv":
         return ConvEncoder(data_shape, cfg, cond_dim), ConvDecoder(data_shape, cfg, cond_dim)
+    raise ConfigError(f"unknown model.arch {cfg.arch!r}; choose mlp or conv")
+
+
+def build_classifier(data_shape: tuple[int, ...], cfg: ModelConfig, num_classes: int) -> nn.Module:
+    """A classifier x -> ``num_classes`` logits with the encoder's body for ``cfg.arch`` (q(y|x) of M2)."""
+    if cfg.arch == "mlp":
+        return MLPEncoder(data_shape, cfg, out_features=num_classes)
+    if cfg.arch == "conv":
+        return ConvEncoder(data_shape, cfg, out_features=num_classes)
     raise ConfigError(f"unknown model.arch {cfg.arch!r}; choose mlp or conv")

@@ -20,10 +20,11 @@ MODELS = {
     "VAE": "vaekit.core.models:VAE",
     "TabularModel": "vaekit.apps.tabular.model:TabularModel",
     "Autoencoder": "vaekit.core.models:Autoencoder",
+    "M2": "vaekit.core.m2:M2",
     "SequenceVAE": "vaekit.core.sequence:SequenceVAE",
 }
 # model.model in a Config -> the kind that `vaekit train` builds for it
-CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder"}
+CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder", "m2": "M2"}
 DEFAULT_KIND = "VAE"  # the kind of a config.json without "class" (run folders written before this table)
 
 

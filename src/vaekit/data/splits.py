@@ -7,6 +7,7 @@ machine. Tables are standardised with the statistics of their training split onl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -39,6 +40,7 @@ class DataSplits:
     num_classes: int  # 0 when there are no labels
     class_names: Optional[list[str]]
     preprocessing: dict  # tables: {"columns", "mean", "std"} (+ "label_column", "class_names"); images: {}
+    labelled: Optional[dict] = None  # semi-supervised: which training labels were kept (see keep_labels)
 
     def __repr__(self) -> str:
         sizes = f"{len(self.train)}/{len(self.val)}/{len(self.test)}"
@@ -106,3 +108,40 @@ def split_whole(name: str, kind: str, x: np.ndarray, y: Optional[np.ndarray], cf
             preprocessing["label_column"] = cfg.label_column
             preprocessing["class_names"] = list(class_names)
     return make_splits(name, kind, parts, labels, class_names, preprocessing)
+
+
+def per_class_counts(count: int, num_classes: int) -> list[int]:
+    """``count`` labels shared as evenly as they go over the classes (the first classes take the remainder)."""
+    if count < num_classes:
+        raise DataError(f"data.labels={count} leaves {num_classes - count} of the {num_classes} classes without a "
+                        f"labelled row; keep at least {num_classes} labels (one per class)")
+    return [count // num_classes + (c < count % num_classes) for c in range(num_classes)]
+
+
+def draw_labelled(labels: np.ndarray, count: int, num_classes: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``count`` rows of ``labels`` drawn per class (:func:`per_class_counts`)
+    without replacement by ``numpy.random.default_rng(seed)``, class by class in order."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c, n in enumerate(per_class_counts(count, num_classes)):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) < n:
+            raise DataError(f"data.labels={count} asks for {n} labelled rows of class {c}, "
+                            f"but the training split has {len(rows)}; keep fewer labels")
+        chosen.append(rng.choice(rows, n, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def keep_labels(data: DataSplits, count: int, seed: int) -> DataSplits:
+    """A copy of ``data`` whose training split keeps ``count`` labels drawn per class with ``seed``
+    (:func:`draw_labelled`); the other training labels become -1 (sklearn.semi_supervised's mark of
+    an unlabelled row). Validation and test labels are kept. ``labelled`` records the draw."""
+    if data.train_labels is None or data.num_classes < 2:
+        raise DataError(f"{data.name} has no class labels to keep; semi-supervised training needs a labelled set")
+    labels = data.train_labels.numpy()
+    keep = draw_labelled(labels, count, data.num_classes, seed)
+    masked = np.full_like(labels, -1)
+    masked[keep] = labels[keep]
+    info = {"count": int(count), "seed": int(seed), "per_class": per_class_counts(count, data.num_classes),
+            "indices": keep.tolist()}
+    return dataclasses.replace(data, train_labels=torch.from_numpy(masked), labelled=info)

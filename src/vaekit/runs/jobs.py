@@ -18,6 +18,7 @@ import torch
 from vaekit.config import Config
 from vaekit.core.registry import CONFIG_MODELS, model_class
 from vaekit.data import load_dataset
+from vaekit.data.splits import keep_labels
 from vaekit.errors import ConfigError, RunInterrupted, TrainingError
 from vaekit.runs import folder
 from vaekit.runs.pictures import make_pictures
@@ -35,7 +36,20 @@ def data_info(data) -> dict[str, Any]:
         "name": data.name, "kind": data.kind, "shape": list(data.shape), "binary": data.binary,
         "num_classes": data.num_classes, "class_names": data.class_names, "preprocessing": data.preprocessing,
         "sizes": {"train": data.train.shape[0], "val": data.val.shape[0], "test": data.test.shape[0]},
+        # semi-supervised runs: which training rows kept their labels (indices into the training split)
+        **({"labelled": data.labelled} if getattr(data, "labelled", None) else {}),
     }
+
+
+def load_job_data(cfg: Config):
+    """The run's data; with ``data.labels`` (model=m2) only that many training labels are kept,
+    drawn per class with ``data.label_seed`` (:func:`vaekit.data.splits.keep_labels`)."""
+    data = load_dataset(cfg.data)
+    if cfg.data.labels is None:
+        return data
+    if cfg.model.model != "m2":
+        raise ConfigError("data.labels (--labels) keeps a few labels for semi-supervised training: use it with --model m2")
+    return keep_labels(data, cfg.data.labels, cfg.data.label_seed)
 
 
 @dataclass
@@ -54,7 +68,7 @@ def new_job(config: Optional[Config]) -> Job:
     """The data, resolved config and freshly initialised model of a new run (every rank alike)."""
     cfg = copy.deepcopy(config) if config is not None else Config()
     cfg.validate()
-    data = load_dataset(cfg.data)
+    data = load_job_data(cfg)
     resolve_config(cfg, data)
     kind = model_class(CONFIG_MODELS[cfg.model.model])  # core/registry.py: one line per model kind
     return Job(cfg, data, *_build(lambda: kind(cfg.model, data.shape, data.num_classes), cfg))
@@ -76,7 +90,7 @@ def resumed_job(run_dir: str | Path, epochs: Optional[int] = None) -> tuple[Job,
         not (run_dir / folder.WEIGHTS).exists() or len(folder.read_metrics(run_dir)) <= 1
     )
     state = None if fresh else folder.load_resume(run_dir)
-    data = load_dataset(cfg.data)
+    data = load_job_data(cfg)
     model, device = _build(lambda: folder.build_model(doc), cfg)
     if state is not None:
         folder.check_resume_state(state, model, run_dir)

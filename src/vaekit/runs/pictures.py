@@ -10,6 +10,7 @@ import torch
 
 from vaekit.core.device import device_of
 from vaekit.config import Config
+from vaekit.core.m2 import predict_classes
 from vaekit.errors import ConfigError
 from vaekit.measure.diagnostics import latent_plane, pca_2d
 from vaekit.measure.evaluation import posterior_means
@@ -52,6 +53,8 @@ def make_pictures(run_dir: str | Path, model, data, cfg: Config, history=None, s
         if real.shape[0] == 0:  # no test split: the training rows stand in
             real = data.train[:n]
         written.append(plots.save_histograms(real.cpu(), samples, run_dir / "histograms.png", columns))
+    if getattr(model, "semi_supervised", False):
+        written += classifier_pictures(run_dir, model, data, cfg, g)
     if history:
         written.append(plots.save_curves(history, run_dir / "curves.png"))
         if any(r.get("val_kl_per_dim") for r in history):
@@ -138,3 +141,61 @@ def _latent_maps(run_dir: Path, model, data, cfg: Config, max_points: int = 2000
     if data.kind == "image" and model.latent_dim == 2 and not model.conditional:
         written.append(plots.save_rows(latent_plane(model), run_dir / "latent_plane.png"))
     return written
+
+
+def classifier_pictures(run_dir: Path, model, data, cfg: Config, generator: torch.Generator,
+                        rows: int = 8) -> list[Path]:
+    """A semi-supervised (M2) run's pictures: confusion.png, its classifier on the test split (the
+    labelled training rows without one), and for images, after Kingma et al. (2014), Figure 1:
+    style_by_class.png (each row one style z ~ p(z), decoded as every class) and analogies.png
+    (each row a test image, its style inferred with the class the classifier gives it, decoded as
+    every class)."""
+    split = "test" if data.test.shape[0] else "train"
+    x, labels = eval_inputs(data, split, cfg), getattr(data, f"{split}_labels")
+    known = labels >= 0  # the training split of a semi-supervised run marks unlabelled rows with -1
+    names = data.class_names if data.class_names and len(data.class_names) == model.num_classes else None
+    names = names or [str(c) for c in range(model.num_classes)]
+    confusion = torch.zeros(model.num_classes, model.num_classes, dtype=torch.long)
+    confusion.index_put_((labels[known], predict_classes(model, x[known])), torch.tensor(1), accumulate=True)
+    written = [save_confusion(confusion, run_dir / "confusion.png", names, split)]
+    if data.kind == "image":
+        device, k = device_of(model), model.num_classes
+        with torch.no_grad():
+            z = model.sample_latent(rows, generator=generator)
+            written.append(_style_rows(model, z, None, run_dir / "style_by_class.png", names))
+            xs = x[known][:rows].to(device)
+            z = model.encode(xs, model.classify(xs).argmax(-1)).mean  # the style given the predicted class
+            written.append(_style_rows(model, z, xs, run_dir / "analogies.png", names))
+    return written
+
+
+def _style_rows(model, z: torch.Tensor, inputs, path: Path, names) -> Path:
+    """One row per z, decoded (the mean of p(x|y, z)) as each class in turn; the input first, if given."""
+    k, n = model.num_classes, z.shape[0]
+    y = torch.arange(k, device=z.device).repeat(n)
+    images = model.decode(z.repeat_interleave(k, 0), y).mean.reshape(n, k, *model.data_shape).cpu()
+    columns = list(names)
+    if inputs is not None:
+        images, columns = torch.cat([inputs.cpu()[:, None], images], dim=1), ["input", *columns]
+    row_names = [f"z{i + 1}" if inputs is None else f"x{i + 1}" for i in range(n)]
+    return plots.save_labelled_rows(images, path, row_names, column_names=columns,
+                                    column_title="class y (the style z fixed along each row)")
+
+
+def save_confusion(confusion: torch.Tensor, path: Path, names, split: str) -> Path:
+    """The confusion matrix (rows: true class, columns: predicted), counts in the cells, the error in the title."""
+    plt = plots._matplotlib()
+    k, total = confusion.shape[0], int(confusion.sum())
+    error = 1 - confusion.diagonal().sum().item() / max(total, 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * k, 0.8 + 0.45 * k))
+    ax.imshow(confusion.numpy(), cmap="Blues")
+    for (i, j), count in zip(torch.cartesian_prod(torch.arange(k), torch.arange(k)).tolist(), confusion.flatten().tolist()):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > confusion.max().item() / 2 else "black")
+    ax.set_xticks(range(k), names, fontsize=7)
+    ax.set_yticks(range(k), names, fontsize=7)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{split}: {total} examples, error {error:.2%}", fontsize=9)
+    return plots._save(fig, path)

@@ -1,0 +1,89 @@
+"""The semi-supervised objective of M2 (Kingma, Rezende, Mohamed & Welling 2014, eqs. 6-9), a pure function.
+
+For a labelled pair (x, y) the bound is the CVAE's ELBO with the class prior added (eq. 6):
+
+    -L(x, y) = -log p(x|y, z) + KL(q(z|x, y) || p(z)) - log p(y)
+
+and for an unlabelled x the class is a latent variable, summed over exactly (eq. 7):
+
+    -U(x) = sum_y q(y|x) (-L(x, y)) - H(q(y|x))
+          = E_q(y|x)[-log p(x|y, z) + KL_z] + KL(q(y|x) || p(y))
+
+(the second line because -log p(y) - H(q) = KL(q(y|x) || p(y)) for a uniform p(y)). The bound
+alone never trains q(y|x) on the labels, so the classification loss is added with weight alpha
+(eq. 9). Normalisation as everywhere in vaekit: the bound is a mean over the rows of the batch,
+the classification term a mean over its labelled rows, so
+
+    loss = mean_rows(-L or -U) + alpha * mean_labelled(-log q(y|x)).
+
+Kingma et al. sum J over the N training examples and add alpha E[-log q(y|x)] with alpha = 0.1 N;
+divided by N that is alpha = 0.1 in the form above. ``y = -1`` marks an unlabelled row, as in
+``sklearn.semi_supervised``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from vaekit.core.distributions import categorical_log_prob
+
+UNLABELLED = -1  # sklearn.semi_supervised's mark of a row without a label
+
+
+def enumerate_classes(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of the one batched pass: the labelled rows with their labels, then every unlabelled
+    row once per class, class-major (all unlabelled rows with class 0, then with class 1, ...)."""
+    labelled = y != UNLABELLED
+    x_u = x[~labelled]
+    classes = torch.arange(num_classes, device=y.device)
+    x_all = torch.cat([x[labelled], x_u.repeat(num_classes, *([1] * (x.dim() - 1)))])
+    y_all = torch.cat([y[labelled], classes.repeat_interleave(x_u.shape[0])])
+    return x_all, y_all
+
+
+def m2_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float = 1.0,
+            generator: Optional[torch.Generator] = None) -> dict[str, torch.Tensor]:
+    """The M2 terms of a batch (x, y), ``y == -1`` on the unlabelled rows; 0-dim tensors.
+
+    ``loss`` (minimised: the bound with beta on the z-KL, plus alpha times the classification
+    term), ``recon`` (E -log p(x|y, z)), ``kl`` (KL of z, plus KL(q(y|x) || p(y)) on unlabelled
+    rows and -log p(y) on labelled ones), ``elbo`` = -(recon + kl) (a bound on log p(x), or on
+    log p(x, y) where y is given), ``classification`` (mean -log q(y|x) over the labelled rows, 0
+    without any) and ``error`` (the classifier's error on them). The encoder and decoder run once,
+    on the rows of :func:`enumerate_classes`, with one reparameterised draw per row from
+    ``generator``.
+    """
+    y = y.to(x.device).long().reshape(-1)
+    labelled = y != UNLABELLED
+    k, n_l, n_u = model.num_classes, int(labelled.sum()), int((~labelled).sum())
+    logits = model.classify(x)  # (batch, K)
+    x_all, y_all = enumerate_classes(x, y, k)
+    out = model(x_all, y_all, generator=generator)
+    recon_all = -out.likelihood.log_prob(x_all)  # (n_l + K n_u,)
+    kl_all = out.posterior.kl()
+    log_py = model.log_prior_y()
+    # labelled rows (eq. 6)
+    recon_l, kl_l = recon_all[:n_l], kl_all[:n_l] - log_py
+    # unlabelled rows (eq. 7): the expectation over q(y|x) of the per-class terms, plus KL of y
+    q_u = torch.softmax(logits[~labelled], dim=-1)  # (n_u, K)
+    per_class = lambda t: t[n_l:].reshape(k, n_u).T  # noqa: E731 - (n_u, K), column c: class c
+    recon_u = (q_u * per_class(recon_all)).sum(-1)
+    kl_z_u = (q_u * per_class(kl_all)).sum(-1)
+    kl_y_u = categorical_log_prob(logits[~labelled], q_u) - log_py  # sum q log q - log p(y)
+    kl_z = torch.cat([kl_all[:n_l], kl_z_u])
+    recon, kl = torch.cat([recon_l, recon_u]), torch.cat([kl_l, kl_z_u + kl_y_u])
+    bound = recon + kl + (beta - 1.0) * kl_z  # beta weighs the KL of z only
+    terms = {"recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}
+    if n_l:
+        classification = -categorical_log_prob(logits[labelled], _onehot(y[labelled], k, logits.dtype)).mean()
+        error = (logits[labelled].argmax(-1) != y[labelled]).float().mean()
+    else:
+        classification = error = logits.new_zeros(())
+    terms.update(loss=bound.mean() + alpha * classification, classification=classification, error=error)
+    return terms
+
+
+def _onehot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.nn.functional.one_hot(y, num_classes).to(dtype)
