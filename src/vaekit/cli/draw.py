@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from vaekit.apps.molecules.jobs import is_sequence_run
+from vaekit.cli import molecules
 from vaekit.cli.output import int_arg, out_path, save_array_or_grid
 from vaekit.errors import ConfigError
 from vaekit.measure.diagnostics import ACTIVE_THRESHOLD, TRAVERSE_KL, dims_by_kl, latent_diagnostics
@@ -33,6 +35,8 @@ def _label_index(label: str, model, class_names) -> int:
 def sample(args) -> int:
     if args.n < 1:
         raise ConfigError("-n must be at least 1")
+    if is_sequence_run(args.run):
+        return molecules.sample(args)
     if args.grid and args.label is not None:
         raise ConfigError("--grid shows every class: give no --label with it")
     doc = folder.read_run(args.run)
@@ -75,9 +79,11 @@ def _pair(text, seed: int, count: int) -> tuple[int, int]:
 
 
 def interpolate(args) -> int:
+    if is_sequence_run(args.run):
+        return molecules.interpolate(args)
     model, cfg, data = run_data(args.run)
     x, y = run_inputs(model, cfg, data)
-    a, b = _pair(args.pair, args.seed, x.shape[0])
+    a, b = _pair(",".join(args.pair) if args.pair else None, args.seed, x.shape[0])
     methods = ["linear", "spherical"] if args.method == "both" else [args.method]
     out = out_path(args, INTERPOLATION)
     save_interpolation(model, x[a : a + 1], x[b : b + 1], out, args.steps, methods, None if y is None else y[a : a + 1])

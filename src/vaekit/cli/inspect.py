@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from vaekit.apps.molecules.jobs import is_sequence_run
 from vaekit.apps.anomaly import score_examples
+from vaekit.cli import molecules
 from vaekit.cli.console import progress_wanted
 from vaekit.cli.output import eval_lines, out_path, write_columns
 from vaekit.errors import ConfigError
@@ -29,8 +31,10 @@ def evaluate(args) -> int:
 
 
 def encode(args) -> int:
+    if is_sequence_run(args.run):
+        return molecules.encode(args)
     model, cfg, data = run_data(args.run)
-    x, y = run_inputs(model, cfg, data, args.data)
+    x, y = run_inputs(model, cfg, data, args.data or args.inputs)
     z = posterior_means(model, x, y).numpy()
     out = write_columns(out_path(args, "encoded.npy"), z, [f"z{i}" for i in range(z.shape[1])])
     print(f"wrote {out} ({z.shape[0]} x {z.shape[1]} posterior means)")

@@ -32,6 +32,7 @@ COMMANDS = {
     "synth": ("vaekit.cli.tables", "synth"),
     "report": ("vaekit.cli.view", "report"),
     "serve": ("vaekit.cli.view", "serve"),
+    "optimize": ("vaekit.cli.molecules", "optimize"),
 }
 
 

@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measurement(command)
     _add_tables(command)
     _add_viewing(command)
+    _add_molecules(command)
     return p
 
 
@@ -98,6 +99,7 @@ def _add_training(command) -> None:
                      "row (e.g. the label a classifier will learn from the synthetic rows)")
     tab.add_argument("--model-every-column", action="store_true",
                      help="also model columns that are a function of a categorical column (read off it by default)")
+    _add_sequence_training(t)
 
     sw = command("sweep", "train one run per beta and plot distortion against rate")
     _add_config_flags(sw, skip=("training.beta",))
@@ -114,6 +116,8 @@ def _add_generation(command) -> None:
     s.add_argument("--label", metavar="CLASS", help="conditional runs: the class to draw (index or name)")
     s.add_argument("--grid", action="store_true", help="conditional runs: one row per class, N // classes per row")
     s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
+    s.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution")
 
     r = command("reconstruct", "inputs beside their reconstructions")
     r.add_argument("run", metavar="RUN", help=RUN_HELP)
@@ -123,7 +127,8 @@ def _add_generation(command) -> None:
 
     i = command("interpolate", "decode the path between two inputs' latents")
     i.add_argument("run", metavar="RUN", help=RUN_HELP)
-    i.add_argument("--pair", metavar="I,J", help="two test-split indices, e.g. 3,17 (default: drawn with --seed)")
+    i.add_argument("--pair", nargs="+", metavar="I,J", help="two test-split indices, e.g. 3,17 (default: drawn with "
+                   "--seed); for a sequence run two molecules: --pair SMILES_A SMILES_B")
     i.add_argument("--method", default="both", choices=["linear", "spherical", "both"],
                    help="straight line or great circle (slerp) between the two posterior means")
     i.add_argument("--steps", type=int, default=10, metavar="N", help="images per path, both ends included")
@@ -153,6 +158,7 @@ def _add_measurement(command) -> None:
 
     e = command("encode", "write posterior means of data")
     e.add_argument("run", metavar="RUN", help=RUN_HELP)
+    e.add_argument("inputs", nargs="?", metavar="FILE", help="the same as --data (e.g. a SMILES file for a sequence run)")
     e.add_argument("--data", metavar="INPUTS", help=INPUTS_HELP)
     e.add_argument("--out", metavar="FILE", help=".npy or .csv (default: RUN/encoded.npy)")
 
@@ -202,3 +208,35 @@ def _add_viewing(command) -> None:
     sv.add_argument("--host", default="127.0.0.1", metavar="HOST",
                     help="address to listen on; 127.0.0.1 keeps the explorer private to this machine")
     sv.add_argument("--open", action="store_true", help="open the page in the default web browser")
+
+
+def _add_sequence_training(t: argparse.ArgumentParser) -> None:
+    mol = t.add_argument_group("molecules (--model sequence: a GRU VAE over SMILES; --data moses or a file of SMILES; "
+                               "defaults for a 2-core CPU: 250k MOSES molecules, 2 epochs, --hidden 256, "
+                               "--latent-dim 64, --warmup-steps 2000, --free-bits 0.1)")
+    mol.add_argument("--tokens", choices=["smiles", "selfies"], help="SMILES atoms, or SELFIES (every decoding is "
+                     "a valid molecule) (default: smiles)")
+    mol.add_argument("--max-molecules", type=int, metavar="N", help="training molecules used, a seeded draw "
+                     "(default: 250000 for moses, all of a file; 0: all)")
+    mol.add_argument("--embed-dim", type=int, metavar="N", help="token embedding width (default: 64)")
+    mol.add_argument("--bidirectional", action="store_true", help="a bidirectional GRU encoder")
+    mol.add_argument("--word-dropout", type=float, metavar="P", help="decoder inputs replaced by <unk> with "
+                     "probability P while training (Bowman et al. 2016; default: 0)")
+    mol.add_argument("--max-len", type=int, metavar="N", help="longest token sequence kept (default: the longest "
+                     "training molecule); longer ones are skipped and counted")
+    mol.add_argument("--max-minutes", type=float, metavar="M", help="no new epoch after M minutes of training")
+
+
+def _add_molecules(command) -> None:
+    o = command("optimize", "sequence runs: search the latent space for molecules with a high property")
+    o.add_argument("run", metavar="RUN", help=RUN_HELP)
+    o.add_argument("--property", required=True, choices=["qed", "logp", "plogp"],
+                   help="QED; Crippen logP; penalized logP (logP - SA - ring penalty, each standardised as in JT-VAE)")
+    o.add_argument("--budget", type=int, default=500, metavar="N", help="oracle calls (RDKit property evaluations) "
+                   "the search may spend")
+    o.add_argument("--labelled", type=int, default=2000, metavar="N",
+                   help="training molecules scored to fit the property head")
+    o.add_argument("--starts", type=int, default=20, metavar="N", help="ascent paths, from the best labelled molecules")
+    o.add_argument("--steps", type=int, default=200, metavar="N", help="gradient steps per path")
+    o.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed")
+    o.add_argument("--out", metavar="FILE", help=".png of the top 3 (default: RUN/optimize-PROPERTY.png)")

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 from vaekit.apps.tabular.jobs import table_config, train_table_run
+from vaekit.apps.molecules.jobs import is_sequence_run
+from vaekit.cli import molecules
 from vaekit.cli.console import progress_wanted
 from vaekit.cli.flags import TRAIN_FLAGS
 from vaekit.cli.output import int_arg
@@ -29,11 +31,20 @@ def config_from_args(args, skip: tuple[str, ...] = (), base: Optional[Config] = 
     return cfg
 
 
+# the flags of --model sequence (cli/parser.py), None or False when not given
+SEQUENCE_FLAGS = ("tokens", "max_molecules", "embed_dim", "bidirectional", "word_dropout", "max_len", "max_minutes")
+
+
 def train(args) -> int:
     if args.resume:
         return _resume(args)
     if getattr(args, "model.model") == "tabular":
         return _train_tabular(args)
+    if getattr(args, "model.model") == "sequence":
+        return molecules.train(args, config_from_args)
+    if any(getattr(args, name) not in (None, False) for name in SEQUENCE_FLAGS):
+        raise ConfigError("--tokens, --max-molecules, --embed-dim, --bidirectional, --word-dropout, --max-len and "
+                          "--max-minutes apply to --model sequence only")
     if args.metadata or args.target or args.model_every_column:
         raise ConfigError("--metadata, --target and --model-every-column apply to --model tabular only")
     cfg = config_from_args(args)
@@ -50,6 +61,8 @@ def _resume(args) -> int:
         raise ConfigError("--resume continues a run with its own config; only --epochs may be given with it")
     epochs = getattr(args, "training.epochs")
     epochs = None if epochs is None else int_arg(epochs, "--epochs")
+    if is_sequence_run(args.resume):
+        return molecules.resume(args, epochs)
     device = folder.run_config(folder.read_run(args.resume)).training.device if distributed.launched() else None
     if _join_torchrun(device):
         follow_run(resume=args.resume, epochs=epochs)
