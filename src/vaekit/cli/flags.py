@@ -15,15 +15,17 @@ from vaekit.config import Config
 
 # (flag, config key, metavar, help); the default is appended from the config dataclasses
 _TABLE = [
-    ("--data", "data.name", "NAME|PATH", "digits | mnist | fashion-mnist | binarized-mnist, or a .csv, .npy or image folder"),
+    ("--data", "data.name", "NAME|PATH", "digits | mnist | fashion-mnist | binarized-mnist, or a .csv, .npy or image "
+     "folder (--model sequence: moses, or a .csv/.txt of SMILES)"),
     ("--data-dir", "data.data_dir", "DIR", "where datasets live"),
     ("--binarize", "data.binarize", None, "how images become 0/1 (auto: dynamic for MNIST)"),
     ("--label-column", "data.label_column", "COLUMN", "table column holding class labels (not a feature)"),
     ("--labels", "data.labels", "N", "--model m2: keep the labels of N training rows, drawn per class with "
      "data.label_seed (recorded in config.json); the other rows are unlabelled"),
-    ("--model", "model.model", "{vae,cvae,ae,m2,tabular}",
+    ("--model", "model.model", "{vae,cvae,ae,m2,tabular,sequence}",
      "vae; cvae: conditioned on the label; ae: the same networks without the KL term (the contrast); "
-     "m2: semi-supervised, a classifier inside a CVAE (with --labels); tabular: a TabularVAE on a .csv"),
+     "m2: semi-supervised, a classifier inside a CVAE (with --labels); tabular: a TabularVAE on a .csv; "
+     "sequence: a GRU VAE over SMILES (--data moses or a SMILES file)"),
     ("--arch", "model.arch", None, "encoder and decoder networks"),
     ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),
     ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),
