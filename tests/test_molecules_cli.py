@@ -1,0 +1,150 @@
+"""The molecule commands on a tiny sequence run: train, sample, interpolate, encode, optimize, resume."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
+from vaekit.apps.molecules.jobs import load_vocabulary
+from vaekit.cli.main import main
+from vaekit.runs import folder
+
+pytestmark = pytest.mark.filterwarnings("ignore::vaekit.measure.diagnostics.PosteriorCollapseWarning")
+
+SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN(CC)CC", "Clc1ccccc1", "CC(C)Cc1ccccc1", "O=C=O", "CCOC(=O)C",
+          "C1CCCCC1", "CC(C)O", "c1ccncc1", "CCCCCC", "BrCCBr", "CC#N", "C=CC=C", "OCC(O)CO", "CCCl", "NCCO"]
+
+
+def _lines(capsys) -> tuple[list[str], str]:
+    captured = capsys.readouterr()
+    return captured.out.strip().splitlines(), captured.err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mol")
+    data = tmp / "mols.csv"
+    data.write_text("name,SMILES\n" + "".join(f"m{i},{s}\n" for i, s in enumerate(SMILES * 4)))
+    out = tmp / "run"
+    code = main(["train", "--model", "sequence", "--data", str(data), "--hidden", "32", "--latent-dim", "4",
+                 "--embed-dim", "8", "--epochs", "8", "--batch-size", "8", "--lr", "0.005", "--warmup-steps", "10",
+                 "--out", str(out), "--no-progress", "data.test_fraction=0.1", "training.verbose=false"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_run_with_its_vocabulary(run):
+    assert (run / "vocabulary.json").is_file() and (run / folder.RESUME).is_file()
+    doc = folder.read_run(run)
+    assert doc["class"] == "SequenceVAE" and doc["config"]["model"]["model"] == "sequence"
+    vocab = load_vocabulary(run)
+    assert "Cl" in vocab.tokens and "Br" in vocab.tokens  # multi-letter atoms are single tokens
+
+
+def test_sample_is_seeded_and_batched(run, tmp_path, capsys):
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    assert main(["sample", str(run), "-n", "30", "--out", str(a), "--seed", "3"]) == 0
+    assert main(["sample", str(run), "-n", "30", "--out", str(b), "--seed", "3"]) == 0
+    assert main(["sample", str(run), "-n", "30", "--out", str(c), "--seed", "4"]) == 0
+    rows = list(csv.reader(a.open()))
+    assert rows[0] == ["SMILES"] and len(rows) == 31
+    assert a.read_text() == b.read_text() and a.read_text() != c.read_text()
+    model, vocab = folder.load(run), load_vocabulary(run)
+    small = sample_smiles(model, vocab, 30, seed=3, batch_size=7)  # five batches, one generator
+    assert len(small) == 30 and small == sample_smiles(model, vocab, 30, seed=3, batch_size=7)
+
+
+def test_interpolate_prints_and_draws_the_path(run, tmp_path, capsys):
+    pytest.importorskip("rdkit", reason="drawing molecules needs RDKit")
+    out = tmp_path / "path.png"
+    assert main(["interpolate", str(run), "--pair", "CCO", "c1ccccc1", "--steps", "5", "--out", str(out)]) == 0
+    lines, _ = _lines(capsys)
+    assert [line.split()[0] for line in lines[:5]] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert out.stat().st_size > 1000
+
+
+def test_encode_a_smiles_file(run, tmp_path, capsys):
+    data = tmp_path / "in.txt"
+    data.write_text("CCO\nc1ccccc1\nCC[Si](C)C\n")  # [Si] never appeared in training
+    npy, table = tmp_path / "z.npy", tmp_path / "z.csv"
+    assert main(["encode", str(run), str(data), "--out", str(npy)]) == 0
+    assert np.load(npy).shape == (2, 4)
+    _, err = _lines(capsys)
+    assert "1 molecules of" in err and "unknown token" in err
+    assert main(["encode", str(run), "--data", str(data), "--out", str(table)]) == 0
+    rows = list(csv.reader(table.open()))
+    assert rows[0] == ["SMILES", "z0", "z1", "z2", "z3"] and [r[0] for r in rows[1:]] == ["CCO", "c1ccccc1"]
+    assert np.allclose(np.array(rows[1:])[:, 1:].astype(float), np.load(npy), atol=1e-5)
+
+
+def test_optimize_counts_oracle_calls_within_the_budget(run, tmp_path, capsys):
+    pytest.importorskip("rdkit", reason="scoring molecules needs RDKit")
+    assert main(["optimize", str(run), "--property", "qed", "--budget", "15", "--labelled", "40", "--starts", "5",
+                 "--steps", "20", "--out", str(tmp_path / "top.png")]) == 0
+    lines, _ = _lines(capsys)
+    search = next(line for line in lines if line.startswith("search:"))
+    calls = int(search.split()[1])
+    assert 0 <= calls <= 15
+
+
+def test_oracle_counts_each_distinct_molecule_once():
+    pytest.importorskip("rdkit", reason="scoring molecules needs RDKit")
+    from vaekit.apps.molecules.optimize import Oracle
+
+    oracle = Oracle("logp")
+    assert oracle("CCO") == oracle("OCC")  # one molecule, two spellings: one call
+    assert oracle("C1CC") is None  # not a molecule: not scored
+    oracle("c1ccccc1")
+    assert (oracle.calls, oracle.invalid) == (2, 1)
+
+
+def test_reconstruction_rate_is_a_fraction(run):
+    rate = reconstruction_rate(folder.load(run), load_vocabulary(run), SMILES)
+    assert 0.0 <= rate <= 1.0
+
+
+def test_resume_continues_a_sequence_run(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert main(["train", "--resume", str(copy), "--epochs", "9"]) == 0
+    assert [r["epoch"] for r in folder.read_metrics(copy)] == list(range(1, 10))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (lambda r, t: ["interpolate", r, "--pair", "CCO"], "two molecules"),
+    (lambda r, t: ["interpolate", r, "--pair", "CCO", "CC[Si]C"], "unknown_token"),
+    (lambda r, t: ["interpolate", r, "--pair", "CCO", "C" * 500], "too_long"),
+    (lambda r, t: ["sample", r, "-n", "3", "--out", str(t / "x.npy")], "SMILES"),
+    (lambda r, t: ["encode", r, str(t / "empty.txt")], "holds no SMILES"),
+    (lambda r, t: ["encode", r], "give a file of SMILES"),
+    (lambda r, t: ["train", "--data", "digits", "--word-dropout", "0.1"], "--model sequence only"),
+    (lambda r, t: ["train", "--model", "sequence", "--data", str(t / "empty.txt"), "--out", str(t / "r")],
+     "holds no SMILES"),
+])
+def test_bad_inputs_are_one_line_errors(run, tmp_path, capsys, argv, message):
+    pytest.importorskip("rdkit", reason="interpolate needs RDKit")
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(argv(str(run), tmp_path)) == 2
+    _, err = _lines(capsys)
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_without_rdkit_a_molecule_command_says_so_in_one_line(run, capsys, monkeypatch):
+    from vaekit.apps.molecules import requirements
+
+    real = requirements.importlib.import_module
+
+    def no_rdkit(name, *args):
+        if name.split(".")[0] == "rdkit":
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(requirements.importlib, "import_module", no_rdkit)
+    assert main(["optimize", str(run), "--property", "qed"]) == 2
+    _, err = _lines(capsys)
+    assert "pip install 'vaekit[chem]'" in err and len(err.strip().splitlines()) == 1
