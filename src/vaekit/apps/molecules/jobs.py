@@ -105,6 +105,9 @@ def train_sequence_run(cfg: Config, out: Optional[str | Path] = None, tokens: st
         raise ConfigError(f"{run_dir} already holds a run; choose another --out, or continue it with --resume {run_dir}")
     if max_molecules == -1:
         max_molecules = MOSES_MOLECULES if str(cfg.data.name).lower() == MOSES else None
+    source = Path(str(cfg.data.name)).expanduser()
+    if str(cfg.data.name).lower() != MOSES and source.is_file():
+        cfg.data.name = str(source.resolve())  # resume and optimize re-read it from any working folder
     data, vocab = molecule_splits(cfg, tokens, max_molecules, max_len=max_len, progress=cfg.training.progress)
     resolve_config(cfg, data)
     model, device = _build(lambda: build_sequence_model(cfg, vocab, embed_dim, bidirectional, word_dropout), cfg)
