@@ -18,7 +18,7 @@ from rdkit import Chem, DataStructs  # noqa: E402
 from rdkit.Chem import rdFingerprintGenerator  # noqa: E402
 
 from vaekit.apps.molecules import chemistry, metrics  # noqa: E402
-from vaekit.apps.molecules.filters import fraction_passes_filters, passes_filters  # noqa: E402
+from vaekit.apps.molecules.filters import fraction_passes_filters, mcf_smarts, passes_filters  # noqa: E402
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats  # noqa: E402
 from vaekit.data.molecules import load_moses, moses_folder  # noqa: E402
 from vaekit.errors import DataError  # noqa: E402
@@ -104,6 +104,21 @@ def test_filters():
     assert fraction_passes_filters(["CCO", "CCN"], extra_smarts=["[NX3;H2]"]) == 1 / 2
     with pytest.raises(DataError, match="SMARTS"):
         fraction_passes_filters(["CCO"], extra_smarts=["[unclosed"])
+
+
+def test_the_mcf_alerts_reject_reactive_groups():
+    """Molecules that break only an MCF alert (aldehyde, epoxide, hydrazine, disulfide, alkyl
+    halide, more than 3 Cl); the parent molecules without the group pass."""
+    for smiles in ["CCCC=O", "CC1OC1C", "CCNNCC", "CCSSCC", "CCCCCl", "Clc1cc(Cl)c(Cl)cc1Cl"]:
+        assert not passes_filters(smiles), smiles
+    for smiles in ["CCCCO", "CC1CCC1C", "CCSCC", "Cc1ccccc1"]:
+        assert passes_filters(smiles), smiles
+    assert len(mcf_smarts()) == 22
+
+
+def test_the_moses_test_molecules_pass_the_filters_they_were_chosen_by(moses_test):
+    """MOSES kept only molecules passing these rules, so its own test split must pass them all."""
+    assert fraction_passes_filters(moses_test[:2000]) == 1.0
 
 
 def test_properties_and_penalized_logp():

@@ -6,24 +6,39 @@ atoms or more; no match of the PAINS alerts (Baell & Holloway, J. Med. Chem. 201
 MOSES authors' medicinal-chemistry filters (MCF, a list of SMARTS shipped as ``mcf.csv`` with
 the MOSES code).
 
-PAINS here is RDKit's FilterCatalog (the same 480 alerts, families A, B and C). The MCF list is
-not part of RDKit and is not reproduced here, so this metric applies every MOSES rule except
-the MCF alerts: it can only read higher than MOSES's own figure, never lower. Callers who
-have the MCF SMARTS can pass them as ``extra_smarts``.
+PAINS here is RDKit's FilterCatalog (the same 480 alerts, families A, B and C). The 22 MCF
+alerts (aldehydes, epoxides, Michael acceptors, azides, ...) are data shipped beside this module
+as ``mcf.json``, with their source and license; as in MOSES they are matched against the
+molecule with explicit hydrogens. Callers may add SMARTS of their own as ``extra_smarts``.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from vaekit.apps.molecules.chemistry import to_mol
 from vaekit.apps.molecules.requirements import require
 from vaekit.errors import DataError
 
-__all__ = ["ALLOWED_ATOMS", "fraction_passes_filters", "passes_filters"]
+__all__ = ["ALLOWED_ATOMS", "fraction_passes_filters", "mcf_smarts", "passes_filters"]
 
 ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
+MCF_FILE = Path(__file__).with_name("mcf.json")
 _CATALOG = []  # RDKit's PAINS catalog, built once
+_MCF = []  # the MCF alerts as RDKit queries, read once
+
+
+def mcf_smarts() -> list[str]:
+    """The MOSES medicinal-chemistry filters (MCF) as SMARTS strings, in their file's order."""
+    return [row["smarts"] for row in json.loads(MCF_FILE.read_text())["filters"]]
+
+
+def _mcf():
+    if not _MCF:
+        _MCF.append(compile_smarts(mcf_smarts()))
+    return _MCF[0]
 
 
 def _pains():
@@ -48,8 +63,8 @@ def compile_smarts(smarts: Iterable[str]) -> list:
 
 
 def passes_filters(smiles: str, extra: Optional[Sequence] = None) -> bool:
-    """Whether a SMILES is a molecule that passes the MOSES rules listed above (MCF excepted
-    unless its compiled SMARTS are given as ``extra``, see :func:`compile_smarts`)."""
+    """Whether a SMILES is a molecule that passes the MOSES rules listed above, and none of the
+    compiled SMARTS in ``extra`` (see :func:`compile_smarts`)."""
     mol = to_mol(smiles)
     if mol is None:
         return False
@@ -60,11 +75,8 @@ def passes_filters(smiles: str, extra: Optional[Sequence] = None) -> bool:
         return False
     if _pains().HasMatch(mol):
         return False
-    if extra:
-        with_h = require("rdkit.Chem").AddHs(mol)  # MOSES matches its SMARTS with explicit hydrogens
-        if any(with_h.HasSubstructMatch(q) for q in extra):
-            return False
-    return True
+    with_h = require("rdkit.Chem").AddHs(mol)  # MOSES matches its SMARTS with explicit hydrogens
+    return not any(with_h.HasSubstructMatch(q) for q in [*_mcf(), *(extra or ())])
 
 
 def fraction_passes_filters(smiles: Sequence[str], extra_smarts: Optional[Iterable[str]] = None) -> float:
