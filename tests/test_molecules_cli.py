@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -101,6 +102,14 @@ def test_oracle_counts_each_distinct_molecule_once():
     assert (oracle.calls, oracle.invalid) == (2, 1)
 
 
+def test_eval_of_a_sequence_run(run, capsys):
+    assert main(["eval", str(run), "--nll-samples", "16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] > 0 and result["elbo"] == pytest.approx(-(result["recon"] + result["kl"]), abs=1e-3)
+    assert -result["nll"] >= result["elbo_k"] - 1e-6  # the k-sample estimate sits above the ELBO's mean
+    assert result["latent_dim"] == 4
+
+
 def test_reconstruction_rate_is_a_fraction(run):
     rate = reconstruction_rate(folder.load(run), load_vocabulary(run), SMILES)
     assert 0.0 <= rate <= 1.0
@@ -122,6 +131,8 @@ def test_resume_continues_a_sequence_run(run, tmp_path):
     (lambda r, t: ["sample", r, "-n", "3", "--out", str(t / "x.npy")], "SMILES"),
     (lambda r, t: ["encode", r, str(t / "empty.txt")], "holds no SMILES"),
     (lambda r, t: ["encode", r], "give a file of SMILES"),
+    (lambda r, t: ["reconstruct", r], "for a sequence run use"),
+    (lambda r, t: ["score", r], "for a sequence run use"),
     (lambda r, t: ["train", "--data", "digits", "--word-dropout", "0.1"], "--model sequence only"),
     (lambda r, t: ["train", "--model", "sequence", "--data", str(t / "empty.txt"), "--out", str(t / "r")],
      "holds no SMILES"),

@@ -51,6 +51,8 @@ def sample(args) -> int:
 
 
 def reconstruct(args) -> int:
+    if is_sequence_run(args.run):
+        molecules.not_for_sequences("vaekit reconstruct")
     model, cfg, data = run_data(args.run)
     x, y = run_inputs(model, cfg, data, getattr(args, "data", None))
     x, y = x[: args.n], None if y is None else y[: args.n]
@@ -107,6 +109,8 @@ def _dims(text, diagnostics: dict, latent_dim: int) -> tuple[list[int], str]:
 
 
 def traverse(args) -> int:
+    if is_sequence_run(args.run):
+        molecules.not_for_sequences("vaekit traverse")
     model, cfg, data = run_data(args.run)
     if data.kind != "image":
         raise ConfigError(f"{args.run} was trained on a table; traverse draws images (for a table's latents "

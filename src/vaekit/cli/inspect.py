@@ -15,6 +15,8 @@ from vaekit.runs.evaluate import evaluate_run, run_data, run_inputs
 
 
 def evaluate(args) -> int:
+    if is_sequence_run(args.run):
+        return molecules.evaluate(args)
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     result = evaluate_run(args.run, args.split, num_samples=args.nll_samples, limit=args.limit,
@@ -42,6 +44,8 @@ def encode(args) -> int:
 
 
 def score(args) -> int:
+    if is_sequence_run(args.run):
+        molecules.not_for_sequences("vaekit score")
     model, cfg, data = run_data(args.run)
     x, y = run_inputs(model, cfg, data, args.data)
     scores = score_examples(model, x, y, method=args.method, num_samples=args.num_samples).numpy()

@@ -9,6 +9,7 @@ need only the tokenizer.
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -17,16 +18,17 @@ from tqdm.auto import tqdm
 
 from vaekit.apps.molecules import chemistry
 from vaekit.apps.molecules.corpus import read_molecules, skip_line, warn
+from vaekit.apps.molecules.evaluate import evaluate_sequence_run
 from vaekit.apps.molecules.generate import encode_smiles, interpolate_smiles, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, resume_sequence_run, sequence_config, train_sequence_run
 from vaekit.apps.molecules.requirements import available, require
 from vaekit.cli.console import progress_wanted
-from vaekit.cli.output import out_path
+from vaekit.cli.output import eval_lines, out_path
 from vaekit.data.molecules import read_smiles
 from vaekit.errors import ConfigError
 from vaekit.runs import folder
 
-__all__ = ["encode", "interpolate", "optimize", "resume", "sample", "train"]
+__all__ = ["encode", "evaluate", "interpolate", "not_for_sequences", "optimize", "resume", "sample", "train"]
 
 
 def train(args, config_from_args) -> int:
@@ -152,3 +154,19 @@ def optimize(args) -> int:
         chemistry.draw_grid([s for s, _ in top], out, legends=[f"{args.property} {v:.3f}" for _, v in top])
         print(f"wrote {out}")
     return 0
+
+
+def evaluate(args) -> int:
+    """``vaekit eval RUN`` of a sequence run."""
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    result = evaluate_sequence_run(args.run, args.split, args.nll_samples, args.limit,
+                                   progress=progress_wanted(args) and not args.json)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(eval_lines(args.run, result)))
+    return 0
+
+
+def not_for_sequences(command: str) -> None:
+    """A one-line ConfigError: ``command`` draws images or scores tables, not molecules."""
+    raise ConfigError(f"{command} works on image and table runs; for a sequence run use vaekit sample, interpolate, "
+                      "encode, eval or optimize")
