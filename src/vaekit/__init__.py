@@ -31,6 +31,7 @@ _EXPORTS = {
     "vaekit.runs.sweep": ["sweep"],
     "vaekit.apps.anomaly": ["VAEAnomalyDetector"],
     "vaekit.apps.embedding": ["VAETransformer"],
+    "vaekit.apps.classifier": ["VAEClassifier"],
     "vaekit.apps.impute": ["impute", "denoise"],
     "vaekit.apps.tabular.synthesizer": ["TabularVAE"],
 }

@@ -53,9 +53,7 @@ class DataConfig:
     label_column: Optional[str] = None  # tables: the column holding class labels (not a feature)
     standardize: bool = True  # tables: scale features to zero mean, unit variance (train stats)
     download: bool = True  # fetch missing files from the official mirrors
-    # Semi-supervised runs (model=m2): keep the labels of this many training rows, drawn per class
-    # (as equal a count per class as the number allows) with label_seed; the others become -1,
-    # sklearn.semi_supervised's mark of an unlabelled row. None: every training label is kept
+    # model=m2: keep the labels of this many training rows drawn per class with label_seed (others: -1)
     labels: Optional[int] = None
     label_seed: int = 0
 
@@ -80,10 +78,7 @@ class TrainingConfig:
     trim: float = 0.0
     trim_start: float = 0.25
     num_samples: int = 1  # importance samples K for objective=iwae
-    # model=m2: weight of the classification term -log q(y|x), a mean over the labelled rows of a
-    # batch beside the per-example bound (core/semisupervised.py; Kingma et al. 2014's alpha = 0.1 N
-    # in their summed form is 0.1 here). 50: chosen on a validation split (bench/results/semisupervised.md)
-    alpha: float = 50.0
+    alpha: float = 10.0  # model=m2: weight of -log q(y|x) on labelled rows (core/semisupervised.py)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop after this many epochs without a better validation loss (0: off); the best epoch's weights

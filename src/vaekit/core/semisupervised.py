@@ -68,7 +68,7 @@ def m2_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float =
     recon_l, kl_l = recon_all[:n_l], kl_all[:n_l] - log_py
     # unlabelled rows (eq. 7): the expectation over q(y|x) of the per-class terms, plus KL of y
     q_u = torch.softmax(logits[~labelled], dim=-1)  # (n_u, K)
-    per_class = lambda t: t[n_l:].reshape(k, n_u).T  # noqa: E731 - (n_u, K), column c: class c
+    per_class = lambda t: t[n_l:].reshape(k, n_u).T  # (n_u, K), column c: class c
     recon_u = (q_u * per_class(recon_all)).sum(-1)
     kl_z_u = (q_u * per_class(kl_all)).sum(-1)
     kl_y_u = categorical_log_prob(logits[~labelled], q_u) - log_py  # sum q log q - log p(y)
