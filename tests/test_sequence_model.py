@@ -178,3 +178,17 @@ def test_unparseable_and_too_long_lines_are_counted_skips(tmp_path, capsys):
     assert "2 molecules of" in err and "2 unparseable" in err
     assert "too long" in err  # the 40-carbon chain exceeds max_len=30 wherever it fell
     assert load_vocabulary(run).max_len == 30
+
+
+@pytest.mark.filterwarnings("ignore::vaekit.measure.diagnostics.PosteriorCollapseWarning")
+def test_a_selfies_run_decodes_only_valid_molecules(smiles_file, tmp_path):
+    pytest.importorskip("selfies", reason="SELFIES tokens need the selfies package")
+    pytest.importorskip("rdkit", reason="checking validity needs RDKit")
+    from vaekit.apps.molecules.chemistry import to_mol
+    from vaekit.apps.molecules.generate import sample_smiles
+
+    run = train_sequence_run(tiny_config(smiles_file, epochs=1), tmp_path / "run", tokens="selfies", embed_dim=8)
+    vocab = load_vocabulary(run)
+    assert vocab.kind == "selfies" and all(t.startswith("[") for t in vocab.tokens[4:])
+    smiles = sample_smiles(vaekit.load(run), vocab, 200, seed=0)
+    assert all(to_mol(s) is not None for s in smiles if s)  # every non-empty decoding is a molecule
