@@ -1,0 +1,186 @@
+"""Semi-supervised MNIST: M1+M2 (vaekit.VAEClassifier) with 100 (600, 1000, 3000) labels, beside
+Kingma et al. (2014)'s Table 1 and, on the same labels, scikit-learn's LabelSpreading,
+SelfTrainingClassifier(LogisticRegression) and a logistic regression on the labelled rows only.
+
+    VAEKIT_DATA_DIR=/work/shared/datasets OMP_NUM_THREADS=1 python bench/semisupervised.py m1
+    ... python bench/semisupervised.py select            # settings, scored on the validation split
+    ... python bench/semisupervised.py score --labels 100 --seeds 0 1 2
+
+The data: vaekit's MNIST split (54,000 training images, 6,000 validation images carved from the
+60,000 by data.split_seed 0, the 10,000 test images). Labels are drawn per class from the
+training split with seeds 0, 1, 2 (vaekit.data.splits.draw_labelled, as `vaekit train --labels`
+draws them); every training image is used unlabelled. M1 (a VAE, trained once on the training
+images, no labels) is shared by every label draw and every setting: its posterior means are
+cached in --cache. `select` scores settings on the validation images with the seed-0 draw;
+`score` runs the chosen setting (SETTINGS["chosen"]) once on the test images.
+One CPU thread throughout; times are wall seconds on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from vaekit.apps.classifier import VAEClassifier
+from vaekit.config import Config
+from vaekit.core.models import VAE
+from vaekit.data import load_dataset
+from vaekit.data.splits import draw_labelled
+from vaekit.measure.evaluation import posterior_means
+from vaekit.training.loop import train
+from vaekit.training.setup import eval_inputs
+
+RESULTS = Path(__file__).parent / "results"
+PAPER = {100: ("11.97 (±1.71)", "3.33 (±0.14)"), 600: ("4.94 (±0.13)", "2.59 (±0.05)"),
+         1000: ("3.60 (±0.56)", "2.40 (±0.02)"), 3000: ("3.92 (±0.63)", "2.18 (±0.04)")}
+# M1: Kingma et al.'s M1 had two hidden layers of 600 and 50 latent dimensions; one of 500 here, for time
+M1 = {"hidden": (500,), "latent_dim": 50, "epochs": 30}
+# M2 settings tried on the validation split (select); "chosen" is written down before `score` runs
+SETTINGS = {
+    "a50-h256": {"alpha": 50.0, "hidden": (256,), "latent_dim": 20, "epochs": 10, "lr": 1e-3},
+    "a10-h256": {"alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 10, "lr": 1e-3},
+    "a200-h256": {"alpha": 200.0, "hidden": (256,), "latent_dim": 20, "epochs": 10, "lr": 1e-3},
+    # second round, after the first three: alpha 10 trained longer, with a larger step
+    "a10-h256-e20-lr3e-3": {"alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 20, "lr": 3e-3},
+}
+SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
+
+
+def mnist():
+    cfg = Config()
+    cfg.data.name = "mnist"
+    data = load_dataset(cfg.data)
+    return cfg, data
+
+
+def train_m1(cache: Path) -> None:
+    """M1: a VAE on the training images (dynamic binarisation, early stopping on the validation
+    images, no labels), then the posterior means of every split, cached."""
+    cfg, data = mnist()
+    cfg.model.hidden, cfg.model.latent_dim = M1["hidden"], M1["latent_dim"]
+    cfg.data.binarize, cfg.model.likelihood = "dynamic", "bernoulli"
+    cfg.training.epochs, cfg.training.progress, cfg.training.device = M1["epochs"], False, "cpu"
+    cfg.training.compile = False
+    torch.manual_seed(0)
+    model = VAE(cfg.model, data.shape)
+    started = time.perf_counter()
+    history = train(model, data, cfg)
+    seconds = time.perf_counter() - started
+    codes = {s: posterior_means(model.eval(), eval_inputs(data, s, cfg)).numpy() for s in ("train", "val", "test")}
+    np.savez(cache, **codes, **{f"{s}_labels": getattr(data, f"{s}_labels").numpy() for s in ("train", "val", "test")},
+             seconds=seconds, best=json.dumps(history[-1]["best_epoch"]), val_elbo=max(r["val_elbo"] for r in history))
+    print(f"M1: {len(history)} epochs in {seconds:.0f} s, best validation ELBO {max(r['val_elbo'] for r in history):.2f}")
+
+
+def m2_error(codes, labels, draw: np.ndarray, x_eval, y_eval, setting: dict) -> tuple[float, float]:
+    """(error on x_eval, seconds) of M2 trained on every training code, ``draw`` the labelled rows."""
+    y = np.full(len(labels), -1)
+    y[draw] = labels[draw]
+    started = time.perf_counter()
+    clf = VAEClassifier(m1=False, standardize=False, random_state=0, **setting).fit(codes, y)
+    seconds = time.perf_counter() - started
+    return 1.0 - clf.score(x_eval, y_eval), seconds
+
+
+def baselines(pixels, labels, draw, x_eval, y_eval) -> dict[str, tuple[float, float]]:
+    """scikit-learn on the same labels: LabelSpreading (k-NN graph) and self-training on 50
+    principal components of the pixels (on all 784 pixels the graph and the refits would take
+    most of the time budget), and a logistic regression on the labelled pixels alone."""
+    out = {}
+    y = np.full(len(labels), -1)
+    y[draw] = labels[draw]
+    started = time.perf_counter()
+    pca = PCA(50, random_state=0).fit(pixels)
+    p_train, p_eval = pca.transform(pixels), pca.transform(x_eval)
+    pca_s = time.perf_counter() - started
+    for name, make in (("LabelSpreading (kNN, 10 neighbours; PCA-50)", lambda: LabelSpreading(kernel="knn", n_neighbors=10)),
+                       ("SelfTraining(LogisticRegression) (PCA-50)",
+                        lambda: SelfTrainingClassifier(LogisticRegression(max_iter=1000), max_iter=10))):
+        started = time.perf_counter()
+        clf = make().fit(p_train, y)
+        out[name] = (1.0 - clf.score(p_eval, y_eval), time.perf_counter() - started + pca_s)
+    started = time.perf_counter()
+    clf = LogisticRegression(max_iter=2000).fit(pixels[draw], labels[draw])
+    out["LogisticRegression on the labelled rows only (pixels)"] = (1.0 - clf.score(x_eval, y_eval),
+                                                                    time.perf_counter() - started)
+    return out
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    return f"{model}, {torch.get_num_threads()} torch thread(s), {platform.python_version()}, torch {torch.__version__}"
+
+
+def select(cache: Path, out: Path, only: list[str]) -> None:
+    z = np.load(cache)
+    draw = draw_labelled(z["train_labels"], 100, 10, 0)
+    lines = ["| setting | validation error | M2 seconds |", "| --- | ---: | ---: |"]
+    for name, setting in SETTINGS.items():
+        if name == "chosen" or (only and name not in only):
+            continue
+        err, sec = m2_error(z["train"], z["train_labels"], draw, z["val"], z["val_labels"], setting)
+        print(f"{name}: validation error {err:.4f} ({sec:.0f} s)", flush=True)
+        lines.append(f"| {name} `{json.dumps(setting)}` | {err:.2%} | {sec:.0f} |")
+    out.write_text("\n".join(lines) + "\n")
+
+
+def score(cache: Path, sizes: list[int], seeds: list[int], out: Path) -> None:
+    z = np.load(cache)
+    _, data = mnist()
+    pixels = data.train.flatten(1).numpy()
+    test_pixels = data.test.flatten(1).numpy()
+    rows: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for n in sizes:
+        for seed in seeds:
+            draw = draw_labelled(z["train_labels"], n, 10, seed)
+            err, sec = m2_error(z["train"], z["train_labels"], draw, z["test"], z["test_labels"], SETTINGS["chosen"])
+            rows.setdefault((n, "vaekit M1+M2 (M1 shared)"), []).append((err, sec))
+            print(f"{n} labels, seed {seed}: M1+M2 test error {err:.4f} ({sec:.0f} s)", flush=True)
+            for name, result in baselines(pixels, z["train_labels"], draw, test_pixels, z["test_labels"]).items():
+                rows.setdefault((n, name), []).append(result)
+                print(f"  {name}: {result[0]:.4f} ({result[1]:.0f} s)", flush=True)
+    table = ["| labels | method | test error % (mean ± sd over draws) | draws | seconds per run (mean) | Kingma et al. M2 / M1+M2 |",
+             "| ---: | --- | ---: | ---: | ---: | --- |"]
+    for (n, name), results in rows.items():
+        errs = 100 * np.array([r[0] for r in results])
+        paper = " / ".join(PAPER.get(n, ("", "")))
+        table.append(f"| {n} | {name} | {errs.mean():.2f} ± {errs.std(ddof=1) if len(errs) > 1 else 0:.2f} | "
+                     f"{len(errs)} | {np.mean([r[1] for r in results]):.0f} | {paper} |")
+    text = "\n".join(table)
+    print(text)
+    out.write_text(f"machine: {machine()}\nM1: {json.dumps(M1)}, trained in {float(z['seconds']):.0f} s once, "
+                   f"shared by every draw\nM2: {json.dumps(SETTINGS['chosen'])}\n\n{text}\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["m1", "select", "score"])
+    p.add_argument("--cache", type=Path, default=Path("/tmp/vaekit-m1-codes.npz"))
+    p.add_argument("--labels", type=int, nargs="+", default=[100])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--only", nargs="*", default=[], help="select: these settings only")
+    args = p.parse_args()
+    print(machine(), flush=True)
+    if args.what == "m1":
+        train_m1(args.cache)
+    elif args.what == "select":
+        select(args.cache, args.out or Path("/tmp/semisupervised-select.md"), args.only)
+    else:
+        score(args.cache, args.labels, args.seeds, args.out or Path("/tmp/semisupervised-score.md"))
+
+
+if __name__ == "__main__":
+    main()
