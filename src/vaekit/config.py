@@ -81,28 +81,22 @@ class TrainingConfig:
     alpha: float = 10.0  # model=m2: weight of -log q(y|x) on labelled rows (core/semisupervised.py)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Stop after this many epochs without a better validation loss (0: off); the best epoch's weights
-    # are the ones kept. On by default, as in scikit-learn's MLP (n_iter_no_change) and Keras'
-    # EarlyStopping with restore_best_weights. 20: in the default digits run the validation loss
-    # moves by 0.22 nats per epoch (median) and went at most 6 epochs without a new best while it
-    # was still improving (it improved up to epoch 396 of 398), so 20 stops on a plateau, not on noise
+    # Stop after this many epochs without a better validation loss (0: off), keeping the best epoch's
+    # weights (as scikit-learn's MLP and Keras' EarlyStopping do). 20: the default digits run went at
+    # most 6 epochs without a new best while still improving, so 20 stops on a plateau, not on noise
     early_stopping: int = 20
     eval_batch_size: int = 1000
     progress: bool = True  # a progress bar, drawn only when stderr is a terminal
     verbose: bool = True  # a line per epoch on stdout (about 20 for a long run); false: nothing at all
-    # torch.compile the training step. auto: where it was measured to pay (a CUDA GPU, or a CPU
-    # computing in bf16) and the run is long enough to repay the compilation, falling back to the
-    # eager step with one line if compiling fails (training/compiling.py); true: always (an error
-    # where it cannot); false: never
+    # torch.compile the training step; auto: where it pays (a GPU, or a CPU in bf16) on a run long
+    # enough to repay the compilation, else eager (training/compiling.py)
     compile: Union[bool, Literal["auto"]] = "auto"
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
     # losses and optimiser stay float32); auto: bf16 for image data on a CUDA GPU that has it or a
     # CPU that multiplies bf16 natively (AVX-512 BF16, AMX), else fp32 (see training.autocast_dtype)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    # float32 matmuls as torch.set_float32_matmul_precision has them, for the run only: highest is
-    # full float32; high allows TF32 on a CUDA GPU; medium allows bf16 inputs with float32
-    # accumulation (tensor cores, or oneDNN on a CPU with AMX / AVX-512 bf16), everything else
-    # staying float32
+    # torch.set_float32_matmul_precision for the run: highest = float32; high allows TF32 on a GPU;
+    # medium bf16 inputs with float32 accumulation (tensor cores, or oneDNN with AMX / AVX-512 bf16)
     matmul_precision: Literal["highest", "high", "medium"] = "highest"
 
 
@@ -201,18 +195,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (a string from the command line, or a JSON/YAML value) to type ``tp``."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is typing.Union and type(None) not in args:  # e.g. compile: true, false or auto
-        for alternative in args:
-            try:
-                return coerce(value, alternative, key)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key} must be one of true, false, auto; not {value!r}")
-    if origin is typing.Union:  # Optional[X]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        inner = [a for a in args if a is not type(None)][0]
-        return coerce(value, inner, key)
+    if origin is typing.Union:  # Optional[X], or one of several types (compile: true, false or auto)
+        return _coerce_union(value, args, key)
     if origin is Literal:
         text = value if isinstance(value, str) else json.dumps(value)
         if text not in args:
@@ -262,6 +246,18 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be a string, not {value!r}")
         return str(value)
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - all fields are covered above
+
+
+def _coerce_union(value: Any, args: tuple, key: str) -> Any:
+    if type(None) in args:  # Optional[X]
+        none = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+        return None if none else coerce(value, [a for a in args if a is not type(None)][0], key)
+    for alternative in args:  # the first type that takes the value (compile: a bool or "auto")
+        try:
+            return coerce(value, alternative, key)
+        except ConfigError:
+            pass
+    raise ConfigError(f"{key} must be one of true, false, auto; not {value!r}")
 
 
 def set_value(cfg: Config, key: str, value: Any) -> None:
