@@ -3,9 +3,9 @@ from beta 1 to beta 4 while reconstruction worsens; beta-TCVAE, which weights on
 correlation, compared.
 
 The data: every combination of 3 shapes x 4 scales x 8 rotations x 8 x-positions x 8
-y-positions as a 32x32 binary image (vaekit.data.shapes, dSprites-like, 6144 images). Each
-model is an MLP VAE with 10 latent units and a Bernoulli decoder, trained here (not by
-vaekit.train) so that the objective can be switched:
+y-positions as a 16x16 binary image (vaekit.data.shapes, dSprites-like, 6144 images). Each
+model is an MLP VAE with 10 latent units and a Bernoulli decoder, trained for 4000 steps of 128
+here (not by vaekit.train) so that the objective can be switched:
 
 * beta-VAE (Higgins et al. 2017): -log p(x|z) + beta KL(q(z|x) || p(z));
 * beta-TCVAE (Chen et al. 2018): -log p(x|z) + MI + beta TC + dimension-wise KL, the KL term
@@ -66,12 +66,15 @@ def train_case(kind: str, beta: float, x: torch.Tensor, factors: np.ndarray, ste
 
 
 def run(quick: bool = True, seed: int = 0) -> dict:
-    steps, seeds = (300, (seed,)) if quick else (2500, (seed, seed + 1))
-    images, factors = make_shapes(size=32, seed=0)
+    """quick: beta-VAE at beta 1 and 4, one seed (about a minute); else all CASES, three seeds.
+    Fewer steps do not separate beta 1 from 4: at 2500 steps MIG rose in 4 of 5 seeds, at 300
+    in 1 of 3 (32x32 images), at 4000 steps in each of seeds 0, 1 and 2."""
+    seeds, cases_run = ((seed,), CASES[:2]) if quick else ((seed, seed + 1, seed + 2), CASES)
+    images, factors = make_shapes(size=16, seed=0)
     x = torch.from_numpy(images)
-    cases = [train_case(kind, beta, x, factors, steps, s) for s in seeds for kind, beta in CASES]
+    cases = [train_case(kind, beta, x, factors, 4000, s) for s in seeds for kind, beta in cases_run]
     summary = {}
-    for kind, beta in CASES:
+    for kind, beta in cases_run:
         rows = [c for c in cases if c["objective"] == kind and c["beta"] == beta]
         summary[f"{kind} {beta:g}"] = {key: float(np.mean([r[key] for r in rows])) for key in ("mig", "recon", "kl")}
     return {"cases": cases, "summary": summary, "factor_names": list(FACTOR_NAMES)}

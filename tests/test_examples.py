@@ -69,7 +69,9 @@ def test_disentanglement_example_measures_mig_and_the_cost_of_beta():
     summary = result["summary"]
     for case in result["cases"]:
         assert 0.0 <= case["mig"] <= 1.0 and len(case["gaps"]) == 5
-    # beta 4 pays in reconstruction for the information it gives up
+    # beta 4 disentangles (MIG 0.177 -> 0.230 for seed 0; seeds 1 and 2 rose too) and pays for it
+    # in reconstruction (about 8 -> 16 nats) for the information it gives up
+    assert summary["beta-vae 4"]["mig"] > summary["beta-vae 1"]["mig"] + 0.02, summary
     assert summary["beta-vae 4"]["recon"] > summary["beta-vae 1"]["recon"] + 2.0
     assert summary["beta-vae 4"]["kl"] < summary["beta-vae 1"]["kl"]
 
