@@ -234,7 +234,7 @@ def _add_molecules(command) -> None:
                    help="QED; Crippen logP; penalized logP (logP - SA - ring penalty, each standardised as in JT-VAE)")
     o.add_argument("--budget", type=int, default=500, metavar="N", help="oracle calls (RDKit property evaluations) "
                    "the search may spend")
-    o.add_argument("--labelled", type=int, default=2000, metavar="N",
+    o.add_argument("--labelled", type=int, default=4000, metavar="N",
                    help="training molecules scored to fit the property head")
     o.add_argument("--starts", type=int, default=20, metavar="N", help="ascent paths, from the best labelled molecules")
     o.add_argument("--steps", type=int, default=200, metavar="N", help="gradient steps per path")

@@ -7,8 +7,9 @@ then gradient ascent on head(z) - prior_weight * |z|^2 / 2 (the second term is t
 log-prior up to a constant: it keeps the codes where the decoder was trained) starts from the
 codes of the best-scoring training molecules. Points along each path are decoded greedily and
 the new molecules scored by RDKit; every property evaluation during the search is an oracle
-call, counted, and the search stops when ``budget`` calls are spent. The labelled training
-molecules the head learns from are counted separately.
+call, counted, and the search stops when ``budget`` calls are spent. Rounds repeat this with the
+head refitted on everything scored so far, from the best codes found. The labelled training
+molecules the head first learns from are counted separately.
 
 Properties: ``qed`` (Bickerton et al. 2012), ``logp`` (Crippen), ``plogp`` (penalized logP =
 logP - SA - ring penalty, each term standardised over ZINC250k as in JT-VAE's code, Jin et al.
@@ -101,11 +102,33 @@ def _ascent_paths(head: nn.Module, starts: torch.Tensor, steps: int, lr: float, 
     return snapshots
 
 
+def _search_round(model: SequenceVAE, vocab: Vocabulary, head: nn.Module, starts: torch.Tensor, oracle: Oracle,
+                  known: set, found: dict, budget: int, steps: int, lr: float, every: int,
+                  prior_weight: float) -> list[tuple[torch.Tensor, float]]:
+    """One round: ascent paths from ``starts``, decoded every ``every`` steps; the codes and values
+    of the molecules new to ``known`` and ``found`` (which it updates), until ``budget`` calls."""
+    new = []
+    for codes in _ascent_paths(head, starts, steps, lr, every, prior_weight):
+        for code, smiles in zip(codes, decode_codes(model, vocab, codes)):
+            if oracle.calls >= budget:
+                return new
+            hit = oracle(smiles)
+            if hit is not None and hit[0] not in known and hit[0] not in found:
+                found[hit[0]] = hit[1]
+                new.append((code, hit[1]))
+    return new
+
+
 def optimize_property(model: SequenceVAE, vocab: Vocabulary, train_smiles: Sequence[str], prop: str = "qed",
-                      budget: int = 500, labelled: int = 2000, starts: int = 20, steps: int = 200, lr: float = 0.05,
-                      every: int = 10, prior_weight: float = 0.01, seed: int = 0) -> OptimizationResult:
+                      budget: int = 500, labelled: int = 4000, starts: int = 20, steps: int = 200, lr: float = 0.05,
+                      every: int = 10, prior_weight: float = 0.01, seed: int = 0, rounds: int = 20) -> OptimizationResult:
     """Search the latent space of ``model`` for molecules with a high ``prop`` within ``budget``
-    oracle calls (see the module's docstring); returns the new molecules found, best first."""
+    oracle calls (see the module's docstring); returns the new molecules found, best first.
+
+    The search runs in rounds until the budget is spent (or a round finds nothing new): each round
+    refits the head on every molecule scored so far (the labelled ones and those the search found,
+    at the codes they were decoded from) and ascends from the best ``starts`` of them.
+    """
     if budget < 1 or labelled < 10 or starts < 1:
         raise ConfigError("optimize needs --budget >= 1, at least 10 labelled molecules and 1 start")
     oracle = Oracle(prop)
@@ -116,21 +139,22 @@ def optimize_property(model: SequenceVAE, vocab: Vocabulary, train_smiles: Seque
     if len(scored) < 10:
         raise DataError(f"only {len(scored)} of the {len(pool)} training molecules could be encoded and scored")
     known = {s[0] for _, s in scored}
-    rows = torch.tensor([i for i, _ in scored])
+    codes = z[torch.tensor([i for i, _ in scored])]
     values = torch.tensor([s[1] for _, s in scored], dtype=torch.float32)
-    head, r2 = _fit_head(z[rows], values, seed)
-    best = values.argsort(descending=True)[:starts]
-    result = OptimizationResult(prop, oracle.calls, scored[int(best[0])][1], 0, 0, head_r2=r2)
+    best = max(scored, key=lambda item: item[1][1])[1]
+    result = OptimizationResult(prop, oracle.calls, best, 0, 0)
     oracle.calls, oracle.invalid = 0, 0  # from here on, the search's own calls
     found: dict[str, float] = {}
-    for codes in _ascent_paths(head, z[rows[best]], steps, lr, every, prior_weight):
-        for smiles in decode_codes(model, vocab, codes):
-            if oracle.calls >= budget:
-                break
-            hit = oracle(smiles)
-            if hit is not None and hit[0] not in known:
-                found[hit[0]] = hit[1]
-        if oracle.calls >= budget:
+    for round_ in range(rounds):
+        head, r2 = _fit_head(codes, values, seed + round_)
+        result.head_r2 = r2 if round_ == 0 else result.head_r2
+        top = values.argsort(descending=True)[:starts]
+        new = _search_round(model, vocab, head, codes[top], oracle, known, found, budget, steps, lr, every,
+                            prior_weight)
+        if new:
+            codes = torch.cat([codes, torch.stack([c for c, _ in new])])
+            values = torch.cat([values, torch.tensor([v for _, v in new], dtype=torch.float32)])
+        if oracle.calls >= budget or not new:
             break
     result.oracle_calls, result.invalid = oracle.calls, oracle.invalid
     result.found = sorted(found.items(), key=lambda kv: -kv[1])
