@@ -119,8 +119,8 @@ def optimize(args) -> None:
              f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {_machine()}.", "",
              f"Command: `python bench/moses.py optimize --run {args.run} --budget {args.budget}` (= `vaekit optimize "
              f"RUN --property P --budget {args.budget}` with the other defaults: an MLP head on the posterior means of "
-             "2,000 scored training molecules, 20 gradient-ascent paths of 200 steps from the best of them, decoded "
-             "every 10 steps). plogp: logP - SA - ring penalty, each term standardised by its ZINC250k mean and "
+             "4,000 scored training molecules, rounds of 20 gradient-ascent paths of 200 steps from the best molecules scored so far, decoded "
+             "every 10 steps, the head refitted each round, until the budget is spent). plogp: logP - SA - ring penalty, each term standardised by its ZINC250k mean and "
              "standard deviation as in JT-VAE's code (the convention of Jin et al. 2018, Table 2); raw: the unstandardised sum.", ""]
     for prop in ("qed", "plogp"):
         start = time.perf_counter()
