@@ -159,3 +159,24 @@ def test_without_rdkit_a_molecule_command_says_so_in_one_line(run, capsys, monke
     assert main(["optimize", str(run), "--property", "qed"]) == 2
     _, err = _lines(capsys)
     assert "pip install 'vaekit[chem]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_lines_of_text_train_with_character_tokens(tmp_path, capsys):
+    lines = ["the cat sat on the mat", "a dog ran in the park", "the sun is hot", "we like green tea",
+             "it is a red car", "my old hat is blue"] * 6
+    data = tmp_path / "lines.txt"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "text-run"
+    assert main(["train", "--model", "sequence", "--tokens", "chars", "--data", str(data), "--hidden", "16",
+                 "--latent-dim", "2", "--epochs", "2", "--batch-size", "8", "--out", str(out), "--no-progress",
+                 "training.verbose=false"]) == 0
+    vocab = load_vocabulary(out)
+    assert vocab.kind == "chars" and " " in vocab.tokens and vocab.max_len == max(map(len, lines))
+    assert vocab.decode(vocab.encode(["the cat sat on the mat"]).ids) == ["the cat sat on the mat"]
+    assert main(["sample", str(out), "-n", "5", "--out", str(tmp_path / "s.txt")]) == 0
+    assert len((tmp_path / "s.txt").read_text().splitlines()) == 5
+    capsys.readouterr()
+    assert main(["interpolate", str(out), "--pair", "the sun is hot", "a dog ran in the park", "--steps", "3"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main(["optimize", str(out), "--property", "qed"]) == 2
+    assert "lines of text" in capsys.readouterr().err

@@ -17,10 +17,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vaekit.apps.molecules import chemistry
-from vaekit.apps.molecules.corpus import read_molecules, skip_line, warn
+from vaekit.apps.molecules.corpus import read_lines, read_molecules, skip_line, warn
 from vaekit.apps.molecules.evaluate import evaluate_sequence_run
 from vaekit.apps.molecules.generate import encode_smiles, interpolate_smiles, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, resume_sequence_run, sequence_config, train_sequence_run
+from vaekit.apps.molecules.optimize import optimize_property
 from vaekit.apps.molecules.requirements import available, require
 from vaekit.cli.console import progress_wanted
 from vaekit.cli.output import eval_lines, out_path
@@ -52,7 +53,14 @@ def _run(args):
     return folder.load(args.run), load_vocabulary(args.run)
 
 
-def _validity(smiles) -> str:
+def _molecules_only(vocab, command: str) -> None:
+    if vocab.kind == "chars":
+        raise ConfigError(f"{command} scores or draws molecules; this run models lines of text (--tokens chars)")
+
+
+def _validity(smiles, vocab) -> str:
+    if vocab.kind == "chars":
+        return "lines of text"
     if not available("rdkit"):
         return "validity not checked: RDKit is not installed"
     valid = sum(chemistry.to_mol(s) is not None for s in smiles)
@@ -67,6 +75,7 @@ def sample(args) -> int:
     if out.suffix not in (".csv", ".txt", ".smi", ".png"):
         raise ConfigError(f"--out {out}: a sequence run writes SMILES to a .csv, .txt or .smi file, or draws a .png")
     if out.suffix == ".png":
+        _molecules_only(vocab, "a .png")
         require("rdkit.Chem")
     bar = tqdm(total=args.n, disable=not (progress_wanted(args) and sys.stderr.isatty()), unit="mol", desc="sampling")
     smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature, progress=bar.update)
@@ -75,7 +84,7 @@ def sample(args) -> int:
         chemistry.draw_grid(smiles[:48], out)
     else:
         _write_smiles(out, smiles)
-    print(f"wrote {out} ({len(smiles)} molecules, seed {args.seed}; {_validity(smiles)})")
+    print(f"wrote {out} ({len(smiles)} molecules, seed {args.seed}; {_validity(smiles, vocab)})")
     return 0
 
 
@@ -92,14 +101,18 @@ def _write_smiles(out: Path, smiles, extra: dict | None = None) -> None:
 def interpolate(args) -> int:
     """``vaekit interpolate RUN --pair SMILES_A SMILES_B``: the molecules along the path between the
     two posterior means, printed and drawn to a PNG grid."""
-    require("rdkit.Chem")
     if not args.pair or len(args.pair) != 2:
         raise ConfigError('a sequence run interpolates between two molecules: --pair "SMILES_A" "SMILES_B"')
     model, vocab = _run(args)
+    text = vocab.kind == "chars"
+    if not text:
+        require("rdkit.Chem")
     method = "linear" if args.method == "both" else args.method
     path = interpolate_smiles(model, vocab, args.pair[0], args.pair[1], args.steps, method)
     for t, smiles in enumerate(path):
-        print(f"{t / (len(path) - 1):.2f}  {smiles}{'' if chemistry.to_mol(smiles) else '  (invalid)'}")
+        print(f"{t / (len(path) - 1):.2f}  {smiles}{'' if text or chemistry.to_mol(smiles) else '  (invalid)'}")
+    if text:
+        return 0
     out = out_path(args, "interpolation.png")
     chemistry.draw_grid(path, out, legends=[f"t={t / (len(path) - 1):.2f}" for t in range(len(path))], per_row=len(path))
     print(f"wrote {out} ({method} path, {len(path)} steps)")
@@ -112,7 +125,7 @@ def encode(args) -> int:
     if not source:
         raise ConfigError("give a file of SMILES to encode: vaekit encode RUN smiles.csv")
     model, vocab = _run(args)
-    smiles = read_smiles(source)
+    smiles = read_lines(source) if vocab.kind == "chars" else read_smiles(source)
     z, kept, skipped = encode_smiles(model, vocab, smiles)
     line = skip_line(skipped, str(source))
     if line:
@@ -133,10 +146,9 @@ def encode(args) -> int:
 
 def optimize(args) -> int:
     """``vaekit optimize RUN --property qed|logp|plogp``: latent-space search within an oracle budget."""
-    require("rdkit.Chem")
-    from vaekit.apps.molecules.optimize import optimize_property  # local: only this command needs it
-
     model, vocab = _run(args)
+    _molecules_only(vocab, "vaekit optimize")
+    require("rdkit.Chem")
     doc = folder.read_run(args.run)
     cfg = folder.run_config(doc)
     train_smiles = read_molecules(cfg, doc.get("app", {}).get("max_molecules"), progress=False)[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -21,12 +22,13 @@ from tqdm.auto import tqdm
 from vaekit.apps.molecules.requirements import available
 from vaekit.apps.molecules.tokenizer import Encoded, Vocabulary, build_vocabulary
 from vaekit.config import Config
+from vaekit.data.download import read_maybe_gzip
 from vaekit.data.molecules import load_moses, read_smiles
 from vaekit.data.registry import data_dir
 from vaekit.data.splits import DataSplits, split_indices
 from vaekit.errors import DataError
 
-__all__ = ["MOSES", "MAX_VAL", "encode_all", "molecule_splits", "read_molecules", "warn"]
+__all__ = ["MAX_VAL", "MOSES", "encode_all", "molecule_splits", "read_lines", "read_molecules", "skip_line", "warn"]
 
 MOSES = "moses"
 MAX_VAL = 10_000  # validation molecules: the loop scores all of them after every epoch
@@ -53,9 +55,28 @@ def _parses(smiles: Sequence[str], progress: bool) -> tuple[list[str], int]:
     return kept, len(smiles) - len(kept)
 
 
-def read_molecules(cfg: Config, max_molecules: Optional[int], progress: bool = True
+def read_lines(path) -> list[str]:
+    """The non-blank lines of a text file, whole (``kind="chars"``: text, not SMILES); a .csv is
+    read as :func:`~vaekit.data.molecules.read_smiles` reads it."""
+    if ".csv" in [x.lower() for x in Path(path).suffixes]:
+        return read_smiles(path)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file; give a text file, one example per line")
+    try:
+        text = read_maybe_gzip(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} holds no lines of text")
+    return lines
+
+
+def read_molecules(cfg: Config, max_molecules: Optional[int], progress: bool = True, kind: str = "smiles"
                    ) -> tuple[list[str], list[str], list[str], dict[str, int]]:
-    """(train, val, test) SMILES of ``cfg.data.name`` and the counts of what was left out."""
+    """(train, val, test) strings of ``cfg.data.name`` and the counts of what was left out: SMILES,
+    checked by RDKit when it is installed, or (``kind="chars"``) whole lines of a text file."""
     name, seed = str(cfg.data.name), cfg.data.split_seed
     skipped: dict[str, int] = {}
     if name.lower() == MOSES:
@@ -70,8 +91,10 @@ def read_molecules(cfg: Config, max_molecules: Optional[int], progress: bool = T
         train = [train_all[i] for i in order[:n_train]]
         val = [train_all[i] for i in order[n_train:n_train + n_val]]
         return train, val, test, skipped
-    smiles = read_smiles(name)  # DataError for an empty or unreadable file
-    smiles, bad = _parses(smiles, progress)
+    if kind == "chars":  # text, not molecules: nothing for RDKit to check
+        smiles, bad = read_lines(name), 0
+    else:  # DataError for an empty or unreadable file
+        smiles, bad = _parses(read_smiles(name), progress)
     if bad:
         skipped["unparseable"] = bad
     if not smiles:
@@ -111,7 +134,7 @@ def molecule_splits(cfg: Config, kind: str = "smiles", max_molecules: Optional[i
                     progress: bool = True) -> tuple[DataSplits, Vocabulary]:
     """The DataSplits of token ids (int64, ``(N, max_len + 2)``) of ``cfg.data.name`` and the
     vocabulary (built from the training molecules unless ``vocab`` is given, e.g. when resuming)."""
-    train, val, test, skipped = read_molecules(cfg, max_molecules, progress)
+    train, val, test, skipped = read_molecules(cfg, max_molecules, progress, kind if vocab is None else vocab.kind)
     line = skip_line(skipped, str(cfg.data.name))
     if line:
         warn(line)

@@ -9,7 +9,8 @@ pattern does not name still becomes a token, so ``"".join(tokenize(s)) == s`` fo
 
 With ``kind="selfies"`` the vocabulary takes and gives SMILES but works on their SELFIES
 (Krenn et al., Mach. Learn.: Sci. Technol. 2020): every token sequence decodes to a valid
-molecule. The vocabulary is saved as JSON (no pickles) beside a model's weights.
+molecule. ``kind="chars"`` takes any text, one token per character (lines of text, not molecules).
+The vocabulary is saved as JSON (no pickles) beside a model's weights.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = ["SPECIAL_TOKENS", "Encoded", "Vocabulary", "build_vocabulary", "token
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
-KINDS = ("smiles", "selfies")
+KINDS = ("smiles", "selfies", "chars")  # chars: one token per character, for lines of any text
 _FORMAT = "vaekit-vocabulary"
 
 # Longest alternatives first: a bracket atom, the two-letter halogens, %NN ring bonds, then any
@@ -39,9 +40,12 @@ _SMILES_TOKEN = re.compile(r"\[[^\[\]]*\]|Br|Cl|%\d\d|.", re.DOTALL)
 
 
 def tokenize(text: str, kind: str = "smiles") -> list[str]:
-    """The tokens of one SMILES string, or of one SELFIES string when ``kind="selfies"``."""
+    """The tokens of one SMILES string, of one SELFIES string when ``kind="selfies"``, or its
+    characters when ``kind="chars"`` (a line of any text)."""
     if kind == "selfies":
         return split_selfies(text)
+    if kind == "chars":
+        return list(text)
     return _SMILES_TOKEN.findall(text)
 
 
@@ -71,7 +75,7 @@ class Vocabulary:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise DataError(f"unknown tokenizer kind {self.kind!r}; choose smiles or selfies")
+            raise DataError(f"unknown tokenizer kind {self.kind!r}; choose smiles, selfies or chars")
         if tuple(self.tokens[:4]) != SPECIAL_TOKENS or len(set(self.tokens)) != len(self.tokens):
             raise DataError("a vocabulary starts with <pad>, <bos>, <eos>, <unk> and lists each token once")
         if self.max_len < 1:
@@ -182,7 +186,7 @@ def build_vocabulary(smiles: Iterable[str], kind: str = "smiles", max_len: Optio
     are left out of a SELFIES vocabulary.
     """
     if kind not in KINDS:
-        raise DataError(f"unknown tokenizer kind {kind!r}; choose smiles or selfies")
+        raise DataError(f"unknown tokenizer kind {kind!r}; choose smiles, selfies or chars")
     counts, longest, seen = Counter(), 0, 0
     for text in smiles:
         if kind == "selfies":
