@@ -52,7 +52,8 @@ class SequenceLikelihood:
         m = self.model
         lead = self.z.shape[:-1]
         m.check_ids(x)
-        used = int((x != m.pad_id).sum(dim=1).max())  # the batch's longest row: no work on trailing pads
+        # the batch's longest row: no work on the pads after it (an empty batch keeps bos and one target)
+        used = int((x != m.pad_id).sum(dim=1).max()) if x.shape[0] else 2
         x = x[:, : max(used, 2)]
         if len(lead) > 1:  # k draws per sequence: the sequences repeated k times
             x = x.expand(*lead[:-1], *x.shape).reshape(-1, x.shape[-1])
