@@ -109,9 +109,10 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
                                       hidden=self.m1_hidden, epochs=self.m1_epochs, batch_size=self.batch_size,
                                       lr=self.lr, likelihood=self.likelihood, standardize=self.standardize,
                                       random_state=seed).fit(x)
-            self.standardizer_ = Standardizer.identity(self.m1_.model_.latent_dim)  # the codes are used as they are
+            self.standardizer_ = None  # M1 standardises its inputs; its codes go to M2 as they are
             features = self.m1_.transform(x)
         else:
+            self.m1_ = None
             self.standardizer_ = Standardizer.fit(x) if self.standardize else Standardizer.identity(x.shape[1])
             features = self.standardizer_.apply(x)
         self.model_ = self._fit_m2(torch.from_numpy(features.astype(np.float32)), torch.from_numpy(codes), seed)
@@ -158,7 +159,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         x = np.asarray(X, dtype=np.float64)
-        return torch.from_numpy(self.m1_.transform(x) if self.m1 else self.standardizer_.apply(x))
+        return torch.from_numpy(self.m1_.transform(x) if self.m1_ is not None else self.standardizer_.apply(x))
 
     @torch.no_grad()
     def predict_proba(self, X) -> np.ndarray:
