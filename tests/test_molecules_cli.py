@@ -133,6 +133,7 @@ def test_resume_continues_a_sequence_run(run, tmp_path):
     (lambda r, t: ["encode", r], "give a file of SMILES"),
     (lambda r, t: ["reconstruct", r], "for a sequence run use"),
     (lambda r, t: ["score", r], "for a sequence run use"),
+    (lambda r, t: ["serve", r, "--port", "0"], "vaekit serve explores image and table runs"),
     (lambda r, t: ["train", "--data", "digits", "--word-dropout", "0.1"], "--model sequence only"),
     (lambda r, t: ["train", "--model", "sequence", "--data", str(t / "empty.txt"), "--out", str(t / "r")],
      "holds no SMILES"),
@@ -180,3 +181,14 @@ def test_lines_of_text_train_with_character_tokens(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
     assert main(["optimize", str(out), "--property", "qed"]) == 2
     assert "lines of text" in capsys.readouterr().err
+
+
+def test_train_run_refuses_a_sequence_config_in_one_line(tmp_path):
+    import vaekit
+    from vaekit.errors import ConfigError
+
+    cfg = vaekit.Config()
+    cfg.model.model = "sequence"
+    with pytest.raises(ConfigError, match="train_sequence_run"):
+        vaekit.train_run(cfg, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()

@@ -68,6 +68,9 @@ def new_job(config: Optional[Config]) -> Job:
     """The data, resolved config and freshly initialised model of a new run (every rank alike)."""
     cfg = copy.deepcopy(config) if config is not None else Config()
     cfg.validate()
+    if cfg.model.model not in CONFIG_MODELS:  # model=sequence tokenises its data first
+        raise ConfigError(f"model={cfg.model.model} is trained by vaekit.apps.molecules.jobs.train_sequence_run "
+                          "(vaekit train --model sequence), not train_run")
     data = load_job_data(cfg)
     resolve_config(cfg, data)
     kind = model_class(CONFIG_MODELS[cfg.model.model])  # core/registry.py: one line per model kind

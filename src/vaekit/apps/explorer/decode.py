@@ -24,7 +24,9 @@ from vaekit.measure.diagnostics import (
 )
 from vaekit.measure.evaluation import posterior_means
 from vaekit.measure.latent import lerp, slerp
+from vaekit.errors import RunError
 from vaekit.runs.evaluate import run_data
+from vaekit.runs.folder import read_run
 from vaekit.training.loop import eval_inputs
 
 # The map shows, and the diagnostics are measured on, at most this many test examples: enough to
@@ -38,6 +40,9 @@ class Explorer:
 
     def __init__(self, run_dir: str | Path, examples: int = MAP_EXAMPLES):
         self.run_dir = Path(run_dir)
+        if read_run(self.run_dir).get("class") == "SequenceVAE":
+            raise RunError(f"{run_dir} is a sequence run; vaekit serve explores image and table runs. "
+                           "Move through a sequence run's latent space with vaekit interpolate or vaekit sample")
         self.model, self.config, self.data = run_data(run_dir)
         n = min(examples, len(self.data.test))
         self.x = eval_inputs(self.data, "test", self.config)[:n]
