@@ -135,6 +135,8 @@ def test_resume_continues_a_sequence_run(run, tmp_path):
     (lambda r, t: ["score", r], "for a sequence run use"),
     (lambda r, t: ["serve", r, "--port", "0"], "vaekit serve explores image and table runs"),
     (lambda r, t: ["train", "--data", "digits", "--word-dropout", "0.1"], "--model sequence only"),
+    (lambda r, t: ["train", "--model", "sequence", "--data", str(t / "empty.txt"), "--word-dropout", "0.1",
+                   "training.objective=iwae", "training.num_samples=2"], "applies to objective=elbo"),
     (lambda r, t: ["train", "--model", "sequence", "--data", str(t / "empty.txt"), "--out", str(t / "r")],
      "holds no SMILES"),
 ])

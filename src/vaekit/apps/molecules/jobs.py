@@ -100,6 +100,8 @@ def train_sequence_run(cfg: Config, out: Optional[str | Path] = None, tokens: st
     ignored = unused_settings(cfg)
     if ignored:
         raise ConfigError(f"a sequence run does not use {', '.join(ignored)}; it reads {', '.join(USED)}")
+    if word_dropout > 0 and cfg.training.objective != "elbo":  # IWAE's draws would not come from the run's generator
+        raise ConfigError("--word-dropout applies to objective=elbo; drop one of them")
     run_dir = Path(out) if out is not None else default_run_dir()
     if (run_dir / folder.CONFIG).exists():
         raise ConfigError(f"{run_dir} already holds a run; choose another --out, or continue it with --resume {run_dir}")
