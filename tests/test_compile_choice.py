@@ -41,25 +41,44 @@ def test_training_flops_count_the_mlp_products():
     assert flops == pytest.approx(3 * 2 * 651_200, rel=0.01)
 
 
-def test_float32_on_a_cpu_stays_eager_without_counting():
-    model, cfg, _ = _model()
-    on, why = compiling.auto_compile(model, cfg.training, None, 10**9, torch.rand(1, 1, 8, 8))
-    assert not on and "float32" in why
+def _steps_for(model, cfg, x, seconds: float) -> int:
+    """Steps whose estimated eager time on the CPU is about ``seconds``."""
+    per_step = (compiling.training_flops(model, x) * cfg.training.batch_size / compiling.EAGER_FLOPS["cpu"]
+                + compiling.STEP_OVERHEAD_S["cpu"])
+    return int(seconds / per_step)
 
 
-def test_bf16_cpu_compiles_a_long_run_only(monkeypatch):
+def test_a_cpu_compiles_a_long_run_only_and_float32_needs_a_longer_one(monkeypatch):
     monkeypatch.setattr(compiling, "has_cpp_compiler", lambda: True)
     model, cfg, _ = _model()
     x = torch.rand(1, 1, 8, 8)
-    flops = compiling.training_flops(model, x)
-    long_steps = int(2 * compiling.REPAY_S * compiling.EAGER_FLOPS["cpu"] / (flops * cfg.training.batch_size))
-    on, why = compiling.auto_compile(model, cfg.training, torch.bfloat16, long_steps, x)
-    assert on and "long run" in why
-    on, why = compiling.auto_compile(model, cfg.training, torch.bfloat16, 100, x)
-    assert not on and "short run" in why
+    repay = {amp: compiling.COLD_COMPILE_S / compiling.GAIN[key]
+             for amp, key in ((torch.bfloat16, "bf16"), (None, "float32-cpu"))}
+    assert repay[None] > repay[torch.bfloat16]  # a smaller gain takes a longer run to repay
+    for amp, seconds in repay.items():
+        on, why = compiling.auto_compile(model, cfg.training, amp, _steps_for(model, cfg, x, 1.1 * seconds), x)
+        assert on and "long run" in why, (amp, why)
+        on, why = compiling.auto_compile(model, cfg.training, amp, _steps_for(model, cfg, x, 0.9 * seconds), x)
+        assert not on and "short run" in why, (amp, why)
     monkeypatch.setattr(compiling, "has_cpp_compiler", lambda: False)
-    on, why = compiling.auto_compile(model, cfg.training, torch.bfloat16, long_steps, x)
+    on, why = compiling.auto_compile(model, cfg.training, torch.bfloat16, _steps_for(model, cfg, x, 1e6), x)
     assert not on and "C++" in why
+
+
+def test_the_default_runs_stay_eager_on_a_cpu(monkeypatch):
+    """digits' and MNIST's default runs are too short to repay a compilation, whatever the precision."""
+    monkeypatch.setattr(compiling, "has_cpp_compiler", lambda: True)
+    for name, rows in (("digits", 1294), ("mnist", 54000)):
+        cfg = Config()
+        cfg.data.name = name
+        shape = (1, 8, 8) if name == "digits" else (1, 28, 28)
+        cfg.model.likelihood = "bernoulli"
+        cfg.training.epochs = 398 if name == "digits" else 10
+        model = vaekit.VAE(cfg.model, shape)
+        steps = cfg.training.epochs * -(-rows // cfg.training.batch_size)
+        for amp in (None, torch.bfloat16):
+            on, why = compiling.auto_compile(model, cfg.training, amp, steps, torch.rand(1, *shape))
+            assert not on and "short run" in why, (name, amp, why)
 
 
 @pytest.mark.parametrize("option", [{"objective": "iwae", "num_samples": 2}, {"trim": 0.1}])
