@@ -17,8 +17,9 @@ So ``auto`` compiles when (1) the step is one compile supports (the plain VAE, o
 one process, no trimming), (2) a C++ compiler is there for CPU kernels, and (3) the run is long
 enough that the expected saving repays a cold compilation: its eager training time, estimated
 from the model's FLOPs, is at least :data:`COLD_COMPILE_S` divided by the share of time compiling
-saved on such a device (:data:`GAIN`): 150 s on a GPU or a bf16 CPU, 600 s on a float32 CPU. The choice depends on the machine and the settings only, never on timings, so
-two runs with the same seed on one machine take the same path.
+saved on such a device (:data:`GAIN`): 150 s on a GPU or a bf16 CPU, 600 s on a float32 CPU.
+The choice depends on the machine and the settings only, never on timings, so two runs with the
+same seed on one machine take the same path.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from typing import Callable, Optional
 import torch
 
 from vaekit.core.models import VAE
+from vaekit.errors import ConfigError
 from vaekit.training import distributed
+from vaekit.training.runtime import require_cpp_compiler
 
 COLD_COMPILE_S = 30.0  # the MNIST MLP step's cold compilation, measured 26-34 s (see above)
 # the share of the eager time compiling saved (see above); a GPU is assumed to save at least what
@@ -50,11 +53,10 @@ def supports_compile(model: torch.nn.Module, t) -> bool:
 
 
 def has_cpp_compiler() -> bool:
+    """Whether :func:`~vaekit.training.runtime.require_cpp_compiler` finds a compiler for CPU kernels."""
     try:
-        # local: torch._inductor is heavy and only needed when compiling is considered
-        from torch._inductor.cpp_builder import get_cpp_compiler
-        get_cpp_compiler()
-    except Exception:
+        require_cpp_compiler()
+    except ConfigError:
         return False
     return True
 
