@@ -65,6 +65,18 @@ def load_moses(split: str, root: Path, download: bool = False, limit: Optional[i
     return smiles if limit is None else smiles[:limit]
 
 
+def read_user_text(path, expected: str) -> str:
+    """The UTF-8 text of a user's file (gzip or not); a one-line DataError that asks for
+    ``expected`` when it is missing or not text."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file; give {expected}")
+    try:
+        return read_maybe_gzip(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; give {expected}") from None
+
+
 def read_smiles(path, column: Optional[str] = None) -> list[str]:
     """The SMILES strings of a user file, in order, blank lines skipped.
 
@@ -73,12 +85,7 @@ def read_smiles(path, column: Optional[str] = None) -> list[str]:
     first whitespace-separated field, so ``SMILES name`` .smi files work too).
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path} does not exist or is not a file; give a CSV with a SMILES column or a text file")
-    try:
-        text = read_maybe_gzip(path).decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; give a CSV with a SMILES column or a text file") from None
+    text = read_user_text(path, "a CSV with a SMILES column or a text file")
     suffixes = [s.lower() for s in path.suffixes]
     if ".csv" in suffixes:
         smiles = _csv_smiles(text, path, column)

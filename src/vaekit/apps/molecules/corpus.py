@@ -22,8 +22,7 @@ from tqdm.auto import tqdm
 from vaekit.apps.molecules.requirements import available
 from vaekit.apps.molecules.tokenizer import Encoded, Vocabulary, build_vocabulary
 from vaekit.config import Config
-from vaekit.data.download import read_maybe_gzip
-from vaekit.data.molecules import load_moses, read_smiles
+from vaekit.data.molecules import load_moses, read_smiles, read_user_text
 from vaekit.data.registry import data_dir
 from vaekit.data.splits import DataSplits, split_indices
 from vaekit.errors import DataError
@@ -61,12 +60,7 @@ def read_lines(path) -> list[str]:
     if ".csv" in [x.lower() for x in Path(path).suffixes]:
         return read_smiles(path)
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path} does not exist or is not a file; give a text file, one example per line")
-    try:
-        text = read_maybe_gzip(path).decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text") from None
+    text = read_user_text(path, "a text file, one example per line")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path} holds no lines of text")
