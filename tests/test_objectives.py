@@ -16,6 +16,18 @@ def test_beta_schedule_is_a_pure_linear_warmup():
     assert beta_at(500, 2.0, 100) == 2.0
 
 
+def test_cyclical_annealing_rises_over_each_half_cycle_and_holds():
+    # Fu et al. 2019: 400 steps in 4 cycles of 100, the weight rising over steps 0-50 of each
+    weights = [beta_at(s, 2.0, 0, cycles=4, total_steps=400) for s in range(400)]
+    for start in range(0, 400, 100):
+        assert weights[start] == 0.0
+        assert weights[start + 25] == pytest.approx(1.0)
+        assert all(w == 2.0 for w in weights[start + 50:start + 100])
+        rising = weights[start:start + 51]
+        assert all(b > a for a, b in zip(rising, rising[1:]))
+    assert beta_at(10, 2.0, 1000, cycles=4, total_steps=400) == pytest.approx(0.4)  # cycles replace warm-up
+
+
 def test_elbo_terms_and_normalisation():
     model = _model()
     x = torch.bernoulli(torch.full((16, 1, 8, 8), 0.5))

@@ -72,6 +72,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
 
 
+def test_cyclical_annealing_sets_the_recorded_kl_weight(tmp_path):
+    run = vaekit.train_run(small_config(epochs=4, kl_cycles=2, beta=1.0, early_stopping=0), out=tmp_path / "r")
+    steps = checkpoint.read_metrics(run)[0]["step"]  # steps per epoch: 2 epochs per cycle
+    assert [r["beta"] for r in checkpoint.read_metrics(run)] == pytest.approx(
+        [vaekit.beta_at(e * steps, 1.0, 0, 2, 4 * steps) for e in range(1, 5)])
+    assert [r["beta"] for r in checkpoint.read_metrics(run)][1] == 0.0  # the end of a cycle is the next one's start
+
+
 @pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "num_samples": 3},
                                     {"trim": 0.1, "trim_start": 0.0}])
 def test_training_variants_run_and_record(tmp_path, option):

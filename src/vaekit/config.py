@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from vaekit.errors import ConfigError
+from vaekit.values import coerce
 
 
 @dataclass
@@ -70,6 +70,9 @@ class TrainingConfig:
     grad_clip: float = 100.0  # max global gradient norm; 0 turns clipping off
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017)
     warmup_steps: int = 0  # KL weight grows linearly from 0 to beta over this many steps
+    # Cyclical annealing (Fu et al. 2019): the run's steps fall into this many cycles, in each the KL
+    # weight rises linearly from 0 to beta over the first half and then holds (0: off; >0 replaces warmup_steps)
+    kl_cycles: int = 0
     free_bits: float = 0.0  # nats per latent dimension below which KL is not penalised
     objective: Literal["elbo", "iwae"] = "elbo"
     # Trimmed-loss training (objective=elbo, one process, no compile): after the first trim_start
@@ -152,6 +155,7 @@ class Config:
         _require(t.grad_clip >= 0, "training.grad_clip must be >= 0 (0 turns clipping off)")
         _require(t.beta >= 0, "training.beta must be >= 0")
         _require(t.warmup_steps >= 0, "training.warmup_steps must be >= 0")
+        _require(t.kl_cycles >= 0, "training.kl_cycles must be >= 0 (0 turns cyclical annealing off)")
         _require(t.free_bits >= 0, "training.free_bits must be >= 0")
         _require(0 <= t.trim < 1, "training.trim must be in [0, 1) (0 turns trimming off)")
         _require(0 <= t.trim_start <= 1, "training.trim_start must be in [0, 1] (a fraction of the steps)")
@@ -189,75 +193,6 @@ def _resolve_key(cfg: Config, key: str) -> tuple[Any, str]:
     if len(owners) > 1:
         raise ConfigError(f"config key {key!r} is ambiguous; write it with its section")
     return owners[0], key
-
-
-def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert ``value`` (a string from the command line, or a JSON/YAML value) to type ``tp``."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X], or one of several types (compile: true, false or auto)
-        return _coerce_union(value, args, key)
-    if origin is Literal:
-        text = value if isinstance(value, str) else json.dumps(value)
-        if text not in args:
-            raise ConfigError(f"{key} must be one of {', '.join(map(str, args))}, not {text!r}")
-        return text
-    if origin is tuple:
-        if isinstance(value, str):
-            parts = [p for p in value.replace(" ", "").split(",")]
-        elif isinstance(value, (list, tuple)):
-            parts = list(value)
-        else:
-            parts = [value]
-        if not parts or any(p == "" for p in parts):
-            raise ConfigError(f"{key} must be a comma-separated list, e.g. 200,200; got {value!r}")
-        return tuple(coerce(p, args[0], key) for p in parts)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
-            return False
-        raise ConfigError(f"{key} must be true or false, not {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key} must be an integer, not {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{key} must be an integer, not {value!r}") from None
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key} must be a number, not {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} must be a number, not {value!r}") from None
-        if not math.isfinite(number):
-            raise ConfigError(f"{key} must be a finite number, not {value!r}")
-        return number
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key} must be a string, not {value!r}")
-        return str(value)
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - all fields are covered above
-
-
-def _coerce_union(value: Any, args: tuple, key: str) -> Any:
-    if type(None) in args:  # Optional[X]
-        none = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
-        return None if none else coerce(value, [a for a in args if a is not type(None)][0], key)
-    for alternative in args:  # the first type that takes the value (compile: a bool or "auto")
-        try:
-            return coerce(value, alternative, key)
-        except ConfigError:
-            pass
-    raise ConfigError(f"{key} must be one of true, false, auto; not {value!r}")
 
 
 def set_value(cfg: Config, key: str, value: Any) -> None:

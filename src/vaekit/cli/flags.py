@@ -36,6 +36,7 @@ _TABLE = [
     ("--lr", "training.lr", "RATE", "Adam learning rate"),
     ("--beta", "training.beta", "BETA", "KL weight (beta-VAE)"),
     ("--warmup-steps", "training.warmup_steps", "STEPS", "KL weight grows from 0 to beta over this many steps"),
+    ("--kl-cycles", "training.kl_cycles", "N", "cyclical KL annealing: N cycles, the weight rising over each one's first half"),
     ("--free-bits", "training.free_bits", "NATS", "free bits per latent dimension"),
     ("--objective", "training.objective", None, "training objective"),
     # the config says num_samples, the package's word for every count of importance samples; the

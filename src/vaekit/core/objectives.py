@@ -14,8 +14,14 @@ import torch
 from vaekit.core.distributions import DiagonalGaussian
 
 
-def beta_at(step: int, beta: float, warmup_steps: int = 0) -> float:
-    """KL weight at optimiser step ``step``: linear warm-up from 0 to ``beta`` (Bowman et al. 2016)."""
+def beta_at(step: int, beta: float, warmup_steps: int = 0, cycles: int = 0, total_steps: int = 0) -> float:
+    """KL weight at optimiser step ``step``: linear warm-up from 0 to ``beta`` over ``warmup_steps``
+    (Bowman et al. 2016), or, with ``cycles`` > 0, cyclical annealing (Fu et al. 2019): the
+    ``total_steps`` of the run fall into ``cycles`` equal cycles, and in each the weight rises
+    linearly from 0 to ``beta`` over the first half (their R = 0.5) and holds at ``beta`` after."""
+    if cycles > 0 and total_steps > 0:
+        period = total_steps / cycles
+        return beta * min(1.0, (step % period) / (period / 2))
     if warmup_steps <= 0:
         return beta
     return beta * min(1.0, step / warmup_steps)

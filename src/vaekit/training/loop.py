@@ -69,13 +69,14 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
     batches = Batches(data.train if dynamic else eval_inputs(data, "train", cfg), _labels(model, data, "train"),
                       t.batch_size, shuffle=True, binarize=dynamic, generator=g, device=rt.device, rank=rank,
                       world_size=world)
-    objective = objective_for(model, t, t.epochs * len(batches), batches, rt.amp)
+    total_steps = t.epochs * len(batches)
+    objective = objective_for(model, t, total_steps, batches, rt.amp)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
     # the matmul precision for this run only; the bar closed however the loop ends
     with float32_matmul_precision(t.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:
         while state.epoch < t.epochs:
             shown.start_epoch(state.epoch)
-            record = _train_epoch(model, batches, objective, rt, g, state, t, shown)
+            record = _train_epoch(model, batches, objective, rt, g, state, t, shown, total_steps)
             record.update(_validate(model, val, t))
             stopping = _keep_best(model, record, state, t)
             state.history.append(record)
@@ -106,13 +107,14 @@ def _start(model, rt, g: torch.Generator, resume: Optional[dict[str, Any]], hist
                       best_model=resume.get("best_model"), history=list(history or [])[:epoch])
 
 
-def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: Progress) -> dict[str, Any]:
+def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: Progress,
+                 total_steps: int) -> dict[str, Any]:
     """One pass over the training split; the epoch's metrics record (training terms, speed)."""
     model.train()
     sums, started, beta = EpochSums(rt.device, state.step), time.perf_counter(), t.beta
     for x, y in batches:
-        if t.warmup_steps > 0:  # a linear KL warm-up (Bowman et al. 2016)
-            beta = beta_at(state.step, t.beta, t.warmup_steps)
+        if t.warmup_steps > 0 or t.kl_cycles > 0:  # a KL warm-up or cyclical annealing
+            beta = beta_at(state.step, t.beta, t.warmup_steps, t.kl_cycles, total_steps)
         if rt.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         terms = step(objective, x, y, g, beta, state.step, rt)
@@ -122,7 +124,8 @@ def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: 
     recon, kl, loss, seen = sums.total(state.step, state.epoch + 1)
     seconds = time.perf_counter() - started
     state.epoch += 1
-    return {"epoch": state.epoch, "step": state.step, "beta": beta_at(state.step, t.beta, t.warmup_steps),
+    return {"epoch": state.epoch, "step": state.step,
+            "beta": beta_at(state.step, t.beta, t.warmup_steps, t.kl_cycles, total_steps),
             "train_loss": loss, "train_recon": recon, "train_kl": kl,
             "epoch_time_s": seconds, "samples_per_s": seen / max(seconds, 1e-9)}
 

@@ -61,8 +61,8 @@ def resolve_config(cfg: Config, data) -> Config:
 def _as_autoencoder(cfg: Config) -> None:
     """model=ae trains -log p(x|z) alone: beta is 0, and the settings that shape a KL term are refused."""
     t = cfg.training
-    if t.warmup_steps or t.free_bits or t.objective != "elbo" or t.compile is True:
-        raise ConfigError("model=ae has no KL term and draws no z: warmup_steps, free_bits, objective=iwae "
+    if t.warmup_steps or t.kl_cycles or t.free_bits or t.objective != "elbo" or t.compile is True:
+        raise ConfigError("model=ae has no KL term and draws no z: warmup_steps, kl_cycles, free_bits, objective=iwae "
                           "and compile do not apply; drop them")
     t.beta = 0.0
     t.compile = False if t.compile == "auto" else t.compile
