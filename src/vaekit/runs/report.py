@@ -183,6 +183,18 @@ def _compare_section(run_dir: Path, other: Path) -> str:
             f"each run's last epoch, and the pictures both runs drew.</p><table>{head}{''.join(rows)}</table>")
 
 
+def html_page(title: str, body: str) -> str:
+    """The whole self-contained page: ``body`` (HTML, already escaped) under ``title``, in the report's style."""
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+
+
+# The parts of the page, public for an application that writes the report of its own run kind
+# (apps/molecules/report.py for a sequence run) in the same style.
+picture_section, png_uri, html_table, settings_tables = _picture_section, _png, _table, _settings
+elbo_split, kl_dimensions, compare_section = _elbo_split, _kl_dimensions, _compare_section
+
+
 def write_report(run_dir: str | Path, measure: bool = True, compare: Optional[str | Path] = None) -> Path:
     """Write ``RUN/report.html`` (self-contained: pictures inlined, no network) and return its path.
 
@@ -220,10 +232,8 @@ def write_report(run_dir: str | Path, measure: bool = True, compare: Optional[st
         sections.append(_compare_section(run_dir, Path(compare)))
     sections.append(EXPERIMENTS)
     sections.append("<h2>Settings</h2>" + _settings(doc))
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>vaekit run {name}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(sections)}"
-            f"<p class='muted'>metrics: {len(history)} epochs; config.json: {html.escape(json.dumps(kind))}</p>"
-            "</body></html>\n")
+    page = html_page(f"vaekit run {name}", "".join(sections)
+                     + f"<p class='muted'>metrics: {len(history)} epochs; config.json: {html.escape(json.dumps(kind))}</p>")
     out = run_dir / REPORT
     folder.atomic_write(out, page)
     return out
