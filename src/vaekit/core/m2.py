@@ -57,8 +57,9 @@ class M2(VAE):
 
 
 @torch.no_grad()
-def predict_classes(model: M2, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """argmax_y q(y|x) for every row of ``x``, in batches (int64, on the CPU)."""
+def predict_classes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """argmax_y q(y|x) for every row of ``x``, in batches (int64, on the CPU); ``model``: any model
+    with ``classify`` (the logits of q(y|x)), M2 or M1+M2."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -212,7 +212,8 @@ def _finish(run_dir: Path, job: Job, history) -> None:
     if best and "val_loss" in best:
         stopped = "" if last["epoch"] == job.cfg.training.epochs else f", stopped early at epoch {last['epoch']}"
         print(f"  validation (best epoch {best['epoch']}{stopped}): loss {best['val_loss']:.3f}, "
-              f"recon {best['val_recon']:.3f}, kl {best['val_kl']:.3f} nats/example")
+              f"recon {best['val_recon']:.3f}, kl {best['val_kl']:.3f} nats/example"
+              + (f"; classifier error {best['val_error']:.2%}" if "val_error" in best else ""))
     elif last:
         print(f"  training (epoch {last['epoch']}, no validation split): loss {last['train_loss']:.3f} nats/example")
     print(f"  {folder.CONFIG} ({folder.WEIGHTS}: the best epoch's weights), {folder.METRICS}, {folder.RESUME}")

@@ -119,10 +119,12 @@ def save_completion(holes: torch.Tensor, filled: torch.Tensor, path: str | Path,
 
 
 def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Loss, reconstruction and KL per epoch, training and validation, in nats per example."""
+    """Loss, reconstruction and KL per epoch, training and validation, in nats per example; a
+    fourth panel with the classifier's validation error where the records hold ``val_error`` (M2)."""
     plt = _matplotlib()
     epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    errors = [(r["epoch"], r["val_error"]) for r in history if "val_error" in r]
+    fig, axes = plt.subplots(1, 4 if errors else 3, figsize=(16 if errors else 12, 3.4))
     for ax, key, title in zip(axes, ("loss", "recon", "kl"), ("loss (-ELBO with beta)", "reconstruction  -log p(x|z)", "KL(q(z|x) || p(z))")):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], label="train")
         if all(f"val_{key}" in r for r in history):  # a run without a validation split has none
@@ -132,8 +134,23 @@ def save_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
         ax.set_ylabel("nats per example")
         ax.grid(alpha=0.3)
     axes[0].legend()
+    if errors:
+        _error_panel(axes[3], errors)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _error_panel(ax, errors: Sequence[tuple[int, float]]) -> None:
+    """The validation error of q(y|x) per epoch, in percent, the lowest marked."""
+    at, values = zip(*errors)
+    ax.plot(at, [100 * e for e in values], color="C2", label="validation")
+    best = min(range(len(values)), key=values.__getitem__)
+    ax.plot([at[best]], [100 * values[best]], "o", color="C2", label=f"lowest {values[best]:.2%}")
+    ax.legend(fontsize=8)
+    ax.set_title("classifier error q(y|x)", fontsize=10)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("% of labelled rows")
+    ax.grid(alpha=0.3)
 
 
 def save_kl_per_dim(history: Sequence[dict[str, Any]], path: str | Path) -> Path:

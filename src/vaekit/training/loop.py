@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from vaekit.config import Config
+from vaekit.core.m2 import predict_classes
 from vaekit.core.objectives import beta_at
 from vaekit.data.batching import Batches
 from vaekit.measure.diagnostics import PosteriorCollapseWarning, collapse_message, latent_diagnostics
@@ -132,14 +133,30 @@ def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: 
 
 def _validate(model, val, t) -> dict[str, Any]:
     """The validation metrics of an epoch (none without a validation split): the ELBO terms and
-    latent diagnostics on up to 2000 examples (their cost grows with the square of the count)."""
+    latent diagnostics on up to 2000 examples (their cost grows with the square of the count),
+    and for a model with a classifier q(y|x) (M2) its error on the split's labels."""
     x, y = val
     if x.shape[0] == 0:
         return {}
     terms = elbo_breakdown(model, x, y, beta=t.beta, batch_size=t.eval_batch_size, seed=t.seed)
     d = latent_diagnostics(model, x[:2000], None if y is None else y[:2000], batch_size=t.eval_batch_size, seed=t.seed)
     return {"val_loss": terms["loss"], "val_recon": terms["recon"], "val_kl": terms["kl"], "val_elbo": terms["elbo"],
-            "val_active_units": d["active_units"], "val_mutual_info": d["mutual_info"], "val_kl_per_dim": d["kl_per_dim"]}
+            "val_active_units": d["active_units"], "val_mutual_info": d["mutual_info"], "val_kl_per_dim": d["kl_per_dim"],
+            **_classifier_error(model, x, y, t.eval_batch_size)}
+
+
+def _classifier_error(model, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int) -> dict[str, float]:
+    """``val_error``: the fraction of the labelled validation rows (y >= 0) that the model's
+    classifier (``classify``, the logits of q(y|x)) gets wrong; nothing for a model without one.
+    It is recorded only: the best epoch and early stopping stay on ``val_loss`` (:func:`_keep_best`),
+    the bound the run optimises, whatever the error does."""
+    if not callable(getattr(model, "classify", None)) or y is None:
+        return {}
+    known = y >= 0  # -1 marks an unlabelled row (a semi-supervised split)
+    if not bool(known.any()):
+        return {}
+    wrong = predict_classes(model, x[known], batch_size) != y[known].cpu()
+    return {"val_error": wrong.double().mean().item()}
 
 
 def _keep_best(model, record: dict[str, Any], state: TrainState, t) -> bool:
