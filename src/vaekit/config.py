@@ -37,6 +37,9 @@ class ModelConfig:
     # Floor on a learned Gaussian scale. As sigma -> 0 the density at the reconstruction grows
     # without bound, so the maximum-likelihood problem is ill-posed; the floor keeps it finite.
     scale_floor: float = 0.01
+    # model=m2: M1+M2 (Kingma et al. 2014): the run folder of an unsupervised VAE (M1) on whose posterior
+    # means M2 learns, with M1's data (apps/semisupervised_job.py); none: M2 on the data itself
+    m1: Optional[str] = None
 
 
 @dataclass
