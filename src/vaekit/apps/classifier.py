@@ -7,7 +7,8 @@
 train the generative part only (the M2 bound sums over their possible classes). With ``m1=True``
 an unsupervised VAE (M1, :class:`vaekit.VAETransformer`) is fitted on all rows first and M2 learns
 on its posterior means, a table with a Gaussian likelihood (Kingma et al.'s M1+M2, which used
-draws from q(z1|x) where this uses the means, so that the features are fixed). Images go in as
+draws from q(z1|x) where this uses the means, so that the features are fixed); ``model_`` is then
+:class:`vaekit.core.m2.M1M2`, the composition ``vaekit train --model m2 --m1 RUN`` keeps too. Images go in as
 flat rows; for pixels in [0, 1] use ``likelihood="bernoulli", standardize=False``.
 
 The M2 model is :class:`vaekit.core.m2.M2`, its objective :func:`vaekit.core.semisupervised.m2_loss`,
@@ -29,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vaekit.apps.embedding import VAETransformer
 from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim
 from vaekit.config import Config
-from vaekit.core.m2 import M2
+from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
 from vaekit.core.semisupervised import UNLABELLED
 from vaekit.data.splits import DataSplits
 from vaekit.data.standardize import Standardizer
@@ -115,7 +116,9 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
             self.m1_ = None
             self.standardizer_ = Standardizer.fit(x) if self.standardize else Standardizer.identity(x.shape[1])
             features = self.standardizer_.apply(x)
-        self.model_ = self._fit_m2(torch.from_numpy(features.astype(np.float32)), torch.from_numpy(codes), seed)
+        m2 = self._fit_m2(torch.from_numpy(features.astype(np.float32)), torch.from_numpy(codes), seed)
+        # with M1: one model over the (standardised) rows, classifying through M1's codes
+        self.model_ = M1M2(self.m1_.model_, m2) if self.m1_ is not None else m2
         return self
 
     def _config(self, n_samples: int, n_features: int, seed: int) -> Config:
@@ -124,7 +127,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         cfg.model.latent_dim = int(self.latent_dim) if self.latent_dim is not None else auto_latent_dim(n_features)
         hidden = auto_hidden(n_features) if self.hidden is None else self.hidden
         cfg.model.hidden = (int(hidden),) if np.isscalar(hidden) else tuple(int(h) for h in hidden)
-        likelihood = "gaussian-learned" if self.m1 else self.likelihood
+        likelihood = CODES_LIKELIHOOD if self.m1 else self.likelihood
         if likelihood not in ("bernoulli", "gaussian", "gaussian-learned"):
             raise ConfigError(f"likelihood must be bernoulli, gaussian or gaussian-learned, not {likelihood!r}")
         cfg.model.likelihood = likelihood
@@ -155,16 +158,17 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         self.config_ = cfg.to_dict()
         return model.double().eval()
 
-    def _features(self, X) -> torch.Tensor:
+    def _inputs(self, X) -> torch.Tensor:
+        """The rows as ``model_`` takes them: standardised (by M1's statistics when there is M1)."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         x = np.asarray(X, dtype=np.float64)
-        return torch.from_numpy(self.m1_.transform(x) if self.m1_ is not None else self.standardizer_.apply(x))
+        return self.m1_._inputs(x) if self.m1_ is not None else torch.from_numpy(self.standardizer_.apply(x))
 
     @torch.no_grad()
     def predict_proba(self, X) -> np.ndarray:
         """q(y|x) for every row, columns in the order of ``classes_``."""
-        x = self._features(X)
+        x = self._inputs(X)
         out = [torch.softmax(self.model_.classify(x[i : i + 4096]), -1) for i in range(0, len(x), 4096)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes_)))
 

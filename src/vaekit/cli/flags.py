@@ -26,6 +26,8 @@ _TABLE = [
      "vae; cvae: conditioned on the label; ae: the same networks without the KL term (the contrast); "
      "m2: semi-supervised, a classifier inside a CVAE (with --labels); tabular: a TabularVAE on a .csv; "
      "sequence: a GRU VAE over SMILES (--data moses or a SMILES file)"),
+    ("--m1", "model.m1", "RUN", "--model m2: M1+M2, M2 learning on the posterior means of the VAE run RUN "
+     "(its data and split; the new run keeps M1's weights)"),
     ("--arch", "model.arch", None, "encoder and decoder networks"),
     ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),
     ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from vaekit.apps.semisupervised_job import is_m1m2_run, resume_m1m2_run, train_m1m2_run
 from vaekit.apps.tabular.jobs import table_config, train_table_run
 from vaekit.apps.molecules.jobs import is_sequence_run
 from vaekit.cli import molecules
@@ -48,6 +49,9 @@ def train(args) -> int:
     if args.metadata or args.target or args.model_every_column:
         raise ConfigError("--metadata, --target and --model-every-column apply to --model tabular only")
     cfg = config_from_args(args)
+    if cfg.model.m1 is not None:  # M1+M2: M2 on the codes of a VAE run
+        train_m1m2_run(cfg, out=args.out)
+        return 0
     if _join_torchrun(cfg.training.device):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
         follow_run(cfg)
         return 0
@@ -63,6 +67,9 @@ def _resume(args) -> int:
     epochs = None if epochs is None else int_arg(epochs, "--epochs")
     if is_sequence_run(args.resume):
         return molecules.resume(args, epochs)
+    if is_m1m2_run(args.resume):
+        resume_m1m2_run(args.resume, epochs=epochs)
+        return 0
     device = folder.run_config(folder.read_run(args.resume)).training.device if distributed.launched() else None
     if _join_torchrun(device):
         follow_run(resume=args.resume, epochs=epochs)

@@ -9,7 +9,9 @@ where it is not, y is a latent variable and the bound sums over its K values
 plus a classifier with the encoder's body (:func:`vaekit.core.networks.build_classifier`).
 
 M1+M2 (Kingma et al. 2014, section 3.1.3) is this model on the latent codes of an unsupervised
-M1 VAE, a table with a Gaussian likelihood: see :class:`vaekit.VAEClassifier` (``m1=True``).
+M1 VAE, a table with a Gaussian likelihood (``CODES_LIKELIHOOD``). :class:`M1M2` joins the two into
+one model over x, which both :class:`vaekit.VAEClassifier` (``m1=True``) and ``vaekit train --model
+m2 --m1 RUN`` (:mod:`vaekit.apps.semisupervised_job`) keep; only its M2 part is trained there.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from typing import Any, Optional
 import torch
 
 from vaekit.config import Config, ModelConfig
-from vaekit.core.models import VAE
+from vaekit.core.models import VAE, BaseVAE
 from vaekit.core.networks import build_classifier
 from vaekit.errors import ConfigError
+
+# p(z1|y, z2) of M2 on M1's codes: the codes are real vectors without a natural scale, so a
+# Gaussian whose per-dimension scale is learned (Kingma et al. 2014 use a diagonal Gaussian)
+CODES_LIKELIHOOD = "gaussian-learned"
 
 
 class M2(VAE):
@@ -66,3 +72,55 @@ def predict_classes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
     out = [model.classify(x[i : i + batch_size].to(device)).argmax(-1).cpu() for i in range(0, x.shape[0], batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+class M1M2(BaseVAE):
+    """M1+M2 (Kingma et al. 2014, section 3.1.3) as one model over x: an unsupervised VAE ``m1``
+    whose posterior means z1 = E_q[z1|x] are the data of an M2 ``m2``.
+
+    ``classify(x)`` is M2's q(y|z1) at M1's code of x; ``encode(x, y)`` M2's q(z|z1, y); ``decode(z,
+    y)`` M1's p(x|z1) at the mean of M2's p(z1|y, z), so that ``sample(n, y)`` draws class y through
+    both decoders. Kingma et al. draw z1 from q(z1|x) in training; using the means keeps the features
+    fixed. The ELBO of this model (what ``vaekit eval`` reports) is a bound on log p(x) of the model
+    it samples from (z1 decoded at its mean), not the bound on M1's codes that M2 was trained on.
+    """
+
+    semi_supervised = True  # classify, log_prior_y and the M2 bound apply as they do to M2
+
+    def __init__(self, m1: VAE, m2: M2):
+        super().__init__()
+        if type(m1) is not VAE or m1.conditional:
+            raise ConfigError("M1 of M1+M2 must be an unconditional VAE (a run trained with --model vae)")
+        if m2.data_shape != (m1.latent_dim,):
+            raise ConfigError(f"M2 learns on M1's {m1.latent_dim} latent dimensions, not on shape {m2.data_shape}")
+        self.m1, self.m2 = m1, m2
+        self.data_shape, self.num_classes = m1.data_shape, m2.num_classes
+
+    @property
+    def latent_dim(self) -> int:
+        return self.m2.latent_dim
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """M2's data: M1's posterior means E_q[z1|x]."""
+        return self.m1.encode(x).mean
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.m2.classify(self.codes(x))
+
+    def log_prior_y(self) -> float:
+        return self.m2.log_prior_y()
+
+    def encode(self, x: torch.Tensor, y: Optional[torch.Tensor] = None):
+        return self.m2.encode(self.codes(x), y)
+
+    def decode(self, z: torch.Tensor, y: Optional[torch.Tensor] = None):
+        return self.m1.decode(self.m2.decode(z, y).mean)
+
+    def spec(self) -> dict[str, Any]:
+        """M2's spec (its settings are the run's ``config.model``) and M1's whole: its spec and settings."""
+        return {"m1": {**self.m1.spec(), "model": dataclasses.asdict(self.m1.config)}, "m2": self.m2.spec()}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], config: Optional[Config] = None) -> "M1M2":
+        m1_config = Config.from_dict({"model": spec["m1"]["model"]}).model
+        return cls(VAE(m1_config, tuple(spec["m1"]["data_shape"])), M2.from_spec(spec["m2"], config))

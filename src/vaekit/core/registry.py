@@ -21,6 +21,7 @@ MODELS = {
     "TabularModel": "vaekit.apps.tabular.model:TabularModel",
     "Autoencoder": "vaekit.core.models:Autoencoder",
     "M2": "vaekit.core.m2:M2",
+    "M1M2": "vaekit.core.m2:M1M2",  # M2 on the codes of an M1 VAE (apps/semisupervised_job.py writes its runs)
     "SequenceVAE": "vaekit.core.sequence:SequenceVAE",
 }
 # model.model in a Config -> the kind that `vaekit train` builds for it

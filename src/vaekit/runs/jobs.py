@@ -71,6 +71,9 @@ def new_job(config: Optional[Config]) -> Job:
     if cfg.model.model not in CONFIG_MODELS:  # model=sequence tokenises its data first
         raise ConfigError(f"model={cfg.model.model} is trained by vaekit.apps.molecules.jobs.train_sequence_run "
                           "(vaekit train --model sequence), not train_run")
+    if cfg.model.m1 is not None:  # M2 on the codes of another run: the application's job prepares them
+        raise ConfigError("model.m1 (M1+M2) is trained by vaekit.apps.semisupervised_job.train_m1m2_run "
+                          "(vaekit train --model m2 --m1 RUN), not train_run")
     data = load_job_data(cfg)
     resolve_config(cfg, data)
     kind = model_class(CONFIG_MODELS[cfg.model.model])  # core/registry.py: one line per model kind
@@ -83,6 +86,9 @@ def resumed_job(run_dir: str | Path, epochs: Optional[int] = None) -> tuple[Job,
     run_dir = Path(run_dir)
     doc = folder.read_run(run_dir)
     cfg = folder.run_config(doc)
+    if cfg.model.m1 is not None:
+        raise ConfigError(f"{run_dir} is an M1+M2 run: continue it with "
+                          "vaekit.apps.semisupervised_job.resume_m1m2_run (vaekit train --resume RUN)")
     if epochs is not None:
         cfg.training.epochs = epochs
         cfg.validate()
@@ -201,6 +207,12 @@ def _raise_with_run(exc: BaseException, kept: Optional[Path], epoch: int):
     if isinstance(exc, TrainingError) and kept is not None and epoch > 0:
         raise TrainingError(f"{exc}; the last good checkpoint (end of epoch {epoch}) is kept in {kept}") from exc
     raise exc
+
+
+def finish_run(run_dir: Path, model: torch.nn.Module, data, cfg: Config, history) -> None:
+    """What a finished run ends with (its pictures, then where it stands, printed), for a job that
+    builds its own model and data (vaekit.apps.semisupervised_job)."""
+    _finish(run_dir, Job(cfg, data, model, torch.device("cpu")), history)
 
 
 def _finish(run_dir: Path, job: Job, history) -> None:
