@@ -67,8 +67,9 @@ def _epochs_section(history: list, scratch: Path) -> str:
     rows = [(r["epoch"], f"{r.get('beta', float('nan')):.3f}", f"{r['train_recon']:.3f}", f"{r['train_kl']:.3f}",
              *(f"{r[k]:.3f}" if k in r else "-" for k in ("val_recon", "val_kl", "val_elbo", "val_mutual_info")),
              r.get("val_active_units", "-"), f"{r.get('epoch_time_s', 0):.1f}") for r in history]
-    text += ("<h3>Per epoch</h3><p>Nats per molecule. beta is the KL weight at the epoch's end (a warm-up or cyclical "
-             "annealing moves it); the validation columns are measured after the epoch, with beta = 1 in the ELBO.</p>"
+    text += ("<h3>Per epoch</h3><p>Nats per molecule. beta: the KL weight the schedule gives the step after the epoch "
+             "(a warm-up or cyclical annealing moves it; a cycle that ends with the epoch restarts at 0); the "
+             "validation columns are measured after the epoch, the ELBO with beta = 1.</p>"
              + html_table(rows, ("epoch", "beta", "train recon", "train KL", "val recon", "val KL", "val ELBO",
                                  "I(x;z)", "active units", "seconds")))
     text += picture_section(plots.save_curves(history, scratch / "curves.png"), "Training curves",
@@ -147,7 +148,7 @@ def _samples_section(smiles: list[str], vocab, train: Sequence[str], why: str, c
     rows = [("valid (RDKit parses and sanitises it)", f"{len(valid) / len(smiles):.3f}"),
             ("unique (distinct canonical SMILES among the valid)",
              f"{metrics.unique_at_k(valid, canonical=True):.3f}" if valid else "-"),
-            ("novel (distinct valid ones not among the training molecules)",
+            ("novel (distinct valid ones not among the run's training molecules)",
              (_novelty(valid, train, moses) if valid else "-") if train else f"not measured: {why}")]
     text += ("<p>The MOSES definitions (Polykovskiy et al. 2020).</p>" + html_table(rows, ("metric", "value")))
     if not valid:
