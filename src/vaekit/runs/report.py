@@ -27,7 +27,8 @@ KL_ACTIVE_NATS = 0.05
 
 # (file, heading, what a reader should see in it); pictures that a run does not have are skipped
 PICTURES = [
-    ("curves.png", "Training curves", "Loss, reconstruction and KL per epoch on the training and validation splits."),
+    ("curves.png", "Training curves", "Loss, reconstruction and KL per epoch on the training and validation splits "
+     "(a semi-supervised run adds the classifier's validation error)."),
     ("kl_per_dim.png", "KL per latent dimension", "The validation KL of each dimension at the last epoch and over training."),
     ("samples.png", "Samples", "Draws z ~ N(0, I) decoded: what the model generates."),
     ("samples_by_class.png", "Samples by class", "One row per class of the conditional model."),
