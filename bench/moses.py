@@ -4,6 +4,7 @@
     python bench/moses.py evaluate --run runs/moses-seq --n 30000 --fcd-n 5000 --n-jobs 2
     python bench/moses.py optimize --run runs/moses-seq --budget 500      # qed and plogp
     python bench/moses.py collapse --molecules 20000 --main-run runs/moses-seq
+    python bench/moses.py collapse --molecules 20000 --folder runs --only 3 4   # new arms, rows added
     python bench/moses.py temperature --run runs/moses-seq
 
 ``train`` is ``vaekit train --data moses --model sequence`` with every default (250k MOSES
@@ -64,10 +65,16 @@ def train(args) -> None:
     print(json.dumps(info))
 
 
-VARIANTS = {  # posterior-collapse comparison: (warmup_steps, free_bits, word_dropout)
-    "no remedies (beta 1 from step 0)": (0, 0.0, 0.0),
-    "KL warm-up 100 steps + free bits 0.1 nats/dim": (100, 0.1, 0.0),
-    "warm-up + free bits + word dropout 0.25": (100, 0.1, 0.25),
+VARIANTS = {  # posterior-collapse comparison: (warmup_steps, free_bits, word_dropout, kl_cycles); the index names the run
+    "no remedies (beta 1 from step 0)": (0, 0.0, 0.0, 0),
+    "KL warm-up 100 steps + free bits 0.1 nats/dim": (100, 0.1, 0.0, 0),
+    "warm-up + free bits + word dropout 0.25": (100, 0.1, 0.25, 0),
+    # Fu et al. (2019): the weight rises over the first half of each of 4 cycles (no warm-up, no free bits)
+    "cyclical annealing, 4 cycles + word dropout 0.25": (0, 0.0, 0.25, 4),
+    "cyclical annealing, 4 cycles, alone": (0, 0.0, 0.0, 4),
+    # controls for reading the two above: a warm-up without free bits, and cyclical annealing with them
+    "KL warm-up 100 steps alone (no free bits)": (100, 0.0, 0.0, 0),
+    "cyclical annealing, 4 cycles + free bits 0.1 + word dropout 0.25": (0, 0.1, 0.25, 4),
 }
 
 
@@ -83,19 +90,49 @@ def _latent_use(run: Path, test: list[str], seed: int) -> dict:
             "valid": sum(to_mol(x) is not None for x in samples) / 1000}
 
 
+def _collapse_run(args, i: int, warmup: int, free_bits: float, word_dropout: float, kl_cycles: int) -> tuple[Path, float]:
+    """The folder of variant ``i``, trained unless it already holds weights; (folder, training seconds)."""
+    run = Path(args.folder) / f"collapse-{i}"
+    if not (run / "model.safetensors").is_file():
+        cfg = sequence_config()
+        cfg.training.epochs, cfg.training.warmup_steps, cfg.training.free_bits = 1, warmup, free_bits
+        cfg.training.kl_cycles, cfg.training.progress = kl_cycles, False
+        train_sequence_run(cfg, run, max_molecules=args.molecules, word_dropout=word_dropout)
+    return run, sum(r["epoch_time_s"] for r in folder.read_metrics(run))
+
+
+def _collapse_row(name: str, r: dict) -> str:
+    return (f"| {name} | {r['kl']:.2f} | {r['active']} | {r['mi']:.2f} | {r['recon']:.2f} | {r['exact']:.3f} | "
+            f"{r['valid']:.3f} |")
+
+
+def _add_rows(out: Path, rows: list[str]) -> None:
+    """Insert ``rows`` into the table of ``out`` after its last variant row (before the MOSES run's row)."""
+    lines = out.read_text().splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("| ") and not line.startswith("| run |")]
+    at = next((i for i in table if "the MOSES run" in lines[i]), table[-1] + 1)
+    out.write_text("\n".join(lines[:at] + rows + lines[at:]) + "\n")
+
+
 def collapse(args) -> None:
+    """Train (unless trained) and measure the variants; ``--only`` runs the variants named by index and
+    adds their rows, marked new with the date, to the table already in ``--out``."""
     test = load_moses("test", data_dir())
-    rows = []
-    for i, (name, (warmup, free_bits, word_dropout)) in enumerate(VARIANTS.items()):
-        run = Path(args.folder) / f"collapse-{i}"
-        if not (run / "model.safetensors").is_file():
-            cfg = sequence_config()
-            cfg.training.epochs, cfg.training.warmup_steps, cfg.training.free_bits = 1, warmup, free_bits
-            cfg.training.progress = False
-            train_sequence_run(cfg, run, max_molecules=args.molecules, word_dropout=word_dropout)
-        rows.append((name, _latent_use(run, test, args.seed)))
+    chosen = args.only if args.only else range(len(VARIANTS))
+    names, rows = list(VARIANTS), []
+    for i in chosen:
+        run, seconds = _collapse_run(args, i, *VARIANTS[names[i]])
+        result = _latent_use(run, test, args.seed)
+        print(f"{names[i]}: {seconds:.0f} s of training, {json.dumps(result)}", flush=True)
+        mark = f" (new, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}; {seconds:.0f} s)" if args.only else ""
+        rows.append(_collapse_row(names[i] + mark, result))
+    if args.only:
+        _add_rows(Path(args.out), rows)
+        print(Path(args.out).read_text())
+        return
     if args.main_run:
-        rows.append((f"the MOSES run of moses.md ({args.main_run})", _latent_use(Path(args.main_run), test, args.seed)))
+        rows.append(_collapse_row(f"the MOSES run of moses.md ({args.main_run})",
+                                  _latent_use(Path(args.main_run), test, args.seed)))
     lines = ["# Posterior collapse in vaekit's sequence VAE: with and without remedies", "",
              f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {_machine()}.", "",
              f"Command: `python bench/moses.py collapse --molecules {args.molecules} --main-run {args.main_run}`. "
@@ -105,9 +142,7 @@ def collapse(args) -> None:
              "of the posterior mean is the same molecule; valid: 1000 prior samples.", "",
              "| run | KL (nats) | active units | I(x;z) | recon (nats) | exact-match reconstruction | valid samples |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {n} | {r['kl']:.2f} | {r['active']} | {r['mi']:.2f} | {r['recon']:.2f} | {r['exact']:.3f} | "
-              f"{r['valid']:.3f} |" for n, r in rows]
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).write_text("\n".join(lines + rows) + "\n")
     print(Path(args.out).read_text())
 
 
@@ -183,6 +218,8 @@ def main() -> None:
     c.add_argument("--main-run", default="runs/moses-seq")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="bench/results/moses_collapse.md")
+    c.add_argument("--only", type=int, nargs="+", metavar="I",
+                   help="run only these variants (indices into VARIANTS) and add their rows to --out's table")
     o = sub.add_parser("optimize")
     o.add_argument("--run", default="runs/moses-seq")
     o.add_argument("--budget", type=int, default=500)
