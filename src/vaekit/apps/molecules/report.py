@@ -179,7 +179,7 @@ def _interpolation_section(model, vocab, train: Sequence[str], why: str, chem: b
     drawn = chemistry.draw_grid([a, *path, b], scratch / "interpolation_path.png", per_row=STEPS + 2, size=180,
                                 legends=["A (training)", *(f"t={t:.2f}" for t in ts), "B (training)"])
     return text + (f"<p><img alt='interpolation path' src='{png_uri(drawn)}'></p><p class='muted'>The two training "
-                   "molecules at the ends, the decoded path between them.</p>")
+                   "molecules at the ends, the decoded path between them; an invalid decoding is an empty cell.</p>")
 
 
 def _read_molecules(doc: dict, vocab) -> tuple[list[str], list[str], str]:
