@@ -76,8 +76,8 @@ def test_cyclical_annealing_sets_the_recorded_kl_weight(tmp_path):
     run = vaekit.train_run(small_config(epochs=4, kl_cycles=2, beta=1.0, early_stopping=0), out=tmp_path / "r")
     steps = checkpoint.read_metrics(run)[0]["step"]  # steps per epoch: 2 epochs per cycle
     assert [r["beta"] for r in checkpoint.read_metrics(run)] == pytest.approx(
-        [vaekit.beta_at(e * steps, 1.0, 0, 2, 4 * steps) for e in range(1, 5)])
-    assert [r["beta"] for r in checkpoint.read_metrics(run)][1] == 0.0  # the end of a cycle is the next one's start
+        [vaekit.beta_at(e * steps - 1, 1.0, 0, 2, 4 * steps) for e in range(1, 5)])
+    assert [r["beta"] for r in checkpoint.read_metrics(run)][1] == 1.0  # a cycle's last step holds the full weight
 
 
 @pytest.mark.parametrize("option", [{"beta": 4.0}, {"free_bits": 0.5}, {"objective": "iwae", "num_samples": 3},

@@ -125,8 +125,8 @@ def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: 
     recon, kl, loss, seen = sums.total(state.step, state.epoch + 1)
     seconds = time.perf_counter() - started
     state.epoch += 1
-    return {"epoch": state.epoch, "step": state.step,
-            "beta": beta_at(state.step, t.beta, t.warmup_steps, t.kl_cycles, total_steps),
+    # beta: the KL weight of the epoch's last step (not the next one's: a cycle ending here would read 0)
+    return {"epoch": state.epoch, "step": state.step, "beta": beta,
             "train_loss": loss, "train_recon": recon, "train_kl": kl,
             "epoch_time_s": seconds, "samples_per_s": seen / max(seconds, 1e-9)}
 

@@ -67,8 +67,8 @@ def _epochs_section(history: list, scratch: Path) -> str:
     rows = [(r["epoch"], f"{r.get('beta', float('nan')):.3f}", f"{r['train_recon']:.3f}", f"{r['train_kl']:.3f}",
              *(f"{r[k]:.3f}" if k in r else "-" for k in ("val_recon", "val_kl", "val_elbo", "val_mutual_info")),
              r.get("val_active_units", "-"), f"{r.get('epoch_time_s', 0):.1f}") for r in history]
-    text += ("<h3>Per epoch</h3><p>Nats per molecule. beta: the KL weight the schedule gives the step after the epoch "
-             "(a warm-up or cyclical annealing moves it; a cycle that ends with the epoch restarts at 0); the "
+    text += ("<h3>Per epoch</h3><p>Nats per molecule. beta: the KL weight of the epoch's last step "
+             "(a warm-up or cyclical annealing moves it); the "
              "validation columns are measured after the epoch, the ELBO with beta = 1.</p>"
              + html_table(rows, ("epoch", "beta", "train recon", "train KL", "val recon", "val KL", "val ELBO",
                                  "I(x;z)", "active units", "seconds")))
