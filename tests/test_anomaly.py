@@ -132,3 +132,47 @@ def test_asinh_preprocessing_compresses_heavy_tails_and_is_refitted_on_training_
     assert np.allclose(raw._inputs(X).numpy(), X)  # no transform without standardisation
     with pytest.raises(ConfigError, match="preprocess"):
         VAEAnomalyDetector(preprocess="log").fit(X)
+
+
+def _digit_images(n=240):
+    from sklearn.datasets import load_digits
+
+    x = load_digits().images[:n] / 16.0  # (n, 8, 8), pixels in [0, 1]
+    assert x.min() == 0 and x.max() == 1
+    return x
+
+
+def test_images_keep_their_shape_and_are_scaled_together_not_per_pixel():
+    from vaekit.data.standardize import Standardizer
+
+    images = _digit_images()
+    flat = images.reshape(len(images), -1)
+    kw = dict(epochs=2, n_estimators=2, random_state=0)
+    as_images = VAEAnomalyDetector(**kw).fit(images)  # standardize="auto": pixels to [0, 1] together
+    assert as_images.image_shape_ == (8, 8) and as_images.n_features_in_ == 64
+    as_rows = VAEAnomalyDetector(standardize=False, **kw).fit(flat)  # already in [0, 1]: the same inputs
+    np.testing.assert_array_equal(as_images.decision_function(images), as_rows.decision_function(flat))
+    np.testing.assert_array_equal(as_images.decision_function(flat), as_images.decision_function(images))
+    # uint8-like pixels (0..255) are divided by their range: the same model inputs up to rounding
+    as_bytes = VAEAnomalyDetector(**kw).fit(np.round(images * 255).astype(np.uint8)[:, None])  # (n, 1, 8, 8)
+    assert as_bytes.image_shape_ == (1, 8, 8)
+    np.testing.assert_allclose(as_bytes.standardizer_.apply(np.round(flat * 255)), np.round(flat * 255) / 255)
+    # a 2-D array is a table: "auto" standardises each column, exactly as standardize=True
+    per_column = VAEAnomalyDetector(standardize=True, **kw).fit(flat)
+    auto_rows = VAEAnomalyDetector(**kw).fit(flat)
+    np.testing.assert_array_equal(auto_rows.decision_function(flat), per_column.decision_function(flat))
+    assert np.allclose(auto_rows.standardizer_.mean, flat.mean(0))
+    # a constant image set is centred, not divided by zero
+    const = Standardizer.pixels(np.full((3, 4), 7.0))
+    assert np.array_equal(const.apply(np.full((1, 4), 7.0)), np.zeros((1, 4)))
+
+
+def test_images_of_another_shape_and_bad_standardize_are_one_line_errors():
+    from vaekit.errors import ConfigError, DataError
+
+    images = _digit_images(60)
+    det = VAEAnomalyDetector(epochs=1, n_estimators=1, random_state=0).fit(images)
+    with pytest.raises(DataError, match=r"images of shape \(4, 16\).*fitted on images of shape \(8, 8\)"):
+        det.decision_function(images.reshape(-1, 4, 16))
+    with pytest.raises(ConfigError, match="standardize must be True, False or 'auto'"):
+        VAEAnomalyDetector(standardize="pixels").fit(images)

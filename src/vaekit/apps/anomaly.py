@@ -27,6 +27,13 @@ again (statistics of the training rows): heavy tails and rare large values (coun
 nearly constant columns) are compressed to a logarithmic scale, so that no single column's
 outliers dominate the likelihood; ``"none"`` leaves the standardised columns as they are. With
 ``standardize=False`` (e.g. pixels in [0, 1] under a Bernoulli likelihood) nothing is applied.
+Images: pass them with their shape, (n, H, W) or (n, C, H, W). With the default
+``standardize="auto"`` their pixels are mapped to [0, 1] together, not standardised one by one: a
+pixel that is almost always blank has a tiny spread, so per-pixel standardisation turns any stroke
+through it into a value of tens of standard units, and the score of a normal image with one stray
+stroke swamps that of a real anomaly (on one-class MNIST validation splits of the training images
+this cost several AUROC points; see bench/results/anomaly_why.md). Rows (a 2-D array) are
+standardised column by column, as tables need.
 ``trim`` (in [0, 1)) is trimmed-loss training for contaminated training rows (the unsupervised
 protocol: the anomalies are among the rows the VAE is fit to, and a VAE partly learns them).
 After a warm-up of the first quarter of the optimiser steps, each batch's loss averages only
@@ -91,7 +98,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self, contamination: float = 0.1, method: str = METHOD, num_samples: int = 16,
         latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
         batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
-        standardize: bool = True, random_state=None, n_estimators: int = N_ESTIMATORS,
+        standardize="auto", random_state=None, n_estimators: int = N_ESTIMATORS,
         scale_floor: float = SCALE_FLOOR, preprocess: str = PREPROCESS, trim: float = TRIM,
     ):
         super().__init__(latent_dim=latent_dim, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -106,7 +113,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
 
     def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
         """asinh of the standardised columns, standardised again (see the module docstring)."""
-        if self.preprocess == "none" or not self.standardize:  # e.g. pixels in [0, 1] for a Bernoulli model
+        if self.preprocess == "none" or not self._per_column():  # pixels: nothing to compress
             return z
         a = np.arcsinh(z)
         if fit:
@@ -138,7 +145,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self._fit_vae(X)
         # The other members: the same settings and rows, seeds drawn after this one's.
         rng = np.random.RandomState(self.seed_)
-        x = check_array(X, dtype=[np.float64, np.float32])
+        x = X if self.image_shape_ is not None else check_array(X, dtype=[np.float64, np.float32])
         params = {**self.get_params(), "n_estimators": 1}
         self.estimators_ = [self]
         for _ in range(int(self.n_estimators) - 1):

@@ -6,6 +6,10 @@ the core's, nothing is re-implemented here. Constructor arguments are stored unt
 (scikit-learn's rule); the choices left at ``None`` are resolved in ``fit`` from the data size,
 so that the tiny arrays of scikit-learn's estimator checks train in a fraction of a second.
 
+Rows are a 2-D array (n, features). An array of images, (n, H, W) or (n, C, H, W), is flattened to
+rows and remembered as images (``image_shape_``): ``standardize="auto"`` then maps all its pixels to
+[0, 1] together (:meth:`Standardizer.pixels`) instead of standardising each pixel by its own spread.
+
 After ``fit``, ``standardizer_`` holds the training rows' column standardisation
 (:class:`vaekit.data.standardize.Standardizer`) and the model is kept in float64: scores and embeddings of an example then do not
 depend on which other examples share its batch (float32 matrix products can differ in the last
@@ -27,7 +31,7 @@ from vaekit.config import Config
 from vaekit.core.models import VAE
 from vaekit.data.splits import DataSplits
 from vaekit.data.standardize import Standardizer
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, DataError
 from vaekit.training.loop import train
 
 
@@ -45,6 +49,15 @@ def auto_epochs(n_samples: int, batch_size: int) -> int:
     """About 5000 optimiser steps, between 10 and 100 passes."""
     steps_per_epoch = math.ceil(n_samples / batch_size)
     return int(max(10, min(100, math.ceil(5000 / steps_per_epoch))))
+
+
+def as_rows(X) -> tuple:
+    """(X as rows, the image shape or None): an array of images (n, H, W) or (n, C, H, W) is flattened."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) >= 3:
+        X = np.asarray(X)
+        return X.reshape(len(X), -1), tuple(int(v) for v in X.shape[1:])
+    return X, None
 
 
 class VAEEstimatorBase(BaseEstimator):
@@ -92,11 +105,28 @@ class VAEEstimatorBase(BaseEstimator):
         cfg.data.binarize = "none"
         return cfg.validate()
 
+    def _standardizer(self, x: np.ndarray) -> Standardizer:
+        """True: each column by its own mean and spread; False: none; "auto": all pixels together for
+        images (see :meth:`Standardizer.pixels`), each column for rows."""
+        mode = self.standardize
+        if not (isinstance(mode, (bool, np.bool_)) or (isinstance(mode, str) and mode == "auto")):
+            raise ConfigError(f"standardize must be True, False or 'auto', not {mode!r}")
+        if self._per_column():
+            return Standardizer.fit(x)
+        return Standardizer.pixels(x) if isinstance(mode, str) else Standardizer.identity(x.shape[1])
+
+    def _per_column(self) -> bool:
+        """Whether the fitted rows were standardised column by column (not left alone, not as pixels)."""
+        if isinstance(self.standardize, str):  # "auto"
+            return getattr(self, "image_shape_", None) is None
+        return bool(self.standardize)
+
     def _fit_vae(self, X) -> "VAEEstimatorBase":
+        X, self.image_shape_ = as_rows(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         x = np.asarray(X, dtype=np.float64)
         self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        self.standardizer_ = Standardizer.fit(x) if self.standardize else Standardizer.identity(x.shape[1])
+        self.standardizer_ = self._standardizer(x)
         xs = torch.from_numpy(self._preprocess(self.standardizer_.apply(x), fit=True).astype(np.float32))
         cfg = self._config(*x.shape)
         # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap
@@ -118,6 +148,10 @@ class VAEEstimatorBase(BaseEstimator):
     # -- using the fitted model -----------------------------------------------------------
     def _inputs(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
+        X, shape = as_rows(X)
+        fitted = getattr(self, "image_shape_", None)
+        if shape is not None and fitted is not None and shape != fitted:
+            raise DataError(f"images of shape {shape}, but this estimator was fitted on images of shape {fitted}")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return torch.from_numpy(self._preprocess(self.standardizer_.apply(np.asarray(X, dtype=np.float64))))
 

@@ -33,6 +33,19 @@ class Standardizer:
         return cls(np.asarray(mean, dtype=np.float64), np.where(std > 0, std, 1.0))
 
     @classmethod
+    def pixels(cls, x: np.ndarray) -> "Standardizer":
+        """One offset and one scale for every column: the least value and the range of all of x.
+
+        For images, whose pixels share one unit: the pixels are mapped to [0, 1] together (uint8
+        images are divided by their range, pixels already in [0, 1] stay as they are), instead of
+        each pixel by its own spread, which would blow up a rarely-inked border pixel by a factor
+        of a hundred when a stroke reaches it.
+        """
+        lo, hi = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 1.0)
+        d = x.shape[1]
+        return cls(np.full(d, lo), np.full(d, hi - lo if hi > lo else 1.0))
+
+    @classmethod
     def identity(cls, d: int) -> "Standardizer":
         """The standardiser that changes nothing (data already in [0, 1], or standardize=False)."""
         return cls(np.zeros(d), np.ones(d))
