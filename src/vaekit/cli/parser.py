@@ -195,7 +195,8 @@ def _add_tables(command) -> None:
 
 def _add_viewing(command) -> None:
     rp = command("report", "write RUN/report.html: one self-contained page (settings, ELBO split, KL per "
-                 "dimension and both readings of 'active', every picture)")
+                 "dimension and both readings of 'active', every picture; for a sequence run: validity, "
+                 "uniqueness and novelty of samples, molecule grids, reconstructions, interpolation)")
     rp.add_argument("run", metavar="RUN", help=RUN_HELP)
     rp.add_argument("--no-measure", action="store_true",
                     help="skip the test-split diagnostics (use the metrics records only; no data needed)")
