@@ -34,8 +34,15 @@ EPOCHS = 30
 
 def _start(*argv: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # same arithmetic in every process
+    # A caller that ignores SIGINT (nohup, a shell's background job) passes that on, and Python then installs
+    # no KeyboardInterrupt handler: give the run the default disposition, as a terminal's Ctrl-C meets it.
     return subprocess.Popen([sys.executable, "-m", "vaekit", "train", *argv], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=None if sys.platform == "win32" else _default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _metric_lines(run: Path) -> int:
