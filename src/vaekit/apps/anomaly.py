@@ -55,7 +55,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from vaekit.apps.estimators import VAEEstimatorBase
@@ -145,12 +144,11 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self._fit_vae(X)
         # The other members: the same settings and rows, seeds drawn after this one's.
         rng = np.random.RandomState(self.seed_)
-        x = X if self.image_shape_ is not None else check_array(X, dtype=[np.float64, np.float32])
         params = {**self.get_params(), "n_estimators": 1}
         self.estimators_ = [self]
         for _ in range(int(self.n_estimators) - 1):
             member = VAEAnomalyDetector(**{**params, "random_state": int(rng.randint(0, 2**31 - 1))})
-            self.estimators_.append(member._fit_vae(x))
+            self.estimators_.append(member._fit_vae(X))  # each member validates X as the first did
         self.decision_scores_ = self._anomaly_scores(self._inputs(X))
         self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
