@@ -69,6 +69,8 @@ class TrainingConfig:
     epochs: Optional[int] = None
     batch_size: int = 128
     lr: float = 1e-3
+    # constant, or cosine: the rate falls along a half cosine from lr to 0 over the run's steps
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = 0.0
     grad_clip: float = 100.0  # max global gradient norm; 0 turns clipping off
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017)

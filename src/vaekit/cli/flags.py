@@ -36,6 +36,7 @@ _TABLE = [
     ("--epochs", "training.epochs", "N", "passes over the training split"),
     ("--batch-size", "training.batch_size", "N", "minibatch size"),
     ("--lr", "training.lr", "RATE", "Adam learning rate"),
+    ("--lr-schedule", "training.lr_schedule", None, "learning rate over the run (cosine: from --lr down to 0)"),
     ("--beta", "training.beta", "BETA", "KL weight (beta-VAE)"),
     ("--warmup-steps", "training.warmup_steps", "STEPS", "KL weight grows from 0 to beta over this many steps"),
     ("--kl-cycles", "training.kl_cycles", "N", "cyclical KL annealing: N cycles, the weight rising over each one's first half"),

@@ -28,6 +28,7 @@ from vaekit.training import distributed
 from vaekit.training.monitor import EpochSums
 from vaekit.training.progress import Progress
 from vaekit.training.runtime import float32_matmul_precision, runtime_for
+from vaekit.training.schedule import lr_at
 from vaekit.training.setup import eval_inputs, needs_resolving, resolve_config
 from vaekit.training.step import objective_for, step
 
@@ -116,6 +117,9 @@ def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: 
     for x, y in batches:
         if t.warmup_steps > 0 or t.kl_cycles > 0:  # a KL warm-up or cyclical annealing
             beta = beta_at(state.step, t.beta, t.warmup_steps, t.kl_cycles, total_steps)
+        if t.lr_schedule != "constant":
+            for group in rt.optimizer.param_groups:
+                group["lr"] = lr_at(state.step, t.lr, t.lr_schedule, total_steps)
         if rt.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         terms = step(objective, x, y, g, beta, state.step, rt)
@@ -126,7 +130,7 @@ def _train_epoch(model, batches, objective, rt, g, state: TrainState, t, shown: 
     seconds = time.perf_counter() - started
     state.epoch += 1
     # beta: the KL weight of the epoch's last step (not the next one's: a cycle ending here would read 0)
-    return {"epoch": state.epoch, "step": state.step, "beta": beta,
+    return {"epoch": state.epoch, "step": state.step, "beta": beta, "lr": rt.optimizer.param_groups[0]["lr"],
             "train_loss": loss, "train_recon": recon, "train_kl": kl,
             "epoch_time_s": seconds, "samples_per_s": seen / max(seconds, 1e-9)}
 
