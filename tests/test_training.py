@@ -72,6 +72,49 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
 
 
+def test_cosine_learning_rate_falls_from_lr_to_zero():
+    from vaekit.training.schedule import lr_at
+
+    assert lr_at(0, 1e-3, "cosine", 100) == pytest.approx(1e-3)
+    assert lr_at(50, 1e-3, "cosine", 100) == pytest.approx(5e-4)
+    assert lr_at(100, 1e-3, "cosine", 100) == pytest.approx(0.0, abs=1e-15)
+    rates = [lr_at(s, 1e-3, "cosine", 100) for s in range(101)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert lr_at(37, 1e-3, "constant", 100) == 1e-3
+    with pytest.raises(ValueError, match="schedule"):
+        lr_at(0, 1e-3, "linear", 100)
+
+
+def test_cosine_schedule_is_recorded_and_a_crashed_run_resumes_on_the_same_curve(tmp_path, monkeypatch):
+    from vaekit.training import step as training
+    from vaekit.training.schedule import lr_at
+
+    cfg = dict(epochs=4, lr_schedule="cosine", early_stopping=0)
+    full = vaekit.train_run(small_config(**cfg), out=tmp_path / "full")
+    history = checkpoint.read_metrics(full)
+    steps = history[-1]["step"]
+    # each epoch records the rate of its last step: down the half cosine, to about 0 at the end
+    assert [r["lr"] for r in history] == pytest.approx([lr_at(r["step"] - 1, 1e-3, "cosine", steps) for r in history])
+    assert history[0]["lr"] > history[1]["lr"] > history[2]["lr"] > history[3]["lr"] >= 0
+    assert history[-1]["lr"] < 1e-5
+    real, calls = training.elbo_loss, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 50:  # digits: 20 steps per epoch at batch 64, so this is in epoch 3
+            raise RuntimeError("simulated crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "elbo_loss", flaky)
+    with pytest.raises(RuntimeError, match="simulated"):
+        vaekit.train_run(small_config(**cfg), out=tmp_path / "run")
+    monkeypatch.setattr(training, "elbo_loss", real)
+    vaekit.resume_run(tmp_path / "run")
+    want, got = _weights(full), _weights(tmp_path / "run")
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert [r["lr"] for r in checkpoint.read_metrics(tmp_path / "run")] == [r["lr"] for r in history]
+
+
 def test_cyclical_annealing_sets_the_recorded_kl_weight(tmp_path):
     run = vaekit.train_run(small_config(epochs=4, kl_cycles=2, beta=1.0, early_stopping=0), out=tmp_path / "r")
     steps = checkpoint.read_metrics(run)[0]["step"]  # steps per epoch: 2 epochs per cycle
