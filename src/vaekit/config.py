@@ -70,6 +70,7 @@ class TrainingConfig:
     batch_size: int = 128
     lr: float = 1e-3
     # constant, or cosine: the rate falls along a half cosine from lr to 0 over the run's steps
+    # (a resume to a new total of epochs stretches the curve to the new total)
     lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = 0.0
     grad_clip: float = 100.0  # max global gradient norm; 0 turns clipping off
