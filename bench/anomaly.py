@@ -212,7 +212,8 @@ def run_mnist(args) -> str:
     means = {n: 100 * float(np.mean([a[n] for _, a in results])) for n in names}
     lines.append("| **mean** | " + " | ".join(f"{means[n]:.1f}" for n in names)
                  + (f" | {np.mean([published[d] for d in digits]):.1f} |" if published else " | - |"))
-    lines += ["", f"Fit + score seconds, all {unit}es: " if fashion else f"Fit + score seconds, all {unit}s: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()) + "."]
+    units = "classes" if fashion else "digits"
+    lines += ["", f"Fit + score seconds, all {units}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()) + "."]
     return "\n".join(lines) + "\n"
 
 

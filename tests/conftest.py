@@ -1,5 +1,6 @@
 """Shared fixtures. Tests never download: the data folder is the offline copy beside the repo."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,6 +22,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return Path(os.environ["VAEKIT_DATA_DIR"])
+
+
+@contextlib.contextmanager
+def crash_after(calls: int):
+    """Inside the block, the training step's loss raises RuntimeError("simulated crash") from its
+    ``calls + 1``-th call on (digits at batch 64: 20 steps per epoch); restored on leaving."""
+    from vaekit.training import step as training
+
+    real, made = training.elbo_loss, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        made["n"] += 1
+        if made["n"] > calls:
+            raise RuntimeError("simulated crash")
+        return real(*args, **kwargs)
+
+    training.elbo_loss = flaky
+    try:
+        yield
+    finally:
+        training.elbo_loss = real
 
 
 def small_config(**training):

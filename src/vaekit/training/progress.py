@@ -50,7 +50,7 @@ class Progress:
         val = f"  val loss {record['val_loss']:8.3f}" if "val_loss" in record else ""
         if "val_error" in record:  # a model with a classifier (M2): its validation error
             val += f"  val error {record['val_error']:6.2%}"
-        if self.schedule != "constant" and "lr" in record:  # where the rate is on its curve
+        if self.schedule != "constant":  # where the rate is on its curve
             val += f"  lr {record['lr']:.2e}"
         self.say(f"epoch {epoch:>3}  train loss {record['train_loss']:8.3f} (recon {record['train_recon']:8.3f}, "
                  f"kl {record['train_kl']:7.3f}){val}  {record['samples_per_s']:,.0f} samples/s")
