@@ -39,7 +39,7 @@ MOSES_MOLECULES = 250_000  # training molecules drawn from MOSES by default (two
 # The settings a sequence run reads from its Config; every other one must keep sequence_config()'s value.
 USED = ("data.name", "data.data_dir", "data.val_fraction", "data.test_fraction", "data.split_seed", "data.download",
         "model.model", "model.hidden", "model.latent_dim", "training.epochs", "training.batch_size", "training.lr",
-        "training.weight_decay", "training.grad_clip", "training.beta", "training.warmup_steps", "training.kl_cycles",
+        "training.weight_decay", "training.lr_schedule", "training.grad_clip", "training.beta", "training.warmup_steps", "training.kl_cycles",
         "training.free_bits", "training.objective", "training.num_samples", "training.seed", "training.device",
         "training.early_stopping", "training.eval_batch_size", "training.progress", "training.verbose",
         "training.precision", "training.matmul_precision")
