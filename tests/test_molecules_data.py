@@ -112,3 +112,23 @@ def test_missing_chemistry_package_is_one_line():
         require("vaekit_no_such_chemistry_package.sub")
     assert isinstance(info.value, VaekitError) and "\n" not in str(info.value)
     assert not available("vaekit_no_such_chemistry_package") and available("json")
+
+
+def test_moses_validation_molecules_are_held_out_of_training(monkeypatch, tmp_path):
+    """All of MOSES (max_molecules None) still leaves validation molecules, none of them trained on;
+    a draw smaller than the file keeps its size."""
+    from vaekit.apps.molecules import corpus
+    from vaekit.config import Config
+
+    smiles = [f"C{'C' * i}O" for i in range(200)]
+    monkeypatch.setattr(corpus, "load_moses", lambda split, root, download=False: smiles if split == "train" else smiles[:5])
+    cfg = Config()
+    cfg.data.name, cfg.data.data_dir = "moses", str(tmp_path)
+    train, val, test, _ = corpus.read_molecules(cfg, None, progress=False)
+    assert len(val) == int(cfg.data.val_fraction * 200) and len(train) + len(val) == 200
+    assert not set(train) & set(val)
+    train, val, _, _ = corpus.read_molecules(cfg, 50, progress=False)
+    assert (len(train), len(val)) == (50, 5) and not set(train) & set(val)
+    cfg.data.val_fraction = 0.0
+    train, val, _, _ = corpus.read_molecules(cfg, None, progress=False)
+    assert (len(train), len(val)) == (200, 0)

@@ -78,10 +78,10 @@ def read_molecules(cfg: Config, max_molecules: Optional[int], progress: bool = T
         train_all = load_moses("train", root, download=cfg.data.download)
         test = load_moses("test", root, download=cfg.data.download)
         order = np.random.default_rng(seed).permutation(len(train_all))
-        n_train = len(train_all) if max_molecules is None else min(max_molecules, len(train_all))
-        n_val = min(MAX_VAL, max(1, int(cfg.data.val_fraction * n_train)), len(train_all) - n_train)
-        if cfg.data.val_fraction == 0:
-            n_val = 0
+        wanted = len(train_all) if max_molecules is None else min(max_molecules, len(train_all))
+        # the validation molecules are held out of MOSES's training file, also when every molecule is asked for
+        n_val = 0 if cfg.data.val_fraction == 0 else min(MAX_VAL, max(1, int(cfg.data.val_fraction * wanted)))
+        n_train = min(wanted, len(train_all) - n_val)
         train = [train_all[i] for i in order[:n_train]]
         val = [train_all[i] for i in order[n_train:n_train + n_val]]
         return train, val, test, skipped
