@@ -40,6 +40,10 @@ class ModelConfig:
     # model=m2: M1+M2 (Kingma et al. 2014): the run folder of an unsupervised VAE (M1) on whose posterior
     # means M2 learns, with M1's data (apps/semisupervised_job.py); none: M2 on the data itself
     m1: Optional[str] = None
+    # p(z): standard N(0, I), or vamp, the VampPrior (Tomczak & Welling 2018): a mixture of the encoder's
+    # posteriors at pseudo_inputs learned pseudo-inputs (model=vae; the ELBO's KL becomes a one-draw estimate)
+    prior: Literal["standard", "vamp"] = "standard"
+    pseudo_inputs: int = 500
 
 
 @dataclass
@@ -150,6 +154,10 @@ class Config:
         _require(len(m.hidden) >= 1 and all(h >= 1 for h in m.hidden), "model.hidden must be positive widths, e.g. 400 or 200,200")
         _require(len(m.channels) >= 1 and all(c >= 1 for c in m.channels), "model.channels must be positive, e.g. 32,64")
         _require(m.gaussian_scale > 0, "model.gaussian_scale must be > 0")
+        _require(m.pseudo_inputs >= 1, "model.pseudo_inputs must be at least 1")
+        _require(m.prior == "standard" or m.model == "vae", "model.prior=vamp is for model=vae (unconditional)")
+        _require(m.prior == "standard" or t.free_bits == 0,
+                 "training.free_bits needs the KL per dimension, which a VampPrior does not have; use prior=standard")
         _require(m.scale_floor > 0, "model.scale_floor must be > 0 (a zero floor makes the likelihood unbounded)")
         _require(0 <= d.val_fraction < 1, "data.val_fraction must be in [0, 1)")
         _require(0 <= d.test_fraction < 1, "data.test_fraction must be in [0, 1)")

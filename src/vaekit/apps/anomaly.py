@@ -227,5 +227,6 @@ def score_examples(model, x: torch.Tensor, y: Optional[torch.Tensor] = None, met
         if method == "recon":
             out.append(((model.decode(q.mean, yb).mean - xb) ** 2).flatten(1).sum(1))
         else:
-            out.append(-model.decode(q.rsample(generator=g), yb).log_prob(xb) + q.kl())
+            drawn = model.output_at(q, q.rsample(generator=g), yb)  # the KL against the model's prior
+            out.append(-drawn.likelihood.log_prob(xb) + drawn.kl_columns().sum(-1))
     return torch.cat(out).double().cpu() if out else torch.zeros(0, dtype=torch.float64)

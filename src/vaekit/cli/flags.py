@@ -33,6 +33,9 @@ _TABLE = [
     ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),
     ("--latent-dim", "model.latent_dim", "N", "latent dimensions"),
     ("--likelihood", "model.likelihood", None, "p(x|z) (auto: bernoulli for binary data, else gaussian-learned)"),
+    ("--prior", "model.prior", None, "p(z): standard N(0, I), or vamp (Tomczak & Welling 2018: the mixture of the "
+     "posteriors at learned pseudo-inputs)"),
+    ("--pseudo-inputs", "model.pseudo_inputs", "K", "the VampPrior's pseudo-inputs (components)"),
     ("--epochs", "training.epochs", "N", "passes over the training split"),
     ("--batch-size", "training.batch_size", "N", "minibatch size"),
     ("--lr", "training.lr", "RATE", "Adam learning rate"),

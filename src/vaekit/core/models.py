@@ -18,8 +18,9 @@ from torch import nn
 
 from vaekit.config import Config, ModelConfig
 from vaekit.core.distributions import Bernoulli, DiagonalGaussian, Gaussian
-from vaekit.errors import ConfigError, DataError
 from vaekit.core.networks import build_networks
+from vaekit.core.priors import GaussianMixturePrior, init_pseudo_inputs, pseudo_input_values
+from vaekit.errors import ConfigError, DataError
 
 Likelihood = Union[Bernoulli, Gaussian]
 
@@ -29,6 +30,15 @@ class VAEOutput:
     posterior: DiagonalGaussian  # q(z|x)
     z: torch.Tensor  # a reparameterised draw from q(z|x)
     likelihood: Likelihood  # p(x|z) at that draw
+    prior: Optional[GaussianMixturePrior] = None  # a learned p(z); None: N(0, I)
+
+    def kl_columns(self) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) of each example in columns that sum to it: (batch, latent_dim), one per
+        dimension in closed form, for the N(0, I) prior; (batch, 1), the single-draw estimate
+        log q(z|x) - log p(z) at ``z``, for a learned prior (unbiased, and exact in expectation)."""
+        if self.prior is None:
+            return self.posterior.kl_per_dim()
+        return (self.posterior.log_prob(self.z) - self.prior.log_prob(self.z))[:, None]
 
 
 class BaseVAE(nn.Module):
@@ -46,9 +56,21 @@ class BaseVAE(nn.Module):
         return self.num_classes > 0
 
     @property
-    def prior(self) -> DiagonalGaussian:
+    def prior(self) -> Union[DiagonalGaussian, GaussianMixturePrior]:
+        """p(z): N(0, I), or the kind's learned prior (:meth:`learned_prior`)."""
+        learned = self.learned_prior()
+        if learned is not None:
+            return learned
         p = next(self.parameters())
         return DiagonalGaussian.standard(self.latent_dim, device=p.device, dtype=p.dtype)
+
+    def learned_prior(self) -> Optional[GaussianMixturePrior]:
+        """The prior when the model learns one (a VampPrior), None for N(0, I)."""
+        return None
+
+    def output_at(self, posterior: DiagonalGaussian, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> VAEOutput:
+        """The :class:`VAEOutput` of a draw z from q(z|x): p(x|z) there, and the prior to measure the KL against."""
+        return VAEOutput(posterior, z, self.decode(z, y), self.learned_prior())
 
     def check_shape(self, x: torch.Tensor) -> None:
         if tuple(x.shape[1:]) != self.data_shape:
@@ -68,8 +90,7 @@ class BaseVAE(nn.Module):
     ) -> VAEOutput:
         """q(z|x), one reparameterised draw z from it (Kingma & Welling 2014, eq. 10) and p(x|z) there."""
         posterior = self.encode(x, y)
-        z = posterior.rsample(generator=generator)
-        return VAEOutput(posterior, z, self.decode(z, y))
+        return self.output_at(posterior, posterior.rsample(generator=generator), y)
 
     def sample_latent(self, n: int, y: Optional[torch.Tensor] = None,
                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -112,6 +133,11 @@ class VAE(BaseVAE):
         self.data_shape = tuple(int(s) for s in data_shape)
         self.num_classes = int(num_classes) if config.model == "cvae" else 0
         self.encoder, self.decoder = build_networks(self.data_shape, config, cond_dim=self.num_classes)
+        if config.prior == "vamp":
+            if self.num_classes or config.model != "vae":
+                raise ConfigError("model.prior=vamp is for model=vae (unconditional); use prior=standard")
+            # Tomczak & Welling 2018: K pseudo-inputs in data space, learned with the rest
+            self.pseudo_inputs = nn.Parameter(init_pseudo_inputs(config.pseudo_inputs, self.data_shape, self._bounded))
         if config.likelihood == "gaussian-learned":
             # One learned scale per data dimension, shared across examples (as in sigma-VAE,
             # Rybkin et al. 2021); scale = floor + softplus(raw) keeps it above the floor.
@@ -120,6 +146,17 @@ class VAE(BaseVAE):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    @property
+    def _bounded(self) -> bool:
+        """Whether inputs are probabilities in [0, 1] (a Bernoulli likelihood's pixels)."""
+        return self.config.likelihood == "bernoulli"
+
+    def learned_prior(self) -> Optional[GaussianMixturePrior]:
+        """The VampPrior (1/K) sum_k q(z|u_k) at the pseudo-inputs u_k (model.prior=vamp)."""
+        if self.config.prior != "vamp":
+            return None
+        return GaussianMixturePrior(self.encode(pseudo_input_values(self.pseudo_inputs, self._bounded)))
 
     def _condition(self, y: Optional[torch.Tensor], batch: int) -> Optional[torch.Tensor]:
         if not self.conditional:

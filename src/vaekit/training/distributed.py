@@ -27,7 +27,6 @@ from torch import nn
 
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
-from vaekit.core.models import VAEOutput
 from vaekit.core.objectives import elbo_loss, iwae_loss_at, kl_term
 from vaekit.errors import ConfigError
 
@@ -112,7 +111,7 @@ class GlobalBatchObjective(nn.Module):
         if k is not None:
             terms = iwae_loss_at(self.model, x, q, z, y)
         else:
-            terms = elbo_loss(x, VAEOutput(q, z, self.model.decode(z, y)), beta, 0.0)
+            terms = elbo_loss(x, self.model.output_at(q, z, y), beta, 0.0)
             if self.free_bits > 0:
                 per_dim = q.kl_per_dim()
                 global_mean = all_reduce_sum(per_dim.mean(dim=0).detach() * ((part.hi - part.lo) / part.n))

@@ -16,7 +16,6 @@ import torch
 
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
-from vaekit.core.models import VAEOutput
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
 from vaekit.core.semisupervised import UNLABELLED, m2_loss
 from vaekit.data.batching import bernoulli_draw, uniform16
@@ -87,7 +86,7 @@ def compiled_elbo(model: torch.nn.Module, free_bits: float):
     def terms(x, y, eps, beta):
         q = model.encode(x, y)
         z = q.reparameterize(eps)  # DiagonalGaussian.rsample with the given noise
-        return elbo_loss(x, VAEOutput(q, z, model.decode(z, y)), beta, free_bits)
+        return elbo_loss(x, model.output_at(q, z, y), beta, free_bits)
 
     if device_of(model).type == "cpu":
         require_cpp_compiler()
