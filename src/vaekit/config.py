@@ -26,7 +26,8 @@ class ModelConfig:
     # cvae: encoder and decoder also see the label; ae: the same networks without KL term or sampling
     # (sequence: the GRU VAE over tokens of apps/molecules/jobs.py)
     # m2: semi-supervised, a classifier q(y|x) inside a CVAE, y a latent where unknown (Kingma et al. 2014)
-    model: Literal["vae", "cvae", "ae", "sequence", "m2"] = "vae"
+    # adgm: M2 with an auxiliary variable a (Maaloe et al. 2016): q(a|x), q(y|a, x), q(z|a, x, y), p(a|x, y, z)
+    model: Literal["vae", "cvae", "ae", "sequence", "m2", "adgm"] = "vae"
     arch: Literal["mlp", "conv"] = "mlp"
     hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers
@@ -42,6 +43,7 @@ class ModelConfig:
     m1: Optional[str] = None
     # p(z): standard N(0, I), or vamp, the VampPrior (Tomczak & Welling 2018): a mixture of the encoder's
     # posteriors at pseudo_inputs learned pseudo-inputs (model=vae; the ELBO's KL becomes a one-draw estimate)
+    aux_dim: Optional[int] = None  # model=adgm: dimensions of the auxiliary variable a (None: latent_dim)
     prior: Literal["standard", "vamp"] = "standard"
     pseudo_inputs: int = 500
 
@@ -154,6 +156,7 @@ class Config:
         _require(len(m.hidden) >= 1 and all(h >= 1 for h in m.hidden), "model.hidden must be positive widths, e.g. 400 or 200,200")
         _require(len(m.channels) >= 1 and all(c >= 1 for c in m.channels), "model.channels must be positive, e.g. 32,64")
         _require(m.gaussian_scale > 0, "model.gaussian_scale must be > 0")
+        _require(m.aux_dim is None or m.aux_dim >= 1, "model.aux_dim must be at least 1 (or none: latent_dim)")
         _require(m.pseudo_inputs >= 1, "model.pseudo_inputs must be at least 1")
         _require(m.prior == "standard" or m.model == "vae", "model.prior=vamp is for model=vae (unconditional)")
         _require(m.prior == "standard" or t.free_bits == 0,

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vaekit.apps.embedding import VAETransformer
 from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim
 from vaekit.config import Config
+from vaekit.core.adgm import ADGM
 from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
 from vaekit.core.semisupervised import UNLABELLED
 from vaekit.data.splits import DataSplits
@@ -74,14 +75,17 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
     (None: chosen from the data size, as the other estimators do); ``m1_latent_dim``, ``m1_hidden``,
     ``m1_epochs`` the same for M1 (its latent_dim: the number of features, between 2 and 50). ``alpha`` weighs the classification loss against the bound
     (see :mod:`vaekit.core.semisupervised`). ``likelihood`` and ``standardize`` describe the input
-    rows (M1's, or M2's without M1); M2 on M1's codes uses a learned Gaussian.
+    rows (M1's, or M2's without M1); M2 on M1's codes uses a learned Gaussian. ``model="adgm"``
+    replaces M2 by the auxiliary deep generative model (Maaløe et al. 2016, :mod:`vaekit.core.adgm`),
+    with ``aux_dim`` auxiliary dimensions (None: ``latent_dim``).
     """
 
     def __init__(
         self, m1: bool = True, latent_dim: Optional[int] = None, hidden: Optional[tuple] = None,
         epochs: Optional[int] = None, m1_latent_dim: Optional[int] = None, m1_hidden: Optional[tuple] = None,
         m1_epochs: Optional[int] = None, alpha: float = 10.0, batch_size: int = 128, lr: float = 1e-3,
-        likelihood: str = "gaussian-learned", standardize: bool = True, random_state=None,
+        likelihood: str = "gaussian-learned", standardize: bool = True, model: str = "m2",
+        aux_dim: Optional[int] = None, random_state=None,
     ):
         self.m1 = m1
         self.latent_dim = latent_dim
@@ -95,6 +99,8 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.likelihood = likelihood
         self.standardize = standardize
+        self.model = model
+        self.aux_dim = aux_dim
         self.random_state = random_state
 
     def fit(self, X, y) -> "VAEClassifier":
@@ -123,7 +129,10 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
 
     def _config(self, n_samples: int, n_features: int, seed: int) -> Config:
         cfg = Config()
-        cfg.model.model = "m2"
+        if self.model not in ("m2", "adgm"):
+            raise ConfigError(f"model must be m2 or adgm, not {self.model!r}")
+        cfg.model.model = self.model
+        cfg.model.aux_dim = None if self.aux_dim is None else int(self.aux_dim)
         cfg.model.latent_dim = int(self.latent_dim) if self.latent_dim is not None else auto_latent_dim(n_features)
         hidden = auto_hidden(n_features) if self.hidden is None else self.hidden
         cfg.model.hidden = (int(hidden),) if np.isscalar(hidden) else tuple(int(h) for h in hidden)
@@ -153,7 +162,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching the caller's RNG
             torch.manual_seed(seed)
-            model = M2(cfg.model, (xs.shape[1],), len(self.classes_))
+            model = (ADGM if cfg.model.model == "adgm" else M2)(cfg.model, (xs.shape[1],), len(self.classes_))
         self.history_ = train(model, data, cfg)
         self.config_ = cfg.to_dict()
         return model.double().eval()

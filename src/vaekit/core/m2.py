@@ -44,7 +44,11 @@ class M2(VAE):
         # the CVAE of models.VAE is M2's q(z|x, y) and p(x|y, z); its own model name is kept below
         super().__init__(dataclasses.replace(config, model="cvae"), data_shape, num_classes)
         self.config = config
-        self.classifier = build_classifier(self.data_shape, config, self.num_classes)
+        self.classifier = build_classifier(self.data_shape, config, self.num_classes, self._classifier_condition_dim())
+
+    def _classifier_condition_dim(self) -> int:
+        """The length of the vector q(y|x, ...) sees beside x: none for M2."""
+        return 0
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """The logits of q(y|x), shape (batch, num_classes)."""

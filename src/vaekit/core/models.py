@@ -132,7 +132,8 @@ class VAE(BaseVAE):
         self.config = config
         self.data_shape = tuple(int(s) for s in data_shape)
         self.num_classes = int(num_classes) if config.model == "cvae" else 0
-        self.encoder, self.decoder = build_networks(self.data_shape, config, cond_dim=self.num_classes)
+        self.encoder, self.decoder = build_networks(self.data_shape, config, cond_dim=self.num_classes,
+                                                    encoder_cond_dim=self._encoder_condition_dim())
         if config.prior == "vamp":
             if self.num_classes or config.model != "vae":
                 raise ConfigError("model.prior=vamp is for model=vae (unconditional); use prior=standard")
@@ -146,6 +147,10 @@ class VAE(BaseVAE):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    def _encoder_condition_dim(self) -> int:
+        """The length of the vector q(z|x, ...) is conditioned on beside x: the one-hot label of a CVAE."""
+        return self.num_classes
 
     @property
     def _bounded(self) -> bool:

@@ -116,19 +116,31 @@ class ConvDecoder(nn.Module):
         return self.deconv(self.head(_with_condition(z, y)))
 
 
-def build_networks(data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
-    """(encoder, decoder) for ``cfg.arch``."""
+def build_networks(data_shape: tuple[int, ...], cfg: ModelConfig, cond_dim: int = 0,
+                   encoder_cond_dim: Optional[int] = None) -> tuple[nn.Module, nn.Module]:
+    """The encoder and decoder for ``cfg.arch``; both see a conditioning vector of ``cond_dim``
+    numbers, or the encoder one of ``encoder_cond_dim`` when it is given (a model whose q(z|x, ...)
+    is conditioned on more than p(x|z, ...) is)."""
+    enc_dim = cond_dim if encoder_cond_dim is None else encoder_cond_dim
     if cfg.arch == "mlp":
-        return MLPEncoder(data_shape, cfg, cond_dim), MLPDecoder(data_shape, cfg, cond_dim)
+        return MLPEncoder(data_shape, cfg, enc_dim), MLPDecoder(data_shape, cfg, cond_dim)
     if cfg.arch == "conv":
-        return ConvEncoder(data_shape, cfg, cond_dim), ConvDecoder(data_shape, cfg, cond_dim)
+        return ConvEncoder(data_shape, cfg, enc_dim), ConvDecoder(data_shape, cfg, cond_dim)
     raise ConfigError(f"unknown model.arch {cfg.arch!r}; choose mlp or conv")
 
 
-def build_classifier(data_shape: tuple[int, ...], cfg: ModelConfig, num_classes: int) -> nn.Module:
-    """A classifier x -> ``num_classes`` logits with the encoder's body for ``cfg.arch`` (q(y|x) of M2)."""
+def build_encoder(data_shape: tuple[int, ...], cfg: ModelConfig, out_features: int, cond_dim: int = 0) -> nn.Module:
+    """A network x (and a conditioning vector of ``cond_dim``) -> ``out_features`` numbers with the
+    encoder's body for ``cfg.arch``: a classifier's logits, or the mean and log-variance of another
+    Gaussian over a variable than z."""
     if cfg.arch == "mlp":
-        return MLPEncoder(data_shape, cfg, out_features=num_classes)
+        return MLPEncoder(data_shape, cfg, cond_dim, out_features=out_features)
     if cfg.arch == "conv":
-        return ConvEncoder(data_shape, cfg, out_features=num_classes)
+        return ConvEncoder(data_shape, cfg, cond_dim, out_features=out_features)
     raise ConfigError(f"unknown model.arch {cfg.arch!r}; choose mlp or conv")
+
+
+def build_classifier(data_shape: tuple[int, ...], cfg: ModelConfig, num_classes: int, cond_dim: int = 0) -> nn.Module:
+    """A classifier x (and a conditioning vector) -> ``num_classes`` logits with the encoder's body for
+    ``cfg.arch`` (q(y|x) of M2)."""
+    return build_encoder(data_shape, cfg, num_classes, cond_dim)

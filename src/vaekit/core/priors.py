@@ -66,7 +66,7 @@ class GaussianMixturePrior:
 def init_pseudo_inputs(num: int, data_shape: tuple[int, ...], bounded: bool) -> torch.Tensor:
     """Initial pseudo-inputs: Tomczak & Welling's N(0.5, 0.01^2)-like start inside [0, 1] for
     pixel probabilities (``bounded``), small values around 0 for standardised data."""
-    noise = 0.01 * torch.randn(num, *data_shape)
+    noise = 0.01 * standard_normal((num, *data_shape))
     return noise + 0.5 if bounded else noise
 
 

@@ -56,24 +56,61 @@ def m2_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float =
     ``generator``.
     """
     y = y.to(x.device).long().reshape(-1)
-    labelled = y != UNLABELLED
-    k, n_l, n_u = model.num_classes, int(labelled.sum()), int((~labelled).sum())
     logits = model.classify(x)  # (batch, K)
-    x_all, y_all = enumerate_classes(x, y, k)
+    x_all, y_all = enumerate_classes(x, y, model.num_classes)
     out = model(x_all, y_all, generator=generator)
     recon_all = -out.likelihood.log_prob(x_all)  # (n_l + K n_u,)
-    kl_all = out.posterior.kl()
+    return _semi_supervised_terms(model, y, logits, recon_all, out.posterior.kl(), None, alpha, beta)
+
+
+def adgm_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float = 1.0,
+              generator: Optional[torch.Generator] = None) -> dict[str, torch.Tensor]:
+    """The ADGM's terms (Maaløe et al. 2016, eqs. 8-11) of a batch, as :func:`m2_loss` gives M2's.
+
+    One draw a ~ q(a|x) per row; the classifier is q(y|a, x), the encoder q(z|a, x, y), and each
+    row's bound for a class y gains the auxiliary terms log p(a|x, y, z) - log q(a|x), counted in
+    ``kl`` (beta weighs the KL of z only):
+
+        -L(x, y) = -log p(x|y, z) + KL(q(z|a, x, y) || p(z)) - log p(y) - log p(a|x, y, z) + log q(a|x)
+    """
+    y = y.to(x.device).long().reshape(-1)
+    q_a = model.aux_posterior(x)
+    a = q_a.rsample(generator=generator)
+    logits = model.classify(x, a)
+    k = model.num_classes
+    x_all, y_all = enumerate_classes(x, y, k)
+    a_all, _ = enumerate_classes(a, y, k)  # each row's draw of a, repeated as its x is
+    log_q_a, _ = enumerate_classes(q_a.log_prob(a), y, k)
+    q_z = model.encode(x_all, y_all, a_all)
+    z = q_z.rsample(generator=generator)
+    recon_all = -model.decode(z, y_all).log_prob(x_all)
+    aux_all = log_q_a - model.aux_likelihood(x_all, y_all, z).log_prob(a_all)
+    return _semi_supervised_terms(model, y, logits, recon_all, q_z.kl(), aux_all, alpha, beta)
+
+
+def _semi_supervised_terms(model, y: torch.Tensor, logits: torch.Tensor, recon_all: torch.Tensor,
+                           kl_z_all: torch.Tensor, extra_all: Optional[torch.Tensor], alpha: float,
+                           beta: float) -> dict[str, torch.Tensor]:
+    """The bound's terms from the per-row values of the enumerated rows (:func:`enumerate_classes`):
+    ``recon_all`` (-log p(x|y, z)), ``kl_z_all`` (the KL of z) and ``extra_all`` (further terms of
+    -L(x, y) counted in the KL and not weighed by beta, e.g. the ADGM's auxiliary ones; None: none).
+    Labelled rows take their class's values (eq. 6); an unlabelled row their expectation over
+    q(y|x) (the softmax of ``logits``) plus KL(q(y|x) || p(y)) (eq. 7)."""
+    labelled = y != UNLABELLED
+    k, n_l, n_u = model.num_classes, int(labelled.sum()), int((~labelled).sum())
     log_py = model.log_prior_y()
+    kl_all = kl_z_all if extra_all is None else kl_z_all + extra_all
     # labelled rows (eq. 6)
     recon_l, kl_l = recon_all[:n_l], kl_all[:n_l] - log_py
     # unlabelled rows (eq. 7): the expectation over q(y|x) of the per-class terms, plus KL of y
     q_u = torch.softmax(logits[~labelled], dim=-1)  # (n_u, K)
     per_class = lambda t: t[n_l:].reshape(k, n_u).T  # (n_u, K), column c: class c
     recon_u = (q_u * per_class(recon_all)).sum(-1)
-    kl_z_u = (q_u * per_class(kl_all)).sum(-1)
+    kl_u = (q_u * per_class(kl_all)).sum(-1)
+    kl_z_u = (q_u * per_class(kl_z_all)).sum(-1)
     kl_y_u = categorical_log_prob(logits[~labelled], q_u) - log_py  # sum q log q - log p(y)
-    kl_z = torch.cat([kl_all[:n_l], kl_z_u])
-    recon, kl = torch.cat([recon_l, recon_u]), torch.cat([kl_l, kl_z_u + kl_y_u])
+    kl_z = torch.cat([kl_z_all[:n_l], kl_z_u])
+    recon, kl = torch.cat([recon_l, recon_u]), torch.cat([kl_l, kl_u + kl_y_u])
     bound = recon + kl + (beta - 1.0) * kl_z  # beta weighs the KL of z only
     terms = {"recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}
     if n_l:
@@ -83,6 +120,11 @@ def m2_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float =
         classification = error = logits.new_zeros(())
     terms.update(loss=bound.mean() + alpha * classification, classification=classification, error=error)
     return terms
+
+
+def loss_for(model):
+    """The semi-supervised objective of ``model``: the ADGM's when it has an auxiliary variable, else M2's."""
+    return adgm_loss if hasattr(model, "aux_posterior") else m2_loss
 
 
 def _onehot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:

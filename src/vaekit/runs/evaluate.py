@@ -8,7 +8,7 @@ from typing import Any, Optional
 import torch
 
 from vaekit.core.m2 import predict_classes
-from vaekit.core.semisupervised import UNLABELLED, m2_loss
+from vaekit.core.semisupervised import UNLABELLED, loss_for
 from vaekit.data import load_array, load_dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.measure.diagnostics import latent_diagnostics
@@ -88,6 +88,6 @@ def classifier_report(model, x: torch.Tensor, labels: torch.Tensor, cfg) -> dict
     wrong = (predict_classes(model, x, cfg.training.eval_batch_size) != labels.cpu()).sum().item()
     g = torch.Generator().manual_seed(0)
     batch = max(1, cfg.training.eval_batch_size // model.num_classes)  # each row runs once per class
-    total = sum(m2_loss(model, xb, torch.full((xb.shape[0],), UNLABELLED), alpha=0.0, generator=g)["elbo"].item()
+    total = sum(loss_for(model)(model, xb, torch.full((xb.shape[0],), UNLABELLED), alpha=0.0, generator=g)["elbo"].item()
                 * xb.shape[0] for xb in x.split(batch))
     return {"error": wrong / max(x.shape[0], 1), "elbo_unlabelled": total / max(x.shape[0], 1)}

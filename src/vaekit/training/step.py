@@ -17,7 +17,7 @@ import torch
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
-from vaekit.core.semisupervised import UNLABELLED, m2_loss
+from vaekit.core.semisupervised import UNLABELLED, loss_for
 from vaekit.data.batching import bernoulli_draw, uniform16
 from vaekit.errors import ConfigError
 from vaekit.training import distributed
@@ -110,18 +110,19 @@ def _compiled_objective(model: torch.nn.Module, free_bits: float) -> Objective:
 
 
 def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
-    """M2's bound (:func:`vaekit.core.semisupervised.m2_loss`) on each batch, with up to
+    """M2's bound (:func:`vaekit.core.semisupervised.m2_loss`, or the ADGM's) on each batch, with up to
     ``batch_size`` labelled rows drawn from the run's generator appended to it: with 100 labels in
     54,000 rows a plain batch of 128 holds a labelled row one step in four, and the classifier,
     the one part of M2 that the labels train, would hardly learn. Kingma et al. (2014) likewise
     draw labelled and unlabelled minibatches separately. Binarised like the batch when it is."""
     if distributed.rank_and_world()[1] > 1 or t.objective != "elbo" or t.compile is True or t.trim > 0:
-        raise ConfigError("model=m2 trains with objective=elbo in one process, without compile or trim")
+        raise ConfigError("model=m2 and adgm train with objective=elbo in one process, without compile or trim")
     y_all = batches.y
     rows = (y_all != UNLABELLED).nonzero().squeeze(1) if y_all is not None else torch.zeros(0, dtype=torch.long)
     x_l = batches._rows(rows.to(batches.device)) if len(rows) else None  # in memory or read from a memory map
     y_l = y_all[rows] if len(rows) else None
     size = min(len(rows), t.batch_size)
+    loss = loss_for(model)  # M2's bound, or the ADGM's
 
     def terms(x, y, g, beta, number):
         if size:
@@ -130,6 +131,6 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
             if batches.binarize:
                 xb = bernoulli_draw(xb, uniform16(tuple(xb.shape), g, g.device).to(xb.device))
             x, y = torch.cat([x, xb.to(x.dtype)]), torch.cat([y, y_l[pick]])
-        return m2_loss(model, x, y, t.alpha, beta, g)
+        return loss(model, x, y, t.alpha, beta, g)
 
     return terms
