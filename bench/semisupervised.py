@@ -5,6 +5,7 @@ SelfTrainingClassifier(LogisticRegression) and a logistic regression on the labe
     VAEKIT_DATA_DIR=/work/shared/datasets OMP_NUM_THREADS=1 python bench/semisupervised.py m1
     ... python bench/semisupervised.py select            # settings, scored on the validation split
     ... python bench/semisupervised.py score --labels 100 --seeds 0 1 2
+    ... python bench/semisupervised.py adgm-select      # the ADGM (Maaløe et al. 2016) on the pixels, validation
 
 The data: vaekit's MNIST split (54,000 training images, 6,000 validation images carved from the
 60,000 by data.split_seed 0, the 10,000 test images). Labels are drawn per class from the
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import vaekit
+
 torch.set_num_threads(1)
 
 from sklearn.decomposition import PCA
@@ -39,6 +42,8 @@ from vaekit.core.models import VAE
 from vaekit.data import load_dataset
 from vaekit.data.splits import draw_labelled
 from vaekit.measure.evaluation import posterior_means
+from vaekit.core.m2 import predict_classes
+from vaekit.runs.folder import read_metrics
 from vaekit.training.loop import train
 from vaekit.training.setup import eval_inputs
 
@@ -56,6 +61,46 @@ SETTINGS = {
     "a10-h256-e20-lr3e-3": {"alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 20, "lr": 3e-3},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
+
+
+# ADGM on the pixels (vaekit train --data mnist --model adgm --labels N): the networks of Maaløe et al. 2016
+# (two hidden layers of 500, a and z of 100 dimensions, Adam at 3e-4); epochs and alpha to be chosen on the
+# validation images (adgm-select) before a scored run, as the M2 settings were
+ADGM_SETTINGS = {
+    "paper-nets-a10-e30": {"hidden": (500, 500), "latent_dim": 100, "aux_dim": 100, "lr": 3e-4, "alpha": 10.0,
+                           "epochs": 30},
+}
+
+
+def adgm_run(labels: int, seed: int, setting: dict, out: Path) -> dict:
+    """Train the ADGM with ``labels`` labels (draw ``seed``) as ``vaekit train`` does; its validation
+    error after each epoch, its test error (the kept weights: the epoch with the best validation
+    loss) and the training seconds."""
+    cfg, _ = mnist()
+    cfg.model.model, cfg.data.labels, cfg.data.label_seed = "adgm", labels, seed
+    for key in ("hidden", "latent_dim", "aux_dim"):
+        setattr(cfg.model, key, setting[key])
+    t = cfg.training
+    t.lr, t.alpha, t.epochs, t.progress, t.early_stopping, t.device = (setting["lr"], setting["alpha"],
+                                                                     setting["epochs"], False, 0, "cpu")
+    started = time.perf_counter()
+    run = vaekit.train_run(cfg, out=out)
+    seconds = time.perf_counter() - started
+    history = read_metrics(run)
+    model = vaekit.load(run)
+    data = load_dataset(cfg.data)
+    wrong = (predict_classes(model, data.test) != data.test_labels).float().mean().item()
+    return {"val_error": [r.get("val_error") for r in history], "test_error": wrong, "seconds": seconds}
+
+
+def adgm_select(out_dir: Path, only: list[str]) -> None:
+    """The ADGM settings on the seed-0 draw of 100 labels, scored on the validation images only."""
+    for name, setting in ADGM_SETTINGS.items():
+        if only and name not in only:
+            continue
+        result = adgm_run(100, 0, setting, out_dir / f"adgm-select-{name}")
+        result.pop("test_error")  # selection looks at validation images only
+        print(f"{name}: {json.dumps(result)}", flush=True)
 
 
 def mnist():
@@ -167,7 +212,8 @@ def score(cache: Path, sizes: list[int], seeds: list[int], out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["m1", "select", "score"])
+    p.add_argument("what", choices=["m1", "select", "score", "adgm-select"])
+    p.add_argument("--runs", type=Path, default=Path("/tmp/vaekit-semisupervised-runs"), help="adgm-select: run folders")
     p.add_argument("--cache", type=Path, default=Path("/tmp/vaekit-m1-codes.npz"))
     p.add_argument("--labels", type=int, nargs="+", default=[100])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -177,6 +223,8 @@ def main() -> None:
     print(machine(), flush=True)
     if args.what == "m1":
         train_m1(args.cache)
+    elif args.what == "adgm-select":
+        adgm_select(args.runs, args.only)
     elif args.what == "select":
         select(args.cache, args.out or Path("/tmp/semisupervised-select.md"), args.only)
     else:
