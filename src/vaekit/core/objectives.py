@@ -111,10 +111,11 @@ def log_weights_given(log_px: torch.Tensor, prior: DiagonalGaussian, proposal: D
     return log_px + prior.log_prob(z) - proposal.log_prob(z)
 
 
-def _weighted_terms_at(model, x, q: DiagonalGaussian, z: torch.Tensor, y=None):
-    """(log p(x|z), log w) at given draws z (k, batch, latent_dim) from q: each (k, batch)."""
+def _weighted_terms_at(model, x, q: DiagonalGaussian, z: torch.Tensor, y=None, prior=None):
+    """(log p(x|z), log w) at given draws z (k, batch, latent_dim) from q: each (k, batch);
+    ``prior``: the model's p(z) when the caller already holds it (a VampPrior costs an encoder pass)."""
     log_px = model.decode(z, y).log_prob(x)
-    return log_px, log_weights_given(log_px, model.prior, q, z)
+    return log_px, log_weights_given(log_px, model.prior if prior is None else prior, q, z)
 
 
 def _weighted_terms(model, x, num_samples, y=None, generator=None, posterior=None):
@@ -194,8 +195,7 @@ def iwae_loss_at(model, x: torch.Tensor, q: DiagonalGaussian, z: torch.Tensor, y
     """:func:`iwae_loss` at given draws z (k, batch, latent_dim) from the posterior q (e.g. from
     noise drawn for a whole global batch under torchrun)."""
     prior = model.prior
-    log_px = model.decode(z, y).log_prob(x)
-    log_w = log_weights_given(log_px, prior, q, z)
+    log_px, log_w = _weighted_terms_at(model, x, q, z, y, prior)
     bound = iwae_bound(log_w).mean()
     # the closed form under N(0, I); under a learned prior the draws' mean of log q(z|x) - log p(z)
     kl = q.kl().mean() if isinstance(prior, DiagonalGaussian) else (log_px - log_w).mean()
