@@ -47,15 +47,20 @@ def chemnet_activations(smiles: Sequence[str], batch_size: int = 256, device: st
     fcd_utils = require("fcd.utils")
     pad_len = max(_PAD_LEN, max(len(s) for s in smiles) + 1)
     model = chemnet().to(device)
-    out = []
+    # filled in place: ChemNet's output is a view into its last LSTM's whole sequence (46 MB a
+    # batch of 256), so keeping the batches' outputs would hold ~30 GB for the MOSES test split
+    out = None
     with torch.no_grad():
         for i in range(0, len(smiles), batch_size):
             # one-hot scaled by 1/vocabulary size, (batch, length, vocab) -> (batch, vocab, length)
             onehot = np.stack([fcd_utils.get_one_hot(s, pad_len=pad_len) for s in smiles[i:i + batch_size]])
             x = torch.from_numpy(onehot / onehot.shape[2]).float().transpose(1, 2).to(device)
-            out.append(model(x).float().cpu().numpy())
+            y = model(x).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(smiles), y.shape[1]), dtype=np.float32)
+            out[i:i + len(y)] = y
     model.to("cpu")
-    return np.concatenate(out)
+    return out
 
 
 def fcd_stats(smiles: Sequence[str], batch_size: int = 256, device: str = "cpu") -> dict:
