@@ -37,13 +37,28 @@ def test_training_flops_count_the_mlp_products():
     cfg = Config()
     cfg.model.likelihood, cfg.model.hidden, cfg.model.latent_dim = "bernoulli", (400,), 20
     model = vaekit.VAE(cfg.model, (1, 28, 28))
-    flops = compiling.training_flops(model, torch.rand(3, 1, 28, 28))
-    assert flops == pytest.approx(3 * 2 * 651_200, rel=0.01)
+    per_example, per_step = compiling.training_flops(model, torch.rand(3, 1, 28, 28))
+    assert per_example == pytest.approx(3 * 2 * 651_200, rel=0.01)
+    assert per_step == 0
+
+
+def test_training_flops_count_a_vampprior_s_pseudo_inputs_once_a_step():
+    """The VampPrior encodes its K pseudo-inputs once a step: per step, K times the encoder's
+    products (784*400 + 400*40 multiply-adds each); per example, what the standard prior costs."""
+    cfg = Config()
+    cfg.model.likelihood, cfg.model.hidden, cfg.model.latent_dim = "bernoulli", (400,), 20
+    standard = compiling.training_flops(vaekit.VAE(cfg.model, (1, 28, 28)), torch.rand(3, 1, 28, 28))
+    cfg.model.prior, cfg.model.pseudo_inputs = "vamp", 50
+    per_example, per_step = compiling.training_flops(vaekit.VAE(cfg.model, (1, 28, 28)), torch.rand(3, 1, 28, 28))
+    encoder = 2 * (784 * 400 + 400 * 40)
+    assert per_step == pytest.approx(3 * 50 * encoder, rel=0.02)
+    assert per_example == pytest.approx(standard[0], rel=0.02)
 
 
 def _steps_for(model, cfg, x, seconds: float) -> int:
     """Steps whose estimated eager time on the CPU is about ``seconds``."""
-    per_step = (compiling.training_flops(model, x) * cfg.training.batch_size / compiling.EAGER_FLOPS["cpu"]
+    per_example, fixed = compiling.training_flops(model, x)
+    per_step = ((per_example * cfg.training.batch_size + fixed) / compiling.EAGER_FLOPS["cpu"]
                 + compiling.STEP_OVERHEAD_S["cpu"])
     return int(seconds / per_step)
 
