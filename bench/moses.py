@@ -274,8 +274,8 @@ def evaluate(args) -> None:
     start = time.perf_counter()
     ref = reference_stats(reference, n_jobs=args.n_jobs, with_fcd=False, timings=timings)
     result = moses_metrics(generated, train, ref, n_jobs=args.n_jobs, timings=timings)
-    # in this process, after the rest: a forked child running torch beside the RDKit workers once
-    # died without a word and left the parent waiting on its queue
+    # in this process, after the rest: it once ran in a forked child, and when the kernel killed
+    # that child for memory the parent waited on its queue for ever
     result["FCD/Test"], timings["FCD"] = _fcd(*fcd_args)
     result["metrics_s"], result["sample_s"], result["fcd_molecules"] = time.perf_counter() - start, sample_s, len(valid)
     result["timings"] = timings
