@@ -356,7 +356,18 @@ def write_report(out: Path, args, result: dict) -> None:
     ]
     lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |" for name, values in PUBLISHED]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n" + _earlier(out, lines[0]))
+
+
+def _earlier(out: Path, title: str) -> str:
+    """What ``out`` already holds, under a rule and without its title, so that a new evaluation goes on
+    top of the earlier ones instead of replacing them."""
+    if not out.is_file():
+        return ""
+    old = out.read_text().splitlines()
+    if old and old[0] == title:
+        old = old[1:]
+    return "\n---\n\nEarlier runs:\n" + "\n".join(old) + "\n"
 
 
 if __name__ == "__main__":
