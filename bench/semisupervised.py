@@ -3,6 +3,7 @@ Kingma et al. (2014)'s Table 1 and, on the same labels, scikit-learn's LabelSpre
 SelfTrainingClassifier(LogisticRegression) and a logistic regression on the labelled rows only.
 
     VAEKIT_DATA_DIR=/work/shared/datasets OMP_NUM_THREADS=1 python bench/semisupervised.py m1
+    ... python bench/semisupervised.py codes --m1-run RUN  # or: M1 is a VAE run already trained (vaekit train)
     ... python bench/semisupervised.py select            # settings, scored on the validation split
     ... python bench/semisupervised.py score --labels 100 --seeds 0 1 2
     ... python bench/semisupervised.py adgm-select      # the ADGM (Maaløe et al. 2016) on the pixels, validation
@@ -43,7 +44,8 @@ from vaekit.data import load_dataset
 from vaekit.data.splits import draw_labelled
 from vaekit.measure.evaluation import posterior_means
 from vaekit.core.m2 import predict_classes
-from vaekit.runs.folder import read_metrics
+from vaekit.apps.semisupervised_job import code_splits
+from vaekit.runs.folder import read_metrics, read_run, run_config
 from vaekit.training.loop import train
 from vaekit.training.setup import eval_inputs
 
@@ -129,6 +131,25 @@ def train_m1(cache: Path) -> None:
     print(f"M1: {len(history)} epochs in {seconds:.0f} s, best validation ELBO {max(r['val_elbo'] for r in history):.2f}")
 
 
+def run_codes(run: Path, cache: Path) -> None:
+    """M1 from a vaekit run folder (an unsupervised VAE on MNIST, e.g. `vaekit train --config
+    configs/mnist-nll.yaml`): the posterior means of every split, as `vaekit train --m1 RUN` computes
+    them (code_splits), cached in the format of train_m1."""
+    doc = read_run(run)
+    cfg = run_config(doc)
+    if cfg.data.name != "mnist" or doc.get("class") != "VAE":
+        raise SystemExit(f"--m1-run {run}: an unsupervised VAE run on MNIST is needed, not {doc.get('class')} on {cfg.data.name}")
+    data = load_dataset(cfg.data)
+    started = time.perf_counter()
+    codes = code_splits(vaekit.load(run).eval(), data, cfg)
+    seconds = sum(r["epoch_time_s"] for r in read_metrics(run))  # M1's training, from its run folder
+    np.savez(cache, **{s: getattr(codes, s).numpy() for s in ("train", "val", "test")},
+             **{f"{s}_labels": getattr(data, f"{s}_labels").numpy() for s in ("train", "val", "test")},
+             seconds=seconds, best="null", val_elbo=float("nan"), m1_run=str(run))
+    print(f"M1 {run}: codes {tuple(codes.train.shape)} in {time.perf_counter() - started:.0f} s; "
+          f"M1 trained {seconds / 60:.1f} min")
+
+
 def m2_error(codes, labels, draw: np.ndarray, x_eval, y_eval, setting: dict) -> tuple[float, float]:
     """(error on x_eval, seconds) of M2 trained on every training code, ``draw`` the labelled rows."""
     y = np.full(len(labels), -1)
@@ -181,7 +202,7 @@ def select(cache: Path, out: Path, only: list[str]) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
-def score(cache: Path, sizes: list[int], seeds: list[int], out: Path) -> None:
+def score(cache: Path, sizes: list[int], seeds: list[int], out: Path, setting: str = "chosen") -> None:
     z = np.load(cache)
     _, data = mnist()
     pixels = data.train.flatten(1).numpy()
@@ -190,7 +211,7 @@ def score(cache: Path, sizes: list[int], seeds: list[int], out: Path) -> None:
     for n in sizes:
         for seed in seeds:
             draw = draw_labelled(z["train_labels"], n, 10, seed)
-            err, sec = m2_error(z["train"], z["train_labels"], draw, z["test"], z["test_labels"], SETTINGS["chosen"])
+            err, sec = m2_error(z["train"], z["train_labels"], draw, z["test"], z["test_labels"], SETTINGS[setting])
             rows.setdefault((n, "vaekit M1+M2 (M1 shared)"), []).append((err, sec))
             print(f"{n} labels, seed {seed}: M1+M2 test error {err:.4f} ({sec:.0f} s)", flush=True)
             for name, result in baselines(pixels, z["train_labels"], draw, test_pixels, z["test_labels"]).items():
@@ -206,13 +227,16 @@ def score(cache: Path, sizes: list[int], seeds: list[int], out: Path) -> None:
                      f"{len(errs)} | {np.mean([r[1] for r in results]):.0f} | {paper} |")
     text = "\n".join(table)
     print(text)
-    out.write_text(f"machine: {machine()}\nM1: {json.dumps(M1)}, trained in {float(z['seconds']):.0f} s once, "
-                   f"shared by every draw\nM2: {json.dumps(SETTINGS['chosen'])}\n\n{text}\n")
+    m1 = f"the run {z['m1_run']}" if "m1_run" in z else json.dumps(M1)
+    out.write_text(f"machine: {machine()}\nM1: {m1}, trained in {float(z['seconds']):.0f} s once, "
+                   f"shared by every draw\nM2: {setting} {json.dumps(SETTINGS[setting])}\n\n{text}\n")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["m1", "select", "score", "adgm-select"])
+    p.add_argument("what", choices=["m1", "codes", "select", "score", "adgm-select"])
+    p.add_argument("--m1-run", type=Path, help="codes: the vaekit run folder of M1")
+    p.add_argument("--setting", default="chosen", choices=sorted(SETTINGS), help="score: the M2 setting")
     p.add_argument("--runs", type=Path, default=Path("/tmp/vaekit-semisupervised-runs"), help="adgm-select: run folders")
     p.add_argument("--cache", type=Path, default=Path("/tmp/vaekit-m1-codes.npz"))
     p.add_argument("--labels", type=int, nargs="+", default=[100])
@@ -223,12 +247,14 @@ def main() -> None:
     print(machine(), flush=True)
     if args.what == "m1":
         train_m1(args.cache)
+    elif args.what == "codes":
+        run_codes(args.m1_run, args.cache)
     elif args.what == "adgm-select":
         adgm_select(args.runs, args.only)
     elif args.what == "select":
         select(args.cache, args.out or Path("/tmp/semisupervised-select.md"), args.only)
     else:
-        score(args.cache, args.labels, args.seeds, args.out or Path("/tmp/semisupervised-score.md"))
+        score(args.cache, args.labels, args.seeds, args.out or Path("/tmp/semisupervised-score.md"), args.setting)
 
 
 if __name__ == "__main__":
