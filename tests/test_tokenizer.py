@@ -121,3 +121,16 @@ def test_selfies_vocabulary_round_trip(moses_sample):
     decoded = vocab.decode(enc.ids)
     assert [canonical_smiles(s) for s in decoded] == [canonical_smiles(s) for s in sample]
     assert Vocabulary.from_json(vocab.to_json()).kind == "selfies"
+
+
+def test_selfies_conversion_done_once_per_string(moses_sample):
+    """Building the vocabulary and encoding read each SMILES's SELFIES once, not twice."""
+    pytest.importorskip("selfies", reason="SELFIES needs the selfies package: pip install 'vaekit[chem]'")
+    from vaekit.apps.molecules.selfies_codec import smiles_to_selfies
+
+    sample = list(dict.fromkeys(moses_sample[:200]))
+    smiles_to_selfies.cache_clear()
+    vocab = build_vocabulary(sample, kind="selfies")
+    vocab.encode(sample, on_error="raise")
+    info = smiles_to_selfies.cache_info()
+    assert info.misses == len(sample) and info.hits == len(sample)

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vaekit.apps.molecules.requirements import available
+from vaekit.apps.molecules.selfies_codec import smiles_to_selfies
 from vaekit.apps.molecules.tokenizer import Encoded, Vocabulary, build_vocabulary
 from vaekit.config import Config
 from vaekit.data.molecules import load_moses, read_smiles, read_user_text
@@ -143,6 +144,7 @@ def molecule_splits(cfg: Config, kind: str = "smiles", max_molecules: Optional[i
         if line:
             warn(line)
         encoded[split] = enc.ids
+    smiles_to_selfies.cache_clear()  # the SELFIES of the training strings, kept only for the encoding above
     if encoded["train"].shape[0] == 0:
         raise DataError(f"no training molecule of {cfg.data.name} could be tokenised")
     data = DataSplits(
