@@ -50,8 +50,10 @@ def _worker(rank: int, world: int, port: int, out: str, batch_size: int, epochs:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/weights.safetensors")
             with open(f"{out}/history.json", "w") as f:
                 json.dump(history, f)
+        distributed.finish()  # both ranks done before either tears down its connections
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # a rank that failed leaves without waiting for the other
+            dist.destroy_process_group()
 
 
 def _ddp(tmp_path, batch_size, epochs, **training):
@@ -80,6 +82,8 @@ def test_single_process_helpers_are_identities():
     t = torch.arange(3.0)
     assert distributed.all_reduce_sum(t) is t and torch.equal(t, torch.arange(3.0))
     distributed.setup("cpu")  # no WORLD_SIZE: nothing to join
+    assert not dist.is_initialized()
+    distributed.finish()  # nothing to leave
     assert not dist.is_initialized()
 
 

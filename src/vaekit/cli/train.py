@@ -54,8 +54,9 @@ def train(args) -> int:
         return 0
     if _join_torchrun(cfg.training.device):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
         follow_run(cfg)
-        return 0
-    train_run(cfg, out=args.out)
+    else:
+        train_run(cfg, out=args.out)
+    distributed.finish()
     return 0
 
 
@@ -73,8 +74,9 @@ def _resume(args) -> int:
     device = folder.run_config(folder.read_run(args.resume)).training.device if distributed.launched() else None
     if _join_torchrun(device):
         follow_run(resume=args.resume, epochs=epochs)
-        return 0
-    resume_run(args.resume, epochs=epochs)
+    else:
+        resume_run(args.resume, epochs=epochs)
+    distributed.finish()
     return 0
 
 

@@ -60,6 +60,15 @@ def setup(device: str = "auto") -> None:
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
 
 
+def finish() -> None:
+    """Leave the process group together (no-op for a single process): a barrier first, so that
+    no rank tears down its connections while another still works (rank 0 writing the run folder),
+    then the group is destroyed before the interpreter exits."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum ``t`` over all ranks in place (identity for one process); returns ``t``."""
     if rank_and_world()[1] > 1:
