@@ -194,3 +194,16 @@ def test_train_run_refuses_a_sequence_config_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="train_sequence_run"):
         vaekit.train_run(cfg, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_tokenising_is_announced_before_training_and_counted_after(tmp_path, capsys):
+    """Without a terminal there is no bar, so a long tokenisation says what it does and what it made."""
+    data = tmp_path / "mols.csv"
+    data.write_text("SMILES\n" + "\n".join(SMILES * 2) + "\n")
+    assert main(["train", "--model", "sequence", "--data", str(data), "--hidden", "8", "--latent-dim", "2",
+                 "--embed-dim", "4", "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "r"),
+                 "--no-progress", "data.test_fraction=0.1"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "tokenis" in line]
+    assert len(err) == 2 and err[0].startswith("vaekit: reading and tokenising") and "(smiles)" in err[0]
+    counts = [int(word.replace(",", "")) for word in err[1].split(" in ")[0].split() if word.replace(",", "").isdigit()]
+    assert len(counts) == 3 and sum(counts) == 2 * len(SMILES) and counts[0] > counts[1] > 0

@@ -30,6 +30,7 @@ from vaekit.core.sequence import SequenceVAE
 from vaekit.errors import ConfigError, RunError
 from vaekit.runs import folder
 from vaekit.runs.jobs import RunWriter, default_run_dir
+from vaekit.training.compiling import tell
 from vaekit.training.loop import train
 from vaekit.training.runtime import pick_device
 from vaekit.training.setup import check_fits, resolve_config
@@ -110,7 +111,12 @@ def train_sequence_run(cfg: Config, out: Optional[str | Path] = None, tokens: st
     source = Path(str(cfg.data.name)).expanduser()
     if str(cfg.data.name).lower() != MOSES and source.is_file():
         cfg.data.name = str(source.resolve())  # resume and optimize re-read it from any working folder
+    tell(cfg.training, f"reading and tokenising the molecules of {cfg.data.name} ({tokens})")
+    started = time.perf_counter()
     data, vocab = molecule_splits(cfg, tokens, max_molecules, max_len=max_len, progress=cfg.training.progress)
+    tell(cfg.training, f"{data.train.shape[0]:,} training, {data.val.shape[0]:,} validation and {data.test.shape[0]:,} "
+                       f"test molecules tokenised in {time.perf_counter() - started:.0f} s ({len(vocab.tokens)} tokens, "
+                       f"at most {vocab.max_len} a molecule)")
     resolve_config(cfg, data)
     model, device = _build(lambda: build_sequence_model(cfg, vocab, embed_dim, bidirectional, word_dropout), cfg)
     app = {"tokens": vocab.kind, "max_molecules": max_molecules, "max_len": vocab.max_len, "vocabulary": VOCABULARY}
