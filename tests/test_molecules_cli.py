@@ -204,6 +204,6 @@ def test_tokenising_is_announced_before_training_and_counted_after(tmp_path, cap
                  "--embed-dim", "4", "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "r"),
                  "--no-progress", "data.test_fraction=0.1"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "tokenis" in line]
-    assert len(err) == 2 and err[0].startswith("vaekit: reading and tokenising") and "(smiles)" in err[0]
+    assert len(err) == 2 and err[0].startswith("vaekit: tokenising 36 molecules of") and "(smiles)" in err[0]
     counts = [int(word.replace(",", "")) for word in err[1].split(" in ")[0].split() if word.replace(",", "").isdigit()]
     assert len(counts) == 3 and sum(counts) == 2 * len(SMILES) and counts[0] > counts[1] > 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -126,10 +126,15 @@ def skip_line(counts: dict[str, int], where: str) -> Optional[str]:
 
 def molecule_splits(cfg: Config, kind: str = "smiles", max_molecules: Optional[int] = None,
                     vocab: Optional[Vocabulary] = None, max_len: Optional[int] = None,
-                    progress: bool = True) -> tuple[DataSplits, Vocabulary]:
+                    progress: bool = True, say: Optional[Callable[[str], None]] = None
+                    ) -> tuple[DataSplits, Vocabulary]:
     """The DataSplits of token ids (int64, ``(N, max_len + 2)``) of ``cfg.data.name`` and the
-    vocabulary (built from the training molecules unless ``vocab`` is given, e.g. when resuming)."""
+    vocabulary (built from the training molecules unless ``vocab`` is given, e.g. when resuming);
+    ``say`` hears one line once the strings are read, before the (long) tokenising."""
     train, val, test, skipped = read_molecules(cfg, max_molecules, progress, kind if vocab is None else vocab.kind)
+    if say is not None:
+        say(f"tokenising {len(train) + len(val) + len(test):,} molecules of {cfg.data.name} "
+            f"({kind if vocab is None else vocab.kind})")
     line = skip_line(skipped, str(cfg.data.name))
     if line:
         warn(line)

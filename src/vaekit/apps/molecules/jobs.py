@@ -111,9 +111,9 @@ def train_sequence_run(cfg: Config, out: Optional[str | Path] = None, tokens: st
     source = Path(str(cfg.data.name)).expanduser()
     if str(cfg.data.name).lower() != MOSES and source.is_file():
         cfg.data.name = str(source.resolve())  # resume and optimize re-read it from any working folder
-    tell(cfg.training, f"reading and tokenising the molecules of {cfg.data.name} ({tokens})")
     started = time.perf_counter()
-    data, vocab = molecule_splits(cfg, tokens, max_molecules, max_len=max_len, progress=cfg.training.progress)
+    data, vocab = molecule_splits(cfg, tokens, max_molecules, max_len=max_len, progress=cfg.training.progress,
+                                  say=lambda message: tell(cfg.training, message))
     tell(cfg.training, f"{data.train.shape[0]:,} training, {data.val.shape[0]:,} validation and {data.test.shape[0]:,} "
                        f"test molecules tokenised in {time.perf_counter() - started:.0f} s ({len(vocab.tokens)} tokens, "
                        f"at most {vocab.max_len} a molecule)")
