@@ -131,10 +131,10 @@ def molecule_splits(cfg: Config, kind: str = "smiles", max_molecules: Optional[i
     """The DataSplits of token ids (int64, ``(N, max_len + 2)``) of ``cfg.data.name`` and the
     vocabulary (built from the training molecules unless ``vocab`` is given, e.g. when resuming);
     ``say`` hears one line once the strings are read, before the (long) tokenising."""
-    train, val, test, skipped = read_molecules(cfg, max_molecules, progress, kind if vocab is None else vocab.kind)
+    kind = kind if vocab is None else vocab.kind
+    train, val, test, skipped = read_molecules(cfg, max_molecules, progress, kind)
     if say is not None:
-        say(f"tokenising {len(train) + len(val) + len(test):,} molecules of {cfg.data.name} "
-            f"({kind if vocab is None else vocab.kind})")
+        say(f"tokenising {len(train) + len(val) + len(test):,} molecules of {cfg.data.name} ({kind})")
     line = skip_line(skipped, str(cfg.data.name))
     if line:
         warn(line)

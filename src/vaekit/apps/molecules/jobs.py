@@ -115,7 +115,7 @@ def train_sequence_run(cfg: Config, out: Optional[str | Path] = None, tokens: st
     data, vocab = molecule_splits(cfg, tokens, max_molecules, max_len=max_len, progress=cfg.training.progress,
                                   say=lambda message: tell(cfg.training, message))
     tell(cfg.training, f"{data.train.shape[0]:,} training, {data.val.shape[0]:,} validation and {data.test.shape[0]:,} "
-                       f"test molecules tokenised in {time.perf_counter() - started:.0f} s ({len(vocab.tokens)} tokens, "
+                       f"test molecules read and tokenised in {time.perf_counter() - started:.0f} s ({len(vocab.tokens)} tokens, "
                        f"at most {vocab.max_len} a molecule)")
     resolve_config(cfg, data)
     model, device = _build(lambda: build_sequence_model(cfg, vocab, embed_dim, bidirectional, word_dropout), cfg)
