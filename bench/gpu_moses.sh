@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# MOSES on a GPU, as one command for a lent machine with PyTorch but no internet, no vaekit, no
+# RDKit and no datasets: two sequence VAEs (settings A and B below) trained side by side on all of
+# MOSES's training molecules, then 30,000 SMILES sampled from each. The metrics (RDKit, FCD) are
+# computed afterwards where RDKit is, with `python bench/moses.py evaluate` on the samples.
+#
+# The number of passes is set by the time box: a one-epoch calibration of both settings at once
+# on CAL_MOLECULES molecules measures molecules/s, and each full run gets as many whole epochs as
+# fit in TRAIN_S seconds at that rate (the cosine schedule then spans them); --max-minutes stops
+# a run that turns out slower after the epoch that crosses the box.
+#
+# Prepare once, in the repository root (the data travels in .device, which git ignores):
+#   mkdir -p .device/data/molecules/moses && cp ../shared/datasets/molecules/moses/{train,test}.csv.gz .device/data/molecules/moses/
+# Try it on a CPU with small numbers: DEVICE=cpu CAL_MOLECULES=2000 FULL_MOLECULES=4000 TRAIN_S=20 N=200 bash bench/gpu_moses.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-gpu-out}"
+RUNS="${RUNS:-/tmp/vaekit-moses-runs}"
+DEVICE="${DEVICE:-cuda}"
+TRAIN_S="${TRAIN_S:-300}"              # seconds of training per run, both runs at once
+DEADLINE="${DEADLINE:-540}"            # seconds after the start by which everything is in $OUT
+CAL_MOLECULES="${CAL_MOLECULES:-100000}"
+FULL_MOLECULES="${FULL_MOLECULES:-0}"  # 0: all 1,574,663 (MOSES's training split less 10,000 for validation)
+N="${N:-30000}"
+LOGS="$RUNS/logs"  # every log but the main one travels in runs.tar.gz (a device machine hands back 8 files)
+mkdir -p "$OUT" "$LOGS"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEKIT_DATA_DIR="$PWD/.device/data"
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+LOG="$OUT/gpu_moses.log"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$LOG"
+python3 -c "import torch, vaekit; print('torch', torch.__version__, 'vaekit', vaekit.__version__,
+      'GPU', torch.cuda.get_device_name() if torch.cuda.is_available() else None)" 2>&1 | tee -a "$LOG" \
+  || { echo "torch or vaekit does not import"; exit 1; }
+
+# the settings, chosen before the run (bench/results/choices.md): a 3-layer GRU of 512 units (the
+# MOSES VAE's decoder size), z of 128, batch 512, Adam 1e-3 on a cosine schedule, the molecule
+# defaults' KL warm-up (2,000 steps) and free bits (0.1 nats); A the ELBO (beta 1), B beta 0.2
+COMMON="--data moses --model sequence --hidden 512,512,512 --latent-dim 128 --batch-size 512 --lr 1e-3
+        --device $DEVICE --no-progress training.matmul_precision=high"
+settings() { case "$1" in A) echo "--beta 1";; B) echo "--beta 0.2";; esac; }
+
+status=0
+t0=$(date +%s)
+for s in A B; do
+  python3 -m vaekit train $COMMON $(settings $s) --max-molecules "$CAL_MOLECULES" --epochs 1 \
+    --out "$RUNS/cal-$s" > "$LOGS/cal-$s.log" 2>&1 &
+done
+wait
+rate=$(python3 - "$RUNS" <<'EOF'
+import json, sys
+rates = []
+for s in "AB":
+    try:
+        rates.append(json.loads(open(f"{sys.argv[1]}/cal-{s}/metrics.jsonl").readline())["samples_per_s"])
+    except (OSError, ValueError, KeyError):
+        pass
+print(int(min(rates)) if len(rates) == 2 else 0)
+EOF
+)
+echo "calibration: $rate molecules/s per run, both at once, in $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+tail -n 3 "$LOGS/cal-A.log" "$LOGS/cal-B.log" | tee -a "$LOG"
+[ "$rate" -gt 0 ] || { echo "the calibration runs failed"; exit 1; }
+total=$([ "$FULL_MOLECULES" -gt 0 ] && echo "$FULL_MOLECULES" || echo 1574663)
+epochs=$(( TRAIN_S * rate / total ))
+molecules=$FULL_MOLECULES
+if [ "$epochs" -lt 1 ]; then  # slower than one pass in the box: one epoch over as many as fit
+  epochs=1; molecules=$(( TRAIN_S * rate ))
+fi
+[ "$epochs" -gt 100 ] && epochs=100
+minutes=$(python3 -c "print(round($TRAIN_S * 1.15 / 60, 2))")
+echo "full runs: $epochs epochs over $([ "$molecules" -gt 0 ] && echo "$molecules" || echo all) molecules, cosine schedule, box $minutes min" | tee -a "$LOG"
+
+t1=$(date +%s)
+for s in A B; do
+  timeout $(( t0 + DEADLINE - 90 - $(date +%s) )) python3 -m vaekit train $COMMON $(settings $s) --max-molecules "$molecules" \
+    --epochs "$epochs" --lr-schedule cosine --max-minutes "$minutes" --out "$RUNS/$s" > "$LOGS/train-$s.log" 2>&1 &
+done
+wait
+echo "training done in $(( $(date +%s) - t1 )) s" | tee -a "$LOG"
+for s in A B; do
+  tail -n 6 "$LOGS/train-$s.log" | tee -a "$LOG"
+  timeout 60 python3 -m vaekit sample "$RUNS/$s" -n "$N" --seed 0 --out "$OUT/gen-$s.csv" --no-progress 2>&1 | tee -a "$LOG" \
+    || status=1
+done
+# the run folders without their weights (config, vocabulary, metrics, logs) in one file
+tar czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.safetensors' --exclude='resume*' A B cal-A cal-B logs 2>>"$LOG" || status=1
+# run A's weights, in parts under the size a device machine hands back per file
+if [ -f "$RUNS/A/model.safetensors" ]; then
+  split -b 15M -d "$RUNS/A/model.safetensors" "$OUT/A-model.safetensors.part"
+  sha256sum "$RUNS/A/model.safetensors" | tee -a "$LOG"
+fi
+echo "all done in $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+exit $status
