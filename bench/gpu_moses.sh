@@ -62,9 +62,9 @@ echo "calibration: $rate molecules/s per run, both at once, in $(( $(date +%s) -
 tail -n 3 "$LOGS/cal-A.log" "$LOGS/cal-B.log" | tee -a "$LOG"
 [ "$rate" -gt 0 ] || { echo "the calibration runs failed"; exit 1; }
 total=$([ "$FULL_MOLECULES" -gt 0 ] && echo "$FULL_MOLECULES" || echo 1574663)
-epochs=$(( TRAIN_S * rate / total ))
+epochs=$(( (TRAIN_S * rate + total / 2) / total ))  # the nearest whole number: --max-minutes guards the box
 molecules=$FULL_MOLECULES
-if [ "$epochs" -lt 1 ]; then  # slower than one pass in the box: one epoch over as many as fit
+if [ $(( TRAIN_S * rate )) -lt "$total" ]; then  # slower than one pass in the box: one epoch over as many as fit
   epochs=1; molecules=$(( TRAIN_S * rate ))
 fi
 [ "$epochs" -gt 100 ] && epochs=100
@@ -80,7 +80,7 @@ wait
 echo "training done in $(( $(date +%s) - t1 )) s" | tee -a "$LOG"
 for s in A B; do
   tail -n 6 "$LOGS/train-$s.log" | tee -a "$LOG"
-  timeout 60 python3 -m vaekit sample "$RUNS/$s" -n "$N" --seed 0 --out "$OUT/gen-$s.csv" --no-progress 2>&1 | tee -a "$LOG" \
+  timeout 150 python3 -m vaekit sample "$RUNS/$s" -n "$N" --seed 0 --out "$OUT/gen-$s.csv" --no-progress 2>&1 | tee -a "$LOG" \
     || status=1
 done
 # the run folders without their weights (config, vocabulary, metrics, logs) in one file

@@ -6,6 +6,7 @@
     python bench/moses.py collapse --molecules 20000 --main-run runs/moses-seq
     python bench/moses.py collapse --molecules 20000 --folder runs --only 3 4   # new arms, rows added
     python bench/moses.py temperature --run runs/moses-seq
+    python bench/moses.py validate --run RUN --samples RUN/gen.csv    # choosing between runs: validation data only
 
 ``train`` is RECIPE (``vaekit train --data moses --model sequence --max-molecules 0 --epochs 3
 --lr-schedule cosine``: every MOSES training molecule, three passes, the learning rate falling
@@ -238,6 +239,11 @@ def main() -> None:
     o.add_argument("--budget", type=int, default=500)
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--out", default="bench/results/moses_optimize.md")
+    v = sub.add_parser("validate", help="validity, uniqueness, novelty and FCD of samples against the run's own "
+                       "validation molecules (held out of the training split): for choosing between runs")
+    v.add_argument("--run", required=True)
+    v.add_argument("--samples", required=True, help="a CSV (SMILES header) or text file of sampled SMILES")
+    v.add_argument("--out", default=None, help="a JSON file for the result (default: RUN/validation_metrics.json)")
     tp = sub.add_parser("temperature")
     tp.add_argument("--run", default="runs/moses-seq")
     tp.add_argument("--n", type=int, default=10000)
@@ -246,7 +252,32 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # one thread: the machine is shared, and the numbers stay comparable
     {"train": train, "evaluate": evaluate, "collapse": collapse, "optimize": optimize,
-     "temperature": temperature}[args.phase](args)
+     "temperature": temperature, "validate": validate}[args.phase](args)
+
+
+def validate(args) -> None:
+    """The selection metrics of bench/results/choices.md, on no test molecule: the samples' validity,
+    unique@10k, novelty against the whole training split, and FCD against the run's validation split
+    (the molecules its config held out of MOSES's training split)."""
+    run = Path(args.run)
+    doc = folder.read_run(run)
+    app = doc.get("app", {})
+    config = sequence_config()
+    config.data = type(config.data)(**{**vars(config.data), **doc["config"]["data"]})
+    config.data.data_dir = str(data_dir())
+    _, val, _, _ = read_molecules(config, app.get("max_molecules"), progress=False, kind="smiles")
+    lines = [line.strip() for line in Path(args.samples).read_text().splitlines()]
+    samples = [s for s in lines[1:] if s] if lines and lines[0] == "SMILES" else [s for s in lines if s]
+    valid = [c for c in (canonical_smiles(s) for s in samples) if c is not None]
+    train = load_moses("train", data_dir())
+    start = time.perf_counter()
+    result = {"samples": len(samples), "validation_molecules": len(val), "valid": len(valid) / max(len(samples), 1),
+              "unique@10000": m.unique_at_k(valid, 10000, canonical=True), "novelty": m.novelty(valid, train, canonical=True),
+              "FCD/Val": fcd.fcd(valid, val)}
+    result["seconds"] = time.perf_counter() - start
+    out = Path(args.out) if args.out else run / "validation_metrics.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
 
 
 def _sample(args, model, vocab) -> tuple[list[str], float]:

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vaekit.apps.molecules import chemistry
-from vaekit.apps.molecules.corpus import read_lines, read_molecules, skip_line, warn
+from vaekit.apps.molecules.corpus import read_lines, read_molecules, skip_line
+from vaekit.training.console import warn
 from vaekit.apps.molecules.evaluate import evaluate_sequence_run
 from vaekit.apps.molecules.generate import encode_smiles, interpolate_smiles, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, resume_sequence_run, sequence_config, train_sequence_run

@@ -24,7 +24,6 @@ same seed on one machine take the same path.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Callable, Optional
 
@@ -99,13 +98,6 @@ def auto_compile(model: torch.nn.Module, t, amp: Optional[torch.dtype], total_st
     if estimate * gain < COLD_COMPILE_S:
         return False, f"a short run (about {estimate:.0f} s eager) does not repay a compilation"
     return True, f"a long run (about {estimate / 60:.0f} min eager)"
-
-
-def tell(t, message: str) -> None:
-    """One line on stderr from rank 0, unless the run is silent (``training.verbose=false``)."""
-    if t.verbose and distributed.is_main():
-        sys.stderr.write(f"vaekit: {message}\n")
-        sys.stderr.flush()
 
 
 def with_fallback(compiled: Callable, eager: Callable, say: Callable[[str], None]) -> Callable:

@@ -21,7 +21,8 @@ from vaekit.core.semisupervised import UNLABELLED, loss_for
 from vaekit.data.batching import bernoulli_draw, uniform16
 from vaekit.errors import ConfigError
 from vaekit.training import distributed
-from vaekit.training.compiling import auto_compile, tell, with_fallback
+from vaekit.training.compiling import auto_compile, with_fallback
+from vaekit.training.console import tell
 from vaekit.training.runtime import SUBNORMAL_SWEEP, Runtime, clear_tiny_moments, clip_gradients, require_cpp_compiler
 
 Terms = dict[str, torch.Tensor]

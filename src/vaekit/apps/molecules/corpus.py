@@ -27,17 +27,13 @@ from vaekit.data.molecules import load_moses, read_smiles, read_user_text
 from vaekit.data.registry import data_dir
 from vaekit.data.splits import DataSplits, split_indices
 from vaekit.errors import DataError
+from vaekit.training.console import warn
 
 __all__ = ["MAX_VAL", "MOSES", "encode_all", "molecule_splits", "read_lines", "read_molecules", "skip_line", "warn"]
 
 MOSES = "moses"
 MAX_VAL = 10_000  # validation molecules: the loop scores all of them after every epoch
 CHUNK = 20_000  # molecules per progress-bar step while tokenising
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"vaekit: warning: {message}\n")
-    sys.stderr.flush()
 
 
 def _bar(items=None, progress: bool = True, **kw) -> tqdm:

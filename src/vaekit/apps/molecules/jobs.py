@@ -30,7 +30,7 @@ from vaekit.core.sequence import SequenceVAE
 from vaekit.errors import ConfigError, RunError
 from vaekit.runs import folder
 from vaekit.runs.jobs import RunWriter, default_run_dir
-from vaekit.training.compiling import tell
+from vaekit.training.console import tell
 from vaekit.training.loop import train
 from vaekit.training.runtime import pick_device
 from vaekit.training.setup import check_fits, resolve_config
