@@ -25,13 +25,14 @@ fi
 export PYTHONPATH="/tmp/vaekit-site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEKIT_DATA_DIR="$PWD/.device/data"
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt"
-python3 -c "import torch, vaekit, pythae; print('torch', torch.__version__, 'vaekit', vaekit.__version__,
+python3 -c "import torch, vaekit$([ "${BENCH:-1}" = 0 ] || echo ', pythae'); print('torch', torch.__version__, 'vaekit', vaekit.__version__,
       'GPU', torch.cuda.get_device_name() if torch.cuda.is_available() else None)" \
   || { echo "torch, vaekit or pythae does not import"; exit 1; }
 
 status=0
+BENCH="${BENCH:-1}"  # BENCH=0: only the CLI's GPU paths below, without the throughput benchmark (and pythae)
 # the benchmark first: it is what the checks are for, and it writes its table only at its end
-timeout 420 python3 bench/throughput.py --device "$DEVICE" ${BENCH_ARGS:---rounds 1 --later-epoch 0} \
+[ "$BENCH" = 0 ] || timeout 420 python3 bench/throughput.py --device "$DEVICE" ${BENCH_ARGS:---rounds 1 --later-epoch 0} \
   --out "$OUT/throughput-gpu.md" 2>&1 | grep -v "Warning" | tee "$OUT/throughput.log" || status=1
 # the GPU paths of the CLI: bf16 autocast (precision=auto), channels_last conv, compile; pictures and eval.
 # The run folders stay in $RUNS: $OUT gets a few files only (a device machine hands back at most 8).
