@@ -4,9 +4,12 @@ the `torchrun -m vaekit train` command line, stopped and resumed."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,23 +91,31 @@ def test_single_process_helpers_are_identities():
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    """torchrun with two ranks; each rank's output is also kept in files (torchrun's --tee), and a
+    failed launch's stderr ends with every rank's last lines, so a failure says where it happened."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    logs = Path(tempfile.mkdtemp(prefix="vaekit-torchrun-"))
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-               "-m", "vaekit", "train", "--no-progress", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+               f"--log-dir={logs}", "--tee=3", "-m", "vaekit", "train", "--no-progress", *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    if done.returncode != 0:
+        tails = [f"--- {p.relative_to(logs)}:\n" + p.read_text(errors="replace")[-1500:] for p in sorted(logs.rglob("std*.log"))]
+        done.stderr += "\n" + "\n".join(tails)
+    shutil.rmtree(logs, ignore_errors=True)
+    return done
 
 
 def test_torchrun_cli_writes_one_run_folder_and_resumes_exactly(tmp_path):
     """`torchrun -m vaekit train` as the README shows it: rank 0 alone reports and writes the run folder,
     and a run stopped after 2 epochs and resumed to 3 ends with the weights of an uninterrupted one."""
     first = _torchrun("--epochs", "2", "--out", str(tmp_path / "part"))
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 0, first.stderr[-6000:]
     assert first.stdout.count("run folder:") == 1
     assert (first.stdout + first.stderr).count("PosteriorCollapseWarning") <= 1  # never one per rank
     resumed = _torchrun("--resume", str(tmp_path / "part"), "--epochs", "3")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.returncode == 0, resumed.stderr[-6000:]
     whole = _torchrun("--epochs", "3", "--out", str(tmp_path / "whole"))
-    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert whole.returncode == 0, whole.stderr[-6000:]
     part, full = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("part", "whole"))
     for key in full:
         assert torch.equal(part[key], full[key]), key

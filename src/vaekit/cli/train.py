@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -52,12 +54,12 @@ def train(args) -> int:
     if cfg.model.m1 is not None:  # M1+M2: M2 on the codes of a VAE run
         train_m1m2_run(cfg, out=args.out)
         return 0
-    if _join_torchrun(cfg.training.device):  # ranks > 0 under torchrun: train alongside rank 0, write nothing
+    follower = _join_torchrun(cfg.training.device)
+    if follower:  # ranks > 0 under torchrun: train alongside rank 0, write nothing
         follow_run(cfg)
     else:
         train_run(cfg, out=args.out)
-    distributed.finish()
-    return 0
+    return _leave_torchrun(follower)
 
 
 def _resume(args) -> int:
@@ -72,11 +74,24 @@ def _resume(args) -> int:
         resume_m1m2_run(args.resume, epochs=epochs)
         return 0
     device = folder.run_config(folder.read_run(args.resume)).training.device if distributed.launched() else None
-    if _join_torchrun(device):
+    follower = _join_torchrun(device)
+    if follower:
         follow_run(resume=args.resume, epochs=epochs)
     else:
         resume_run(args.resume, epochs=epochs)
+    return _leave_torchrun(follower)
+
+
+def _leave_torchrun(follower: bool) -> int:
+    """Leave the process group (a no-op outside torchrun). A rank > 0 has written nothing and holds
+    nothing worth finalising, so it ends here, without the interpreter's teardown: there, now and
+    then after a clean run, a gloo thread aborted the process (SIGABRT, "terminate called without an
+    active exception") and torchrun reported the whole job failed."""
     distributed.finish()
+    if follower:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
