@@ -2,7 +2,8 @@
 # MOSES on a GPU, as one command for a lent machine with PyTorch but no internet, no vaekit, no
 # RDKit and no datasets: two sequence VAEs (settings A and B below) trained side by side on all of
 # MOSES's training molecules, then 30,000 SMILES sampled from each. The metrics (RDKit, FCD) are
-# computed afterwards where RDKit is, with `python bench/moses.py evaluate` on the samples.
+# computed afterwards where RDKit is: `python bench/moses.py validate` on the samples (validation
+# molecules, for choosing) and `evaluate` on the chosen run's folder (the test split).
 #
 # The number of passes is set by the time box: a one-epoch calibration of both settings at once
 # on CAL_MOLECULES molecules measures molecules/s, and each full run gets as many whole epochs as

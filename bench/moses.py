@@ -41,7 +41,7 @@ from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, sequence_config, train_sequence_run
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats
 from vaekit.apps.molecules.optimize import optimize_property
-from vaekit.data.molecules import load_moses
+from vaekit.data.molecules import load_moses, read_smiles
 from vaekit.data.registry import data_dir
 from vaekit.runs import folder
 
@@ -261,15 +261,12 @@ def validate(args) -> None:
     (the molecules its config held out of MOSES's training split)."""
     run = Path(args.run)
     doc = folder.read_run(run)
-    app = doc.get("app", {})
-    config = sequence_config()
-    config.data = type(config.data)(**{**vars(config.data), **doc["config"]["data"]})
-    config.data.data_dir = str(data_dir())
-    _, val, _, _ = read_molecules(config, app.get("max_molecules"), progress=False, kind="smiles")
-    lines = [line.strip() for line in Path(args.samples).read_text().splitlines()]
-    samples = [s for s in lines[1:] if s] if lines and lines[0] == "SMILES" else [s for s in lines if s]
-    valid = [c for c in (canonical_smiles(s) for s in samples) if c is not None]
-    train = load_moses("train", data_dir())
+    cfg = folder.run_config(doc)  # its data settings give the same validation split as its training had
+    cfg.data.data_dir = str(data_dir())
+    _, val, _, _ = read_molecules(cfg, doc.get("app", {}).get("max_molecules"), progress=False)
+    samples = read_smiles(args.samples)
+    valid = m.valid_canonical(samples)
+    train = load_moses("train", data_dir())  # novelty against the whole training file, as evaluate measures it
     start = time.perf_counter()
     result = {"samples": len(samples), "validation_molecules": len(val), "valid": len(valid) / max(len(samples), 1),
               "unique@10000": m.unique_at_k(valid, 10000, canonical=True), "novelty": m.novelty(valid, train, canonical=True),

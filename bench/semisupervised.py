@@ -112,9 +112,9 @@ def mnist():
     return cfg, data
 
 
-def train_m1(cache: Path) -> None:
+def fit_m1():
     """M1: a VAE on the training images (dynamic binarisation, early stopping on the validation
-    images, no labels), then the posterior means of every split, cached."""
+    images, no labels); (model, data, config, history, training seconds)."""
     cfg, data = mnist()
     cfg.model.hidden, cfg.model.latent_dim = M1["hidden"], M1["latent_dim"]
     cfg.data.binarize, cfg.model.likelihood = "dynamic", "bernoulli"
@@ -124,8 +124,13 @@ def train_m1(cache: Path) -> None:
     model = VAE(cfg.model, data.shape)
     started = time.perf_counter()
     history = train(model, data, cfg)
-    seconds = time.perf_counter() - started
-    codes = {s: posterior_means(model.eval(), eval_inputs(data, s, cfg)).numpy() for s in ("train", "val", "test")}
+    return model.eval(), data, cfg, history, time.perf_counter() - started
+
+
+def train_m1(cache: Path) -> None:
+    """M1 (:func:`fit_m1`), then the posterior means of every split, cached."""
+    model, data, cfg, history, seconds = fit_m1()
+    codes = {s: posterior_means(model, eval_inputs(data, s, cfg)).numpy() for s in ("train", "val", "test")}
     np.savez(cache, **codes, **{f"{s}_labels": getattr(data, f"{s}_labels").numpy() for s in ("train", "val", "test")},
              seconds=seconds, best=json.dumps(history[-1]["best_epoch"]), val_elbo=max(r["val_elbo"] for r in history))
     print(f"M1: {len(history)} epochs in {seconds:.0f} s, best validation ELBO {max(r['val_elbo'] for r in history):.2f}")

@@ -15,35 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import torch
 
-from semisupervised import M1, SETTINGS, mnist  # beside this script
-from vaekit.apps.classifier import VAEClassifier
-from vaekit.core.models import VAE
+from semisupervised import SETTINGS, fit_m1, m2_error  # beside this script
 from vaekit.data.splits import draw_labelled
-from vaekit.training.loop import train
 from vaekit.training.setup import eval_inputs
 
 
 def m1(cache: str) -> None:
-    cfg, data = mnist()
-    cfg.model.hidden, cfg.model.latent_dim = M1["hidden"], M1["latent_dim"]
-    cfg.data.binarize, cfg.model.likelihood = "dynamic", "bernoulli"
-    t = cfg.training
-    t.epochs, t.progress, t.device, t.compile = M1["epochs"], False, "cpu", False
-    torch.manual_seed(0)
-    model = VAE(cfg.model, data.shape)
-    started = time.perf_counter()
-    train(model, data, cfg)
-    print(f"M1 trained in {time.perf_counter() - started:.0f} s", flush=True)
+    model, data, cfg, _, seconds = fit_m1()
+    print(f"M1 trained in {seconds:.0f} s", flush=True)
     out = {}
     with torch.no_grad():
         for split in ("train", "val", "test"):
             x = eval_inputs(data, split, cfg)
-            q = [model.eval().encode(x[i:i + 1000]) for i in range(0, len(x), 1000)]
+            q = [model.encode(x[i:i + 1000]) for i in range(0, len(x), 1000)]
             out[split] = torch.cat([p.mean for p in q]).numpy()
             out[f"{split}_logvar"] = torch.cat([p.logvar for p in q]).numpy()
             out[f"{split}_labels"] = getattr(data, f"{split}_labels").numpy()
@@ -52,22 +40,17 @@ def m1(cache: str) -> None:
 
 def m2(cache: str, draws: int, epochs: int) -> None:
     z = np.load(cache)
-    labels = z["train_labels"]
+    x, labels = z["train"], z["train_labels"]
     picked = draw_labelled(labels, 100, 10, 0)
-    y = np.full(len(labels), -1)
-    y[picked] = labels[picked]
-    x = z["train"]
-    if draws:
+    if draws:  # every image repeated with its draws; the labelled ones keep their label in each copy
         rng = np.random.default_rng(0)
         std = np.exp(0.5 * z["train_logvar"])
         x = np.concatenate([z["train"] + std * rng.standard_normal(std.shape) for _ in range(draws)])
-        y = np.tile(y, draws)
-    started = time.perf_counter()
-    clf = VAEClassifier(m1=False, standardize=False, random_state=0, **{**SETTINGS["chosen"], "epochs": epochs})
-    clf.fit(x.astype(np.float32), y)
-    error = 1 - clf.score(z["val"], z["val_labels"])
-    print(json.dumps({"draws": draws, "epochs": epochs, "val_error_%": round(100 * error, 2),
-                      "seconds": round(time.perf_counter() - started)}))
+        picked = np.concatenate([picked + k * len(labels) for k in range(draws)])
+        labels = np.tile(labels, draws)
+    error, seconds = m2_error(x.astype(np.float32), labels, picked, z["val"], z["val_labels"],
+                              {**SETTINGS["chosen"], "epochs": epochs})
+    print(json.dumps({"draws": draws, "epochs": epochs, "val_error_%": round(100 * error, 2), "seconds": round(seconds)}))
 
 
 def main() -> None:

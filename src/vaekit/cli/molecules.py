@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 
 from vaekit.apps.molecules import chemistry
 from vaekit.apps.molecules.corpus import read_lines, read_molecules, skip_line
-from vaekit.training.console import warn
 from vaekit.apps.molecules.evaluate import evaluate_sequence_run
 from vaekit.apps.molecules.generate import encode_smiles, interpolate_smiles, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, resume_sequence_run, sequence_config, train_sequence_run
@@ -29,6 +28,7 @@ from vaekit.cli.output import eval_lines, out_path
 from vaekit.data.molecules import read_smiles
 from vaekit.errors import ConfigError
 from vaekit.runs import folder
+from vaekit.training.console import warn
 
 __all__ = ["encode", "evaluate", "interpolate", "not_for_sequences", "optimize", "resume", "sample", "train"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from typing import Callable, Optional
 
 import torch
@@ -14,13 +13,13 @@ from vaekit.config import Config
 from vaekit.data.batching import binarize_fixed
 from vaekit.errors import ConfigError
 from vaekit.training import distributed
+from vaekit.training.console import warn
 
 
 def notice(message: str) -> None:
     """A one-line warning on stderr, from rank 0 only (under torchrun every rank resolves the config)."""
     if distributed.is_main():
-        sys.stderr.write(f"vaekit: warning: {message}\n")
-        sys.stderr.flush()
+        warn(message)
 
 
 def needs_resolving(cfg: Config) -> bool:

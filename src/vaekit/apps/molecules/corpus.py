@@ -29,7 +29,7 @@ from vaekit.data.splits import DataSplits, split_indices
 from vaekit.errors import DataError
 from vaekit.training.console import warn
 
-__all__ = ["MAX_VAL", "MOSES", "encode_all", "molecule_splits", "read_lines", "read_molecules", "skip_line", "warn"]
+__all__ = ["MAX_VAL", "MOSES", "encode_all", "molecule_splits", "read_lines", "read_molecules", "skip_line"]
 
 MOSES = "moses"
 MAX_VAL = 10_000  # validation molecules: the loop scores all of them after every epoch
