@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # MOSES on a GPU, as one command for a lent machine with PyTorch but no internet, no vaekit, no
-# RDKit and no datasets: two sequence VAEs (settings A and B below) trained side by side on all of
-# MOSES's training molecules, then 30,000 SMILES sampled from each. The metrics (RDKit, FCD) are
+# RDKit and no datasets: two sequence VAEs (settings A and B below; SETTINGS=A trains A alone) trained
+# side by side on all of MOSES's training molecules, then 30,000 SMILES sampled from each. The metrics (RDKit, FCD) are
 # computed afterwards where RDKit is: `python bench/moses.py validate` on the samples (validation
 # molecules, for choosing) and `evaluate` on the chosen run's folder (the test split).
 #
-# The number of passes is set by the time box: a one-epoch calibration of both settings at once
+# The number of passes is set by the time box: a one-epoch calibration of the settings at once
 # on CAL_MOLECULES molecules measures molecules/s, and each full run gets as many whole epochs as
 # fit in TRAIN_S seconds at that rate (the cosine schedule then spans them); --max-minutes stops
 # a run that turns out slower after the epoch that crosses the box.
@@ -18,11 +18,13 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-out}"
 RUNS="${RUNS:-/tmp/vaekit-moses-runs}"
 DEVICE="${DEVICE:-cuda}"
-TRAIN_S="${TRAIN_S:-300}"              # seconds of training per run, both runs at once
+TRAIN_S="${TRAIN_S:-300}"              # seconds of training per run, all runs at once
 DEADLINE="${DEADLINE:-540}"            # seconds after the start by which everything is in $OUT
+RESERVE="${RESERVE:-90}"               # of which the last seconds are kept for sampling and packing
 CAL_MOLECULES="${CAL_MOLECULES:-100000}"
 FULL_MOLECULES="${FULL_MOLECULES:-0}"  # 0: all 1,574,663 (MOSES's training split less 10,000 for validation)
 N="${N:-30000}"
+SETTINGS="${SETTINGS:-A B}"            # the settings to train side by side (A alone gets the whole GPU)
 LOGS="$RUNS/logs"  # every log but the main one travels in runs.tar.gz (a device machine hands back 8 files)
 mkdir -p "$OUT" "$LOGS"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"
@@ -43,24 +45,24 @@ settings() { case "$1" in A) echo "--beta 1";; B) echo "--beta 0.2";; esac; }
 
 status=0
 t0=$(date +%s)
-for s in A B; do
+for s in $SETTINGS; do
   python3 -m vaekit train $COMMON $(settings $s) --max-molecules "$CAL_MOLECULES" --epochs 1 \
     --out "$RUNS/cal-$s" > "$LOGS/cal-$s.log" 2>&1 &
 done
 wait
-rate=$(python3 - "$RUNS" <<'EOF'
+rate=$(python3 - "$RUNS" $SETTINGS <<'EOF'
 import json, sys
 rates = []
-for s in "AB":
+for s in sys.argv[2:]:
     try:
         rates.append(json.loads(open(f"{sys.argv[1]}/cal-{s}/metrics.jsonl").readline())["samples_per_s"])
     except (OSError, ValueError, KeyError):
         pass
-print(int(min(rates)) if len(rates) == 2 else 0)
+print(int(min(rates)) if len(rates) == len(sys.argv[2:]) else 0)
 EOF
 )
-echo "calibration: $rate molecules/s per run, both at once, in $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
-tail -n 3 "$LOGS/cal-A.log" "$LOGS/cal-B.log" | tee -a "$LOG"
+echo "calibration: $rate molecules/s per run, settings $SETTINGS at once, in $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+for s in $SETTINGS; do tail -n 3 "$LOGS/cal-$s.log" | tee -a "$LOG"; done
 [ "$rate" -gt 0 ] || { echo "the calibration runs failed"; exit 1; }
 total=$([ "$FULL_MOLECULES" -gt 0 ] && echo "$FULL_MOLECULES" || echo 1574663)
 epochs=$(( (TRAIN_S * rate + total / 2) / total ))  # the nearest whole number: --max-minutes guards the box
@@ -73,19 +75,19 @@ minutes=$(python3 -c "print(round($TRAIN_S * 1.15 / 60, 2))")
 echo "full runs: $epochs epochs over $([ "$molecules" -gt 0 ] && echo "$molecules" || echo all) molecules, cosine schedule, box $minutes min" | tee -a "$LOG"
 
 t1=$(date +%s)
-for s in A B; do
-  timeout $(( t0 + DEADLINE - 90 - $(date +%s) )) python3 -m vaekit train $COMMON $(settings $s) --max-molecules "$molecules" \
+for s in $SETTINGS; do
+  timeout $(( t0 + DEADLINE - RESERVE - $(date +%s) )) python3 -m vaekit train $COMMON $(settings $s) --max-molecules "$molecules" \
     --epochs "$epochs" --lr-schedule cosine --max-minutes "$minutes" --out "$RUNS/$s" > "$LOGS/train-$s.log" 2>&1 &
 done
 wait
 echo "training done in $(( $(date +%s) - t1 )) s" | tee -a "$LOG"
-for s in A B; do
+for s in $SETTINGS; do
   tail -n 6 "$LOGS/train-$s.log" | tee -a "$LOG"
   timeout 150 python3 -m vaekit sample "$RUNS/$s" -n "$N" --seed 0 --out "$OUT/gen-$s.csv" --no-progress 2>&1 | tee -a "$LOG" \
     || status=1
 done
 # the run folders without their weights (config, vocabulary, metrics, logs) in one file
-tar czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.safetensors' --exclude='resume*' A B cal-A cal-B logs 2>>"$LOG" || status=1
+tar czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.safetensors' --exclude='resume*' $SETTINGS $(printf 'cal-%s ' $SETTINGS) logs 2>>"$LOG" || status=1
 # run A's weights, in parts under the size a device machine hands back per file
 if [ -f "$RUNS/A/model.safetensors" ]; then
   split -b 15M -d "$RUNS/A/model.safetensors" "$OUT/A-model.safetensors.part"
