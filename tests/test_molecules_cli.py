@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary
@@ -207,3 +208,42 @@ def test_tokenising_is_announced_before_training_and_counted_after(tmp_path, cap
     assert len(err) == 2 and err[0].startswith("vaekit: tokenising 36 molecules of") and "(smiles)" in err[0]
     counts = [int(word.replace(",", "")) for word in err[1].split(" in ")[0].split() if word.replace(",", "").isdigit()]
     assert len(counts) == 3 and sum(counts) == 2 * len(SMILES) and counts[0] > counts[1] > 0
+
+
+def test_property_head_is_ridge_where_the_property_is_linear_in_a_few_noisy_codes():
+    """Few rows, many dimensions, a linear property: the MLP can fit noise; the ridge head is kept,
+    its held-out R^2 near the truth's (signal variance over total: 1 / 1.25 = 0.8)."""
+    from vaekit.apps.molecules.optimize import _fit_head
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(600, 128, generator=g)
+    y = z[:, :8].sum(1) / 8**0.5 + 0.5 * torch.randn(600, generator=g)
+    head, r2, kind = _fit_head(z, y, seed=0)
+    assert kind == "ridge" and 0.65 < r2 < 0.9
+    assert not any(p.requires_grad for p in head.parameters())
+
+
+def test_property_head_is_the_mlp_where_the_property_is_not_linear():
+    from vaekit.apps.molecules.optimize import _fit_head
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2000, 4, generator=g)
+    y = (z[:, :2] ** 2).sum(1)  # no linear trend: ridge explains ~nothing
+    _, r2, kind = _fit_head(z, y, seed=0)
+    assert kind == "mlp" and r2 > 0.8
+
+
+def test_ridge_head_matches_scikit_learn():
+    from sklearn.linear_model import Ridge
+
+    from vaekit.apps.molecules.optimize import _ridge_head
+
+    g = torch.Generator().manual_seed(1)
+    x, x_held = torch.randn(200, 10, generator=g), torch.randn(50, 10, generator=g)
+    w = torch.randn(10, generator=g)
+    t, t_held = x @ w + 3.0 + torch.randn(200, generator=g), x_held @ w + 3.0
+    layer, r2 = _ridge_head(x, t, x_held, t_held, penalties=(5.0,))
+    ref = Ridge(alpha=5.0).fit(x.numpy(), t.numpy())
+    assert np.allclose(layer.weight.detach().numpy()[0], ref.coef_, atol=1e-4)
+    assert abs(float(layer.bias) - ref.intercept_) < 1e-4
+    assert abs(r2 - ref.score(x_held.numpy(), t_held.numpy())) < 1e-4

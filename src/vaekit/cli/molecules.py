@@ -155,7 +155,7 @@ def optimize(args) -> int:
     train_smiles = read_molecules(cfg, doc.get("app", {}).get("max_molecules"), progress=False)[0]
     result = optimize_property(model, vocab, train_smiles, args.property, budget=args.budget, labelled=args.labelled,
                                starts=args.starts, steps=args.steps, seed=args.seed)
-    print(f"{args.property}: head fitted on {result.labelled} scored training molecules (held-out R^2 "
+    print(f"{args.property}: {result.head_kind} head fitted on {result.labelled} scored training molecules (held-out R^2 "
           f"{result.head_r2:.2f}); best of them {result.best_labelled[1]:.3f} ({result.best_labelled[0]})")
     print(f"search: {result.oracle_calls} oracle calls (RDKit evaluations, budget {args.budget}), "
           f"{result.invalid} invalid decodings, {len(result.found)} new molecules")

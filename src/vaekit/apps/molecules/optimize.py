@@ -2,7 +2,8 @@
 
 The recipe of Gomez-Bombarelli et al. (ACS Cent. Sci. 2018, "optimisation in latent space"),
 with a head fitted after training (their joint training is the other option): RDKit scores a
-seeded draw of training molecules, a small MLP learns property(z) on their posterior means,
+seeded draw of training molecules, a small MLP or a ridge regression (whichever predicts a
+held-out fifth of them better) learns property(z) on their posterior means,
 then gradient ascent on head(z) - prior_weight * |z|^2 / 2 (the second term is the N(0, I)
 log-prior up to a constant: it keeps the codes where the decoder was trained) starts from the
 codes of the best-scoring training molecules. Points along each path are decoded greedily and
@@ -65,25 +66,65 @@ class OptimizationResult:
     invalid: int  # decoded strings that were not molecules
     found: list[tuple[str, float]] = field(default_factory=list)  # new molecules, best first
     head_r2: float = 0.0  # the head's R^2 on held-out labelled molecules
+    head_kind: str = "mlp"  # "mlp" or "ridge": whichever predicted the held-out molecules better
 
 
-def _fit_head(z: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) -> tuple[nn.Module, float]:
-    """An MLP z -> standardised property (Adam, full batch), and its R^2 on a held-out fifth."""
+def _fit_head(z: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) -> tuple[nn.Module, float, str]:
+    """A head z -> standardised property, its R^2 on a held-out fifth, and its kind: an MLP (Adam,
+    full batch, the step with the lowest held-out error kept) or a ridge regression (the penalty
+    chosen on the held-out fifth), whichever predicts the held-out fifth better. An MLP alone can
+    fit noise: on the codes of a 128-dimensional model whose KL sits at the free-bits floor, its
+    held-out R^2 was below zero where ridge reached 0.30 (QED) and 0.52 (penalized logP)."""
     torch.manual_seed(seed)
     cut = max(1, z.shape[0] // 5)
     mu, sd = y[cut:].mean(), y[cut:].std().clamp_min(1e-6)
     target = (y - mu) / sd
-    head = nn.Sequential(nn.Linear(z.shape[1], 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 1))
-    opt = torch.optim.Adam(head.parameters(), lr=3e-3, weight_decay=1e-4)
-    for _ in range(steps):
-        loss = ((head(z[cut:]).squeeze(-1) - target[cut:]) ** 2).mean()
+    held_var = target[:cut].var(unbiased=False).clamp_min(1e-12)
+    r2 = lambda model: float(1 - ((model(z[:cut]).squeeze(-1) - target[:cut]) ** 2).mean() / held_var)
+    mlp = nn.Sequential(nn.Linear(z.shape[1], 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 1))
+    opt = torch.optim.Adam(mlp.parameters(), lr=3e-3, weight_decay=1e-4)
+    best_r2, best_state = -float("inf"), None
+    for step in range(steps + 1):
+        if step % 10 == 0:
+            with torch.no_grad():
+                now = r2(mlp)
+            if now > best_r2:
+                best_r2, best_state = now, {k: v.clone() for k, v in mlp.state_dict().items()}
+        if step == steps:
+            break
+        loss = ((mlp(z[cut:]).squeeze(-1) - target[cut:]) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+    mlp.load_state_dict(best_state)
+    ridge, ridge_r2 = _ridge_head(z[cut:], target[cut:], z[:cut], target[:cut])
+    if ridge_r2 > best_r2:
+        return ridge.requires_grad_(False), ridge_r2, "ridge"
+    return mlp.requires_grad_(False), best_r2, "mlp"
+
+
+def _ridge_head(x: torch.Tensor, t: torch.Tensor, x_held: torch.Tensor, t_held: torch.Tensor,
+                penalties=tuple(10.0 ** k for k in range(-2, 5))) -> tuple[nn.Linear, float]:
+    """Ridge regression of t on x (with an intercept) as a linear layer, the penalty that
+    predicts the held-out rows best, and its held-out R^2."""
+    x64, t64 = x.double(), t.double()
+    x_mean, t_mean = x64.mean(0), t64.mean()
+    xc = x64 - x_mean
+    gram, rhs = xc.T @ xc, xc.T @ (t64 - t_mean)
+    held_var = t_held.double().var(unbiased=False).clamp_min(1e-12)
+    best = (-float("inf"), None)
+    for penalty in penalties:
+        w = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], dtype=gram.dtype), rhs)
+        fit = (x_held.double() - x_mean) @ w + t_mean
+        score = float(1 - ((fit - t_held.double()) ** 2).mean() / held_var)
+        if score > best[0]:
+            best = (score, w)
+    score, w = best
+    layer = nn.Linear(x.shape[1], 1)
     with torch.no_grad():
-        residual = ((head(z[:cut]).squeeze(-1) - target[:cut]) ** 2).mean()
-        r2 = float(1 - residual / target[:cut].var().clamp_min(1e-12))
-    return head.requires_grad_(False), r2
+        layer.weight.copy_(w.to(x.dtype).unsqueeze(0))
+        layer.bias.fill_(float(t_mean - x_mean @ w))
+    return layer, score
 
 
 def _ascent_paths(head: nn.Module, starts: torch.Tensor, steps: int, lr: float, every: int,
@@ -146,8 +187,9 @@ def optimize_property(model: SequenceVAE, vocab: Vocabulary, train_smiles: Seque
     oracle.calls, oracle.invalid = 0, 0  # from here on, the search's own calls
     found: dict[str, float] = {}
     for round_ in range(rounds):
-        head, r2 = _fit_head(codes, values, seed + round_)
-        result.head_r2 = r2 if round_ == 0 else result.head_r2
+        head, r2, kind = _fit_head(codes, values, seed + round_)
+        if round_ == 0:
+            result.head_r2, result.head_kind = r2, kind
         top = values.argsort(descending=True)[:starts]
         new = _search_round(model, vocab, head, codes[top], oracle, known, found, budget, steps, lr, every,
                             prior_weight)
