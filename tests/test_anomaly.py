@@ -150,7 +150,8 @@ def test_images_keep_their_shape_and_are_scaled_together_not_per_pixel():
     kw = dict(epochs=2, n_estimators=2, random_state=0)
     as_images = VAEAnomalyDetector(**kw).fit(images)  # standardize="auto": pixels to [0, 1] together
     assert as_images.image_shape_ == (8, 8) and as_images.n_features_in_ == 64
-    as_rows = VAEAnomalyDetector(standardize=False, **kw).fit(flat)  # already in [0, 1]: the same inputs
+    # already in [0, 1]: the same inputs; images get the pixel floor and the wider network, rows must ask
+    as_rows = VAEAnomalyDetector(standardize=False, scale_floor=0.1, hidden=(512,), **kw).fit(flat)
     np.testing.assert_array_equal(as_images.decision_function(images), as_rows.decision_function(flat))
     np.testing.assert_array_equal(as_images.decision_function(flat), as_images.decision_function(images))
     # uint8-like pixels (0..255) are divided by their range: the same model inputs up to rounding
@@ -165,6 +166,27 @@ def test_images_keep_their_shape_and_are_scaled_together_not_per_pixel():
     # a constant image set is centred, not divided by zero
     const = Standardizer.pixels(np.full((3, 4), 7.0))
     assert np.array_equal(const.apply(np.full((1, 4), 7.0)), np.zeros((1, 4)))
+
+
+def test_scale_floor_and_network_auto_choices_for_images_and_rows():
+    from vaekit.apps.anomaly import IMAGE_HIDDEN, IMAGE_SCALE_FLOOR, SCALE_FLOOR
+    from vaekit.apps.estimators import auto_hidden
+
+    images = _digit_images(60)
+    kw = dict(epochs=1, n_estimators=2, random_state=0)
+    det = VAEAnomalyDetector(**kw).fit(images)
+    for member in det.estimators_:  # every member makes the same choice
+        assert member.model_.config.scale_floor == IMAGE_SCALE_FLOOR == 0.1
+        assert tuple(member.model_.config.hidden) == IMAGE_HIDDEN == (512,)
+    rows = VAEAnomalyDetector(**kw).fit(images.reshape(60, -1))  # a table: the table defaults
+    assert rows.model_.config.scale_floor == SCALE_FLOOR == 0.3 and tuple(rows.model_.config.hidden) == auto_hidden(64)
+    per_pixel = VAEAnomalyDetector(standardize=True, **kw).fit(images)  # standardised per pixel: table units
+    assert per_pixel.model_.config.scale_floor == SCALE_FLOOR
+    chosen = VAEAnomalyDetector(scale_floor=0.05, hidden=(32,), **kw).fit(images)  # explicit values win
+    assert chosen.model_.config.scale_floor == 0.05 and tuple(chosen.model_.config.hidden) == (32,)
+    for bad in ("high", True, -1.0):
+        with pytest.raises(vaekit.ConfigError, match="scale_floor must be 'auto' or > 0"):
+            VAEAnomalyDetector(scale_floor=bad, epochs=1, n_estimators=1).fit(images)
 
 
 def test_images_of_another_shape_and_bad_standardize_are_one_line_errors():

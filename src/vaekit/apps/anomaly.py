@@ -21,7 +21,8 @@ Scores (``method=``, default ``"elbo"``), all in nats or squared standardised un
 seed to seed, and the average has less of that variance (a bagging-free seed ensemble, as in
 Lakshminarayanan et al. 2017). ``scale_floor`` is the least standard deviation, in standardised
 units, that ``likelihood="gaussian-learned"`` may learn for a column: a column the decoder can
-predict almost exactly would otherwise get a tiny scale and dominate every row's score.
+predict almost exactly would otherwise get a tiny scale and dominate every row's score
+(``"auto"``: 0.3 for table columns, 0.1 for pixels).
 ``preprocess="asinh"`` maps each standardised column through asinh and standardises the result
 again (statistics of the training rows): heavy tails and rare large values (count-like or
 nearly constant columns) are compressed to a logarithmic scale, so that no single column's
@@ -32,8 +33,10 @@ Images: pass them with their shape, (n, H, W) or (n, C, H, W). With the default
 pixel that is almost always blank has a tiny spread, so per-pixel standardisation turns any stroke
 through it into a value of tens of standard units, and the score of a normal image with one stray
 stroke swamps that of a real anomaly (on one-class MNIST validation splits of the training images
-this cost several AUROC points; see bench/results/anomaly_why.md). Rows (a 2-D array) are
-standardised column by column, as tables need.
+this cost several AUROC points; see bench/results/anomaly_why.md). Such images also get a lower
+scale floor (0.1) and a wider network (one hidden layer of 512) than table columns: on one-class
+Fashion-MNIST validation splits that kept more of the detail that tells a shirt from a T-shirt
+(bench/results/anomaly_wide.md). Rows (a 2-D array) are standardised column by column, as tables need.
 ``trim`` (in [0, 1)) is trimmed-loss training for contaminated training rows (the unsupervised
 protocol: the anomalies are among the rows the VAE is fit to, and a VAE partly learns them).
 After a warm-up of the first quarter of the optimiser steps, each batch's loss averages only
@@ -41,7 +44,7 @@ its examples whose negative ELBO is not among the worst ``floor(trim * batch)``,
 gradient (see :func:`vaekit.core.objectives.elbo_loss`; the idea of robust deep autoencoders, Zhou &
 Paffenroth 2017, and of self-paced learning, Kumar et al. 2010); 0 trains on every row. The
 default 0.1 is a fixed fraction (the default ``contamination``; it does not follow ``contamination``).
-Defaults: ``method="elbo"``, ``n_estimators=3``, ``scale_floor=0.3``, ``preprocess="none"``,
+Defaults: ``method="elbo"``, ``n_estimators=3``, ``scale_floor="auto"`` (0.3 for tables), ``preprocess="none"``,
 ``trim=0.1`` (chosen on ADBench sets that ``bench/anomaly.py`` does not report; see ``METHOD`` below).
 ``member_scores(X)`` gives each member's scores, whose mean is ``decision_function(X)``.
 
@@ -72,6 +75,12 @@ SCORES = ("nll", "elbo", "recon")
 METHOD = "elbo"
 N_ESTIMATORS = 3
 SCALE_FLOOR = 0.3
+# Images given with their shape, as pixels in [0, 1] (standardize="auto"): a lower floor, a pixel's
+# scale rather than a standardised column's, and a wider network than the table sizes' cap of 256
+# units, chosen on one-class validation splits of Fashion-MNIST and MNIST training images
+# (bench/results/anomaly_wide.md; the rule in bench/results/choices.md)
+IMAGE_SCALE_FLOOR = 0.1
+IMAGE_HIDDEN = (512,)
 # asinh helped on the development group but not on the reported one
 # (bench/results/anomaly_tables_dev_asinh.md, anomaly_tables_asinh.md): an option, not the default.
 PREPROCESS = "none"
@@ -98,7 +107,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
         batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
         standardize="auto", random_state=None, n_estimators: int = N_ESTIMATORS,
-        scale_floor: float = SCALE_FLOOR, preprocess: str = PREPROCESS, trim: float = TRIM,
+        scale_floor="auto", preprocess: str = PREPROCESS, trim: float = TRIM,
     ):
         super().__init__(latent_dim=latent_dim, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
                          beta=beta, likelihood=likelihood, standardize=standardize, random_state=random_state)
@@ -119,9 +128,18 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             self.asinh_standardizer_ = Standardizer.fit(a)
         return self.asinh_standardizer_.apply(a)
 
+    def _pixels(self) -> bool:
+        """Whether the fitted rows are images kept as pixels (given with their shape, not standardised per pixel)."""
+        return getattr(self, "image_shape_", None) is not None and not self._per_column()
+
     def _config(self, n_samples: int, n_features: int):
         cfg = super()._config(n_samples, n_features)
-        cfg.model.scale_floor = float(self.scale_floor)
+        if self.scale_floor == "auto":
+            cfg.model.scale_floor = IMAGE_SCALE_FLOOR if self._pixels() else SCALE_FLOOR
+        else:
+            cfg.model.scale_floor = float(self.scale_floor)
+        if self.hidden is None and self._pixels():
+            cfg.model.hidden = IMAGE_HIDDEN
         cfg.training.trim = float(self.trim)
         return cfg.validate()
 
@@ -137,8 +155,10 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError("n_estimators must be at least 1")
         if self.preprocess not in PREPROCESSINGS:
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESSINGS)}, not {self.preprocess!r}")
-        if not isinstance(self.scale_floor, (int, float)) or not self.scale_floor > 0:
-            raise ConfigError(f"scale_floor must be > 0, not {self.scale_floor!r}")
+        if not (isinstance(self.scale_floor, str) and self.scale_floor == "auto") and (
+                isinstance(self.scale_floor, (bool, str)) or not isinstance(self.scale_floor, (int, float))
+                or not self.scale_floor > 0):
+            raise ConfigError(f"scale_floor must be 'auto' or > 0, not {self.scale_floor!r}")
         if isinstance(self.trim, bool) or not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 1:
             raise ConfigError(f"trim must be in [0, 1), not {self.trim!r}")
         self._fit_vae(X)
