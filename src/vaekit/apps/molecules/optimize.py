@@ -19,11 +19,15 @@ logP - SA - ring penalty, each term standardised over ZINC250k as in JT-VAE's co
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
 from torch import nn
 
 from vaekit.apps.molecules import chemistry
@@ -79,23 +83,21 @@ def _fit_head(z: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) -> 
     cut = max(1, z.shape[0] // 5)
     mu, sd = y[cut:].mean(), y[cut:].std().clamp_min(1e-6)
     target = (y - mu) / sd
-    held_var = target[:cut].var(unbiased=False).clamp_min(1e-12)
-    r2 = lambda model: float(1 - ((model(z[:cut]).squeeze(-1) - target[:cut]) ** 2).mean() / held_var)
     mlp = nn.Sequential(nn.Linear(z.shape[1], 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 1))
     opt = torch.optim.Adam(mlp.parameters(), lr=3e-3, weight_decay=1e-4)
-    best_r2, best_state = -float("inf"), None
-    for step in range(steps + 1):
-        if step % 10 == 0:
-            with torch.no_grad():
-                now = r2(mlp)
-            if now > best_r2:
-                best_r2, best_state = now, {k: v.clone() for k, v in mlp.state_dict().items()}
-        if step == steps:
-            break
+
+    def held_out_r2() -> float:
+        with torch.no_grad():
+            return float(r2_score(target[:cut].numpy(), mlp(z[:cut]).squeeze(-1).numpy()))
+
+    best_r2, best_state = held_out_r2(), copy.deepcopy(mlp.state_dict())
+    for step in range(1, steps + 1):
         loss = ((mlp(z[cut:]).squeeze(-1) - target[cut:]) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if step % 10 == 0 and (now := held_out_r2()) > best_r2:
+            best_r2, best_state = now, copy.deepcopy(mlp.state_dict())
     mlp.load_state_dict(best_state)
     ridge, ridge_r2 = _ridge_head(z[cut:], target[cut:], z[:cut], target[:cut])
     if ridge_r2 > best_r2:
@@ -105,26 +107,17 @@ def _fit_head(z: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) -> 
 
 def _ridge_head(x: torch.Tensor, t: torch.Tensor, x_held: torch.Tensor, t_held: torch.Tensor,
                 penalties=tuple(10.0 ** k for k in range(-2, 5))) -> tuple[nn.Linear, float]:
-    """Ridge regression of t on x (with an intercept) as a linear layer, the penalty that
-    predicts the held-out rows best, and its held-out R^2."""
-    x64, t64 = x.double(), t.double()
-    x_mean, t_mean = x64.mean(0), t64.mean()
-    xc = x64 - x_mean
-    gram, rhs = xc.T @ xc, xc.T @ (t64 - t_mean)
-    held_var = t_held.double().var(unbiased=False).clamp_min(1e-12)
-    best = (-float("inf"), None)
-    for penalty in penalties:
-        w = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], dtype=gram.dtype), rhs)
-        fit = (x_held.double() - x_mean) @ w + t_mean
-        score = float(1 - ((fit - t_held.double()) ** 2).mean() / held_var)
-        if score > best[0]:
-            best = (score, w)
-    score, w = best
+    """scikit-learn's ridge regression of t on x (with an intercept) with the penalty that predicts
+    the held-out rows best, as a linear layer, and its held-out R^2."""
+    x, t, x_held, t_held = (v.double().numpy() for v in (x, t, x_held, t_held))
+    fits = [Ridge(alpha=penalty).fit(x, t) for penalty in penalties]
+    scores = [fit.score(x_held, t_held) for fit in fits]
+    best = int(np.argmax(scores))
     layer = nn.Linear(x.shape[1], 1)
     with torch.no_grad():
-        layer.weight.copy_(w.to(x.dtype).unsqueeze(0))
-        layer.bias.fill_(float(t_mean - x_mean @ w))
-    return layer, score
+        layer.weight.copy_(torch.from_numpy(fits[best].coef_).unsqueeze(0))
+        layer.bias.fill_(float(fits[best].intercept_))
+    return layer, float(scores[best])
 
 
 def _ascent_paths(head: nn.Module, starts: torch.Tensor, steps: int, lr: float, every: int,
