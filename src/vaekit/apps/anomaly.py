@@ -155,10 +155,11 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError("n_estimators must be at least 1")
         if self.preprocess not in PREPROCESSINGS:
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESSINGS)}, not {self.preprocess!r}")
-        if not (isinstance(self.scale_floor, str) and self.scale_floor == "auto") and (
-                isinstance(self.scale_floor, (bool, str)) or not isinstance(self.scale_floor, (int, float))
-                or not self.scale_floor > 0):
-            raise ConfigError(f"scale_floor must be 'auto' or > 0, not {self.scale_floor!r}")
+        floor = self.scale_floor
+        auto = isinstance(floor, str) and floor == "auto"
+        positive = isinstance(floor, (int, float)) and not isinstance(floor, bool) and floor > 0
+        if not (auto or positive):
+            raise ConfigError(f"scale_floor must be 'auto' or > 0, not {floor!r}")
         if isinstance(self.trim, bool) or not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 1:
             raise ConfigError(f"trim must be in [0, 1), not {self.trim!r}")
         self._fit_vae(X)
