@@ -1,5 +1,5 @@
-"""The auxiliary deep generative model (Maaløe et al. 2016): its objective against a hand
-computation, its contracts, training from a few labels, the run folder and the estimator."""
+"""The auxiliary and skip deep generative models (Maaløe et al. 2016): their objectives against a
+hand computation, their contracts, training from a few labels, the run folder and the estimator."""
 
 import math
 
@@ -10,7 +10,7 @@ import torch
 import vaekit
 from vaekit.apps.classifier import VAEClassifier
 from vaekit.config import ModelConfig
-from vaekit.core.adgm import ADGM
+from vaekit.core.adgm import ADGM, SDGM
 from vaekit.core.distributions import standard_normal
 from vaekit.core.semisupervised import adgm_loss, loss_for, m2_loss
 from vaekit.runs import folder
@@ -20,29 +20,39 @@ from conftest import small_config
 K, D, LATENT, AUX = 3, 5, 2, 4
 
 
-def _tiny_model(likelihood="gaussian-learned"):
+def _tiny_model(likelihood="gaussian-learned", kind=ADGM):
     torch.manual_seed(0)
-    cfg = ModelConfig(model="adgm", hidden=(7,), latent_dim=LATENT, aux_dim=AUX, likelihood=likelihood)
-    return ADGM(cfg, (D,), K).double()
+    cfg = ModelConfig(model=kind.__name__.lower(), hidden=(7,), latent_dim=LATENT, aux_dim=AUX, likelihood=likelihood)
+    return kind(cfg, (D,), K).double()
 
 
 def _neg_bound(model, x, c, a, eps):
     """-L(x, y=c) at the auxiliary draw a and z = mean + stddev * eps of q(z|a, x, y), by hand:
-    -log p(x|y,z) + KL(q(z|a,x,y) || p(z)) - log p(y) - log p(a|x,y,z) + log q(a|x)."""
+    -log p(x|y,z) + KL(q(z|a,x,y) || p(z)) - log p(y) - log p(a|x,y,z) + log q(a|x) for the ADGM;
+    for the SDGM p(x|a,y,z) and p(a|y,z), written out from its networks here."""
     y = torch.tensor([c])
     q = model.encode(x[None], y, a[None])
     z = q.mean + q.stddev * eps[None]
-    recon = -model.decode(z, y).log_prob(x[None])[0]
+    onehot = torch.nn.functional.one_hot(y, K).double()
+    if isinstance(model, SDGM):
+        means = model.decoder.net(torch.cat([z, onehot, a[None]], -1))
+        scale = model.config.scale_floor + torch.nn.functional.softplus(model.raw_scale)
+        recon = -torch.distributions.Normal(means, scale).log_prob(x[None]).sum()
+        pa_mean, pa_logvar = model.aux_decoder.net(torch.cat([z, onehot], -1)).chunk(2, -1)
+        pa = torch.distributions.Normal(pa_mean, (0.5 * pa_logvar).exp())
+    else:
+        recon = -model.decode(z, y).log_prob(x[None])[0]
+        pa = model.aux_likelihood(x[None], y, z)
     kl = 0.5 * (q.mean**2 + q.stddev**2 - 1 - 2 * q.stddev.log()).sum()
     qa = model.aux_posterior(x[None])
-    pa = model.aux_likelihood(x[None], y, z)
     log_q_a = torch.distributions.Normal(qa.mean, qa.stddev).log_prob(a[None]).sum()
     log_p_a = torch.distributions.Normal(pa.mean, pa.stddev).log_prob(a[None]).sum()
     return recon + kl + math.log(K) - log_p_a + log_q_a
 
 
-def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation():
-    model = _tiny_model()
+@pytest.mark.parametrize("kind", [ADGM, SDGM])
+def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation(kind):
+    model = _tiny_model(kind=kind)
     x = torch.randn(5, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = torch.tensor([2, -1, 0, -1, -1])
     alpha = 0.7
@@ -88,8 +98,9 @@ def test_the_training_objective_is_chosen_by_the_model():
     assert loss_for(M2(ModelConfig(model="m2", hidden=(7,), latent_dim=2, likelihood="gaussian"), (D,), K)) is m2_loss
 
 
-def test_contracts_outside_training_take_a_at_its_mean():
-    model = _tiny_model()
+@pytest.mark.parametrize("kind", [ADGM, SDGM])
+def test_contracts_outside_training_take_a_at_its_mean(kind):
+    model = _tiny_model(kind=kind)
     x = torch.randn(6, D, dtype=torch.float64)
     a = model.aux_posterior(x).mean
     torch.testing.assert_close(model.classify(x), model.classify(x, a))
@@ -99,17 +110,26 @@ def test_contracts_outside_training_take_a_at_its_mean():
     # a drawn a changes the classifier's input: the logits differ from those at the mean
     drawn = model.aux_posterior(x).rsample(generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(model.classify(x, drawn), model.classify(x))
+    # decoding: z with leading sample dimensions decodes as each slice does
+    z = torch.randn(3, 6, LATENT, dtype=torch.float64)
+    torch.testing.assert_close(model.decode(z, y).mean[1], model.decode(z[1], y).mean)
+    if kind is SDGM:  # p(x|a, y, z) reads a: the mean of p(a|y, z) unless a is given
+        pa = model.aux_likelihood(x, y, z[0]).mean
+        torch.testing.assert_close(model.decode(z[0], y).mean, model.decode(z[0], y, pa).mean)
+        assert not torch.allclose(model.decode(z[0], y, pa + 1.0).mean, model.decode(z[0], y).mean)
 
 
-def test_adgm_run_learns_from_a_few_labels_and_round_trips(tmp_path):
+@pytest.mark.parametrize("kind", [ADGM, SDGM])
+def test_run_learns_from_a_few_labels_and_round_trips(tmp_path, kind):
     cfg = small_config(epochs=8, seed=0)
-    cfg.model.model, cfg.data.labels = "adgm", 100
-    run = vaekit.train_run(cfg, out=tmp_path / "adgm")
+    cfg.model.model, cfg.data.labels = kind.__name__.lower(), 100
+    run = vaekit.train_run(cfg, out=tmp_path / "run")
     history = folder.read_metrics(run)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_error"] < 0.5  # 10 classes: chance is 0.9
     model = vaekit.load(run)
-    assert isinstance(model, ADGM)
+    assert type(model) is kind
+    assert model.sample(3, y=torch.tensor(2)).shape == (3, 1, 8, 8)
     x = torch.rand(5, 1, 8, 8)
     torch.testing.assert_close(vaekit.load(run).classify(x), model.classify(x))
 
@@ -121,10 +141,11 @@ def test_estimator_with_the_auxiliary_model():
     X = centres[labels] + 0.5 * rng.standard_normal((600, 3))
     y = np.full(600, -1)
     y[:15] = labels[:15]
-    clf = VAEClassifier(m1=False, model="adgm", aux_dim=2, latent_dim=2, hidden=(16,), epochs=20,
-                        random_state=0).fit(X, y)
-    assert isinstance(clf.model_, ADGM)
-    assert clf.predict_proba(X[:4]).shape == (4, 3)
-    assert clf.score(X, labels) > 0.9
-    with pytest.raises(vaekit.ConfigError, match="m2 or adgm"):
+    for name, kind in (("adgm", ADGM), ("sdgm", SDGM)):
+        clf = VAEClassifier(m1=False, model=name, aux_dim=2, latent_dim=2, hidden=(16,), epochs=20,
+                            random_state=0).fit(X, y)
+        assert type(clf.model_) is kind
+        assert clf.predict_proba(X[:4]).shape == (4, 3)
+        assert clf.score(X, labels) > 0.9
+    with pytest.raises(vaekit.ConfigError, match="m2, adgm or sdgm"):
         VAEClassifier(model="m3").fit(X, y)

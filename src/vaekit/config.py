@@ -27,7 +27,8 @@ class ModelConfig:
     # (sequence: the GRU VAE over tokens of apps/molecules/jobs.py)
     # m2: semi-supervised, a classifier q(y|x) inside a CVAE, y a latent where unknown (Kingma et al. 2014)
     # adgm: M2 with an auxiliary variable a (Maaloe et al. 2016): q(a|x), q(y|a, x), q(z|a, x, y), p(a|x, y, z)
-    model: Literal["vae", "cvae", "ae", "sequence", "m2", "adgm"] = "vae"
+    # sdgm: the skip deep generative model of the same paper: p(a|y, z) p(x|a, y, z) instead
+    model: Literal["vae", "cvae", "ae", "sequence", "m2", "adgm", "sdgm"] = "vae"
     arch: Literal["mlp", "conv"] = "mlp"
     hidden: tuple[int, ...] = (400,)  # MLP widths, encoder order; the decoder mirrors them
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 layers
@@ -43,7 +44,7 @@ class ModelConfig:
     m1: Optional[str] = None
     # p(z): standard N(0, I), or vamp, the VampPrior (Tomczak & Welling 2018): a mixture of the encoder's
     # posteriors at pseudo_inputs learned pseudo-inputs (model=vae; the ELBO's KL becomes a one-draw estimate)
-    aux_dim: Optional[int] = None  # model=adgm: dimensions of the auxiliary variable a (None: latent_dim)
+    aux_dim: Optional[int] = None  # model=adgm or sdgm: dimensions of the auxiliary variable a (None: latent_dim)
     prior: Literal["standard", "vamp"] = "standard"
     pseudo_inputs: int = 500
 

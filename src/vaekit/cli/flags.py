@@ -20,16 +20,16 @@ _TABLE = [
     ("--data-dir", "data.data_dir", "DIR", "where datasets live"),
     ("--binarize", "data.binarize", None, "how images become 0/1 (auto: dynamic for MNIST)"),
     ("--label-column", "data.label_column", "COLUMN", "table column holding class labels (not a feature)"),
-    ("--labels", "data.labels", "N", "--model m2 or adgm: keep the labels of N training rows, drawn per class with "
+    ("--labels", "data.labels", "N", "--model m2, adgm or sdgm: keep the labels of N training rows, drawn per class with "
      "data.label_seed (recorded in config.json); the other rows are unlabelled"),
-    ("--model", "model.model", "{vae,cvae,ae,m2,adgm,tabular,sequence}",
+    ("--model", "model.model", "{vae,cvae,ae,m2,adgm,sdgm,tabular,sequence}",
      "vae; cvae: conditioned on the label; ae: the same networks without the KL term (the contrast); "
      "m2: semi-supervised, a classifier inside a CVAE (with --labels); adgm: M2 with an auxiliary variable "
-     "(Maaloe et al. 2016); tabular: a TabularVAE on a .csv; "
+     "(Maaloe et al. 2016); sdgm: the ADGM with the auxiliary variable in the generative model; tabular: a TabularVAE on a .csv; "
      "sequence: a GRU VAE over SMILES (--data moses or a SMILES file)"),
     ("--m1", "model.m1", "RUN", "--model m2: M1+M2, M2 learning on the posterior means of the VAE run RUN "
      "(its data and split; the new run keeps M1's weights)"),
-    ("--aux-dim", "model.aux_dim", "N", "--model adgm: dimensions of the auxiliary variable (default: --latent-dim)"),
+    ("--aux-dim", "model.aux_dim", "N", "--model adgm or sdgm: dimensions of the auxiliary variable (default: --latent-dim)"),
     ("--arch", "model.arch", None, "encoder and decoder networks"),
     ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),
     ("--channels", "model.channels", "CHANNELS", "conv channels, comma-separated, e.g. 32,64"),

@@ -16,6 +16,9 @@ Outside training, a is taken at the mean of q(a|x): ``classify(x)`` is q(y|E[a|x
 ``encode(x, y)`` is q(z|E[a|x], x, y) (a valid proposal, so the ELBO and the importance-sampled
 log-likelihood of ``vaekit eval`` stay bounds on log p(x|y)); Maaløe et al. averaged q(y|a, x)
 over 100 draws of a instead.
+
+:class:`SDGM`, the skip deep generative model of the same paper, moves a into the generative
+model: p(a|y, z) p(x|a, y, z).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from vaekit.config import ModelConfig
 from vaekit.core.distributions import DiagonalGaussian
 from vaekit.core.m2 import M2
 from vaekit.core.models import VAEOutput
-from vaekit.core.networks import build_encoder
+from vaekit.core.networks import MLPEncoder, build_encoder
 
 
 class ADGM(M2):
@@ -36,10 +39,12 @@ class ADGM(M2):
 
     def __init__(self, config: ModelConfig, data_shape: tuple[int, ...], num_classes: int = 0):
         super().__init__(config, data_shape, num_classes)
-        a = self.aux_dim
-        self.aux_encoder = build_encoder(self.data_shape, config, 2 * a)  # q(a|x)
-        # p(a|x, y, z): x with the one-hot label and z as the conditioning vector
-        self.aux_decoder = build_encoder(self.data_shape, config, 2 * a, cond_dim=self.num_classes + config.latent_dim)
+        self.aux_encoder = build_encoder(self.data_shape, config, 2 * self.aux_dim)  # q(a|x)
+        self.aux_decoder = self._aux_network(config)
+
+    def _aux_network(self, config: ModelConfig) -> torch.nn.Module:
+        """p(a|x, y, z): x with the one-hot label and z as the conditioning vector."""
+        return build_encoder(self.data_shape, config, 2 * self.aux_dim, cond_dim=self.num_classes + config.latent_dim)
 
     @property
     def aux_dim(self) -> int:
@@ -79,6 +84,10 @@ class ADGM(M2):
         mean, logvar = self.encoder(x, cond).chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar)
 
+    def likelihood_given(self, z: torch.Tensor, y: torch.Tensor, a: torch.Tensor):
+        """p(x|...) in the bound at the draws z and a: p(x|y, z) for the ADGM, where a plays no part."""
+        return self.decode(z, y)
+
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> VAEOutput:
         """a drawn from q(a|x), then z from q(z|a, x, y) and p(x|y, z) there: the output's ELBO is a
@@ -86,3 +95,41 @@ class ADGM(M2):
         a = self.aux_posterior(x).rsample(generator=generator)
         posterior = self.encode(x, y, a)
         return self.output_at(posterior, posterior.rsample(generator=generator), y)
+
+
+class SDGM(ADGM):
+    """The skip deep generative model (Maaløe et al. 2016, section 2.3): the ADGM with the auxiliary
+    variable inside the generative model, p(y) p(z) p(a|y, z) p(x|a, y, z); inference is the ADGM's,
+    q(a|x) q(y|a, x) q(z|a, x, y). The decoder sees a beside y and z, so a must carry something
+    about x, and the classifier q(y|a, x) reads it.
+
+    The bound's terms are the ADGM's with p(x|a, y, z) at the drawn a and p(a|y, z) in place of
+    p(a|x, y, z). Outside training (``decode``, ``sample``, ``vaekit eval``) a is taken at the mean
+    of p(a|y, z), so the model that samples and is evaluated is x ~ p(x|E[a|y, z], y, z), and its
+    ELBO is a bound on that model's log p(x|y).
+    """
+
+    def _aux_network(self, config: ModelConfig) -> torch.nn.Module:
+        """p(a|y, z): an MLP over z with the one-hot label."""
+        return MLPEncoder((config.latent_dim,), config, self.num_classes, out_features=2 * self.aux_dim)
+
+    def _decoder_condition_dim(self) -> int:  # p(x|a, y, z): the one-hot label and a
+        return self.num_classes + self.aux_dim
+
+    def aux_likelihood(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> DiagonalGaussian:
+        """p(a|y, z) (x, the ADGM's extra condition, is not used)."""
+        mean, logvar = self.aux_decoder(z.to(x.dtype), self._condition(y, z.shape[0])).chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar)
+
+    def decode(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, a: Optional[torch.Tensor] = None):
+        """p(x|a, y, z); ``z`` may carry leading sample dimensions; a: the mean of p(a|y, z) unless given."""
+        lead = z.shape[:-1]
+        flat = z.reshape(-1, self.latent_dim)
+        c = self._flat_condition(y, lead)
+        a = self.aux_decoder(flat, c).chunk(2, dim=-1)[0] if a is None else a.reshape(-1, self.aux_dim)
+        out = self.decoder(flat, torch.cat([c, a.to(flat.dtype)], dim=-1))
+        return self.likelihood_at(out.reshape(*lead, *self.data_shape))
+
+    def likelihood_given(self, z: torch.Tensor, y: torch.Tensor, a: torch.Tensor):
+        """p(x|a, y, z) at the drawn a."""
+        return self.decode(z, y, a)

@@ -132,7 +132,7 @@ class VAE(BaseVAE):
         self.config = config
         self.data_shape = tuple(int(s) for s in data_shape)
         self.num_classes = int(num_classes) if config.model == "cvae" else 0
-        self.encoder, self.decoder = build_networks(self.data_shape, config, cond_dim=self.num_classes,
+        self.encoder, self.decoder = build_networks(self.data_shape, config, cond_dim=self._decoder_condition_dim(),
                                                     encoder_cond_dim=self._encoder_condition_dim())
         if config.prior == "vamp":
             if self.num_classes or config.model != "vae":
@@ -150,6 +150,10 @@ class VAE(BaseVAE):
 
     def _encoder_condition_dim(self) -> int:
         """The length of the vector q(z|x, ...) is conditioned on beside x: the one-hot label of a CVAE."""
+        return self.num_classes
+
+    def _decoder_condition_dim(self) -> int:
+        """The length of the vector p(x|z, ...) is conditioned on beside z: the one-hot label of a CVAE."""
         return self.num_classes
 
     @property
@@ -187,10 +191,18 @@ class VAE(BaseVAE):
         """p(x|z); ``z`` may carry leading sample dimensions, e.g. (k, batch, latent_dim)."""
         lead = z.shape[:-1]
         flat = z.reshape(-1, self.latent_dim)
+        return self.likelihood_at(self.decoder(flat, self._flat_condition(y, lead)).reshape(*lead, *self.data_shape))
+
+    def _flat_condition(self, y: Optional[torch.Tensor], lead: tuple[int, ...]) -> Optional[torch.Tensor]:
+        """The one-hot labels for latents with leading dimensions ``lead`` (batch last), one row per
+        latent as ``z.reshape(-1, latent_dim)`` lays them out; None for an unconditional model."""
         c = self._condition(y, lead[-1] if lead else 1)
         if c is not None and len(lead) > 1:
             c = c.expand(*lead, -1).reshape(-1, self.num_classes)
-        out = self.decoder(flat, c).reshape(*lead, *self.data_shape)
+        return c
+
+    def likelihood_at(self, out: torch.Tensor) -> Likelihood:
+        """p(x|z) from the decoder's output ``out`` (the likelihood's parameters, shaped as the data)."""
         event_dims = len(self.data_shape)
         if self.config.likelihood == "bernoulli":
             return Bernoulli(out, event_dims)

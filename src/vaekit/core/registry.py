@@ -22,11 +22,12 @@ MODELS = {
     "Autoencoder": "vaekit.core.models:Autoencoder",
     "M2": "vaekit.core.m2:M2",
     "ADGM": "vaekit.core.adgm:ADGM",  # M2 with an auxiliary variable (Maaløe et al. 2016)
+    "SDGM": "vaekit.core.adgm:SDGM",  # the ADGM with a in the generative model (the same paper)
     "M1M2": "vaekit.core.m2:M1M2",  # M2 on the codes of an M1 VAE (apps/semisupervised_job.py writes its runs)
     "SequenceVAE": "vaekit.core.sequence:SequenceVAE",
 }
 # model.model in a Config -> the kind that `vaekit train` builds for it
-CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder", "m2": "M2", "adgm": "ADGM"}
+CONFIG_MODELS = {"vae": "VAE", "cvae": "VAE", "ae": "Autoencoder", "m2": "M2", "adgm": "ADGM", "sdgm": "SDGM"}
 DEFAULT_KIND = "VAE"  # the kind of a config.json without "class" (run folders written before this table)
 
 

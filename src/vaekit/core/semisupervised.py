@@ -72,6 +72,9 @@ def adgm_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float
     ``kl`` (beta weighs the KL of z only):
 
         -L(x, y) = -log p(x|y, z) + KL(q(z|a, x, y) || p(z)) - log p(y) - log p(a|x, y, z) + log q(a|x)
+
+    For the SDGM (:class:`vaekit.core.adgm.SDGM`) p(x|a, y, z) and p(a|y, z) take the places of
+    p(x|y, z) and p(a|x, y, z).
     """
     y = y.to(x.device).long().reshape(-1)
     q_a = model.aux_posterior(x)
@@ -83,7 +86,7 @@ def adgm_loss(model, x: torch.Tensor, y: torch.Tensor, alpha: float, beta: float
     log_q_a, _ = enumerate_classes(q_a.log_prob(a), y, k)
     q_z = model.encode(x_all, y_all, a_all)
     z = q_z.rsample(generator=generator)
-    recon_all = -model.decode(z, y_all).log_prob(x_all)
+    recon_all = -model.likelihood_given(z, y_all, a_all).log_prob(x_all)  # p(x|y, z), or p(x|a, y, z) (SDGM)
     aux_all = log_q_a - model.aux_likelihood(x_all, y_all, z).log_prob(a_all)
     return _semi_supervised_terms(model, y, logits, recon_all, q_z.kl(), aux_all, alpha, beta)
 

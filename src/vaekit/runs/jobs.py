@@ -47,9 +47,9 @@ def load_job_data(cfg: Config):
     data = load_dataset(cfg.data)
     if cfg.data.labels is None:
         return data
-    if cfg.model.model not in ("m2", "adgm"):
+    if cfg.model.model not in ("m2", "adgm", "sdgm"):
         raise ConfigError("data.labels (--labels) keeps a few labels for semi-supervised training: use it with "
-                          "--model m2 or adgm")
+                          "--model m2, adgm or sdgm")
     return keep_labels(data, cfg.data.labels, cfg.data.label_seed)
 
 

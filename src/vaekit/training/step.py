@@ -117,7 +117,7 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
     the one part of M2 that the labels train, would hardly learn. Kingma et al. (2014) likewise
     draw labelled and unlabelled minibatches separately. Binarised like the batch when it is."""
     if distributed.rank_and_world()[1] > 1 or t.objective != "elbo" or t.compile is True or t.trim > 0:
-        raise ConfigError("model=m2 and adgm train with objective=elbo in one process, without compile or trim")
+        raise ConfigError("model=m2, adgm and sdgm train with objective=elbo in one process, without compile or trim")
     y_all = batches.y
     rows = (y_all != UNLABELLED).nonzero().squeeze(1) if y_all is not None else torch.zeros(0, dtype=torch.long)
     x_l = batches._rows(rows.to(batches.device)) if len(rows) else None  # in memory or read from a memory map
