@@ -117,6 +117,11 @@ def test_contracts_outside_training_take_a_at_its_mean(kind):
         pa = model.aux_likelihood(x, y, z[0]).mean
         torch.testing.assert_close(model.decode(z[0], y).mean, model.decode(z[0], y, pa).mean)
         assert not torch.allclose(model.decode(z[0], y, pa + 1.0).mean, model.decode(z[0], y).mean)
+        # sampling draws a from p(a|y, z): seeded, and not the decoding at a's mean
+        g = lambda: torch.Generator().manual_seed(5)
+        torch.testing.assert_close(model.sample(6, y, generator=g()), model.sample(6, y, generator=g()))
+        z0 = model.sample_latent(6, y, g())
+        assert not torch.allclose(model.sample(6, y, generator=g()), model.decode(z0, y).mean)
 
 
 @pytest.mark.parametrize("kind", [ADGM, SDGM])

@@ -105,8 +105,8 @@ class SDGM(ADGM):
 
     The bound's terms are the ADGM's with p(x|a, y, z) at the drawn a and p(a|y, z) in place of
     p(a|x, y, z). Outside training (``decode``, ``sample``, ``vaekit eval``) a is taken at the mean
-    of p(a|y, z), so the model that samples and is evaluated is x ~ p(x|E[a|y, z], y, z), and its
-    ELBO is a bound on that model's log p(x|y).
+    of p(a|y, z), so the model that ``vaekit eval`` scores is x ~ p(x|E[a|y, z], y, z), and its ELBO
+    is a bound on that model's log p(x|y); ``sample`` draws a from p(a|y, z) as the model generates.
     """
 
     def _aux_network(self, config: ModelConfig) -> torch.nn.Module:
@@ -116,10 +116,23 @@ class SDGM(ADGM):
     def _decoder_condition_dim(self) -> int:  # p(x|a, y, z): the one-hot label and a
         return self.num_classes + self.aux_dim
 
+    def aux_prior(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> DiagonalGaussian:
+        """p(a|y, z) for a batch of z."""
+        mean, logvar = self.aux_decoder(z, self._condition(y, z.shape[0])).chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar)
+
     def aux_likelihood(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> DiagonalGaussian:
         """p(a|y, z) (x, the ADGM's extra condition, is not used)."""
-        mean, logvar = self.aux_decoder(z.to(x.dtype), self._condition(y, z.shape[0])).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, logvar)
+        return self.aux_prior(z.to(x.dtype), y)
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+               mean: bool = True, **draw) -> torch.Tensor:
+        """The generative model in order: z ~ p(z), a ~ p(a|y, z), then the mean of p(x|a, y, z) (or a
+        draw if mean=False)."""
+        z = self.sample_latent(n, y, generator)
+        likelihood = self.decode(z, y, self.aux_prior(z, y).rsample(generator=generator))
+        return likelihood.mean if mean else likelihood.sample(generator=generator, **draw)
 
     def decode(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, a: Optional[torch.Tensor] = None):
         """p(x|a, y, z); ``z`` may carry leading sample dimensions; a: the mean of p(a|y, z) unless given."""
