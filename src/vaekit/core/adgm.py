@@ -104,7 +104,7 @@ class SDGM(ADGM):
     about x, and the classifier q(y|a, x) reads it.
 
     The bound's terms are the ADGM's with p(x|a, y, z) at the drawn a and p(a|y, z) in place of
-    p(a|x, y, z). Outside training (``decode``, ``sample``, ``vaekit eval``) a is taken at the mean
+    p(a|x, y, z). Outside training (``decode``, ``vaekit eval``) a is taken at the mean
     of p(a|y, z), so the model that ``vaekit eval`` scores is x ~ p(x|E[a|y, z], y, z), and its ELBO
     is a bound on that model's log p(x|y); ``sample`` draws a from p(a|y, z) as the model generates.
     """
@@ -118,7 +118,10 @@ class SDGM(ADGM):
 
     def aux_prior(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> DiagonalGaussian:
         """p(a|y, z) for a batch of z."""
-        mean, logvar = self.aux_decoder(z, self._condition(y, z.shape[0])).chunk(2, dim=-1)
+        return self._aux_at(z, self._condition(y, z.shape[0]))
+
+    def _aux_at(self, z: torch.Tensor, onehot: torch.Tensor) -> DiagonalGaussian:
+        mean, logvar = self.aux_decoder(z, onehot).chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar)
 
     def aux_likelihood(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> DiagonalGaussian:
@@ -139,7 +142,7 @@ class SDGM(ADGM):
         lead = z.shape[:-1]
         flat = z.reshape(-1, self.latent_dim)
         c = self._flat_condition(y, lead)
-        a = self.aux_decoder(flat, c).chunk(2, dim=-1)[0] if a is None else a.reshape(-1, self.aux_dim)
+        a = self._aux_at(flat, c).mean if a is None else a.reshape(-1, self.aux_dim)
         out = self.decoder(flat, torch.cat([c, a.to(flat.dtype)], dim=-1))
         return self.likelihood_at(out.reshape(*lead, *self.data_shape))
 
