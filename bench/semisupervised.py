@@ -75,6 +75,9 @@ ADGM_SETTINGS = {
     "adgm-a50-e30": {"model": "adgm", **PAPER_NETS, "alpha": 50.0},
     "adgm-a100-e30": {"model": "adgm", **PAPER_NETS, "alpha": 100.0},
     "sdgm-a50-e30": {"model": "sdgm", **PAPER_NETS, "alpha": 50.0},
+    # after the scored SDGM runs: alpha 10, and the authors' total-norm clipping at 5 (vaekit's default: 100)
+    "sdgm-a10-e10": {"model": "sdgm", **PAPER_NETS, "alpha": 10.0, "epochs": 10},
+    "sdgm-a50-clip5-e10": {"model": "sdgm", **PAPER_NETS, "alpha": 50.0, "epochs": 10, "grad_clip": 5.0},
 }
 
 
@@ -89,6 +92,7 @@ def adgm_run(labels: int, seed: int, setting: dict, out: Path) -> dict:
     t = cfg.training
     t.lr, t.alpha, t.epochs, t.progress, t.early_stopping, t.device = (setting["lr"], setting["alpha"],
                                                                      setting["epochs"], False, 0, "cpu")
+    t.grad_clip = setting.get("grad_clip", t.grad_clip)
     started = time.perf_counter()
     run = vaekit.train_run(cfg, out=out)
     seconds = time.perf_counter() - started
