@@ -30,16 +30,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vaekit.apps.embedding import VAETransformer
 from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim
 from vaekit.config import Config
-from vaekit.core.adgm import ADGM, SDGM
 from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
+from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
 from vaekit.core.semisupervised import UNLABELLED
 from vaekit.data.splits import DataSplits
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import ConfigError, DataError
 from vaekit.training.loop import train
-
-MODELS = {"m2": M2, "adgm": ADGM, "sdgm": SDGM}  # the semi-supervised model kinds (``model=``)
-
 
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(classes, y as indices into classes with -1 on unlabelled rows) of a semi-supervised target.
@@ -132,8 +129,9 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
 
     def _config(self, n_samples: int, n_features: int, seed: int) -> Config:
         cfg = Config()
-        if self.model not in MODELS:
-            raise ConfigError(f"model must be m2, adgm or sdgm, not {self.model!r}")
+        kinds = semi_supervised_models()
+        if self.model not in kinds:
+            raise ConfigError(f"model must be {either_of(kinds)}, not {self.model!r}")
         cfg.model.model = self.model
         cfg.model.aux_dim = None if self.aux_dim is None else int(self.aux_dim)
         cfg.model.latent_dim = int(self.latent_dim) if self.latent_dim is not None else auto_latent_dim(n_features)
@@ -165,7 +163,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching the caller's RNG
             torch.manual_seed(seed)
-            model = MODELS[cfg.model.model](cfg.model, (xs.shape[1],), len(self.classes_))
+            model = model_class(CONFIG_MODELS[cfg.model.model])(cfg.model, (xs.shape[1],), len(self.classes_))
         self.history_ = train(model, data, cfg)
         self.config_ = cfg.to_dict()
         return model.double().eval()

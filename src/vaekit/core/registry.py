@@ -41,6 +41,17 @@ def model_class(kind: object) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+def semi_supervised_models() -> list[str]:
+    """The ``model.model`` names whose kind learns from a few labels (its class sets ``semi_supervised``),
+    in the order of ``CONFIG_MODELS``; imports those kinds' classes (all in vaekit.core)."""
+    return [name for name, kind in CONFIG_MODELS.items() if getattr(model_class(kind), "semi_supervised", False)]
+
+
+def either_of(names: list[str]) -> str:
+    """'a, b or c' for an error message."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def kind_of(model: object) -> str:
     """The registered name of ``model``'s class (torch.compile and DDP wrappers looked through)."""
     inner = getattr(model, "_orig_mod", model)

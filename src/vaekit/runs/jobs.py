@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 
 from vaekit.config import Config
-from vaekit.core.registry import CONFIG_MODELS, model_class
+from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
 from vaekit.data import load_dataset
 from vaekit.data.splits import keep_labels
 from vaekit.errors import ConfigError, RunInterrupted, TrainingError
@@ -47,9 +47,10 @@ def load_job_data(cfg: Config):
     data = load_dataset(cfg.data)
     if cfg.data.labels is None:
         return data
-    if cfg.model.model not in ("m2", "adgm", "sdgm"):
+    kinds = semi_supervised_models()
+    if cfg.model.model not in kinds:
         raise ConfigError("data.labels (--labels) keeps a few labels for semi-supervised training: use it with "
-                          "--model m2, adgm or sdgm")
+                          f"--model {either_of(kinds)}")
     return keep_labels(data, cfg.data.labels, cfg.data.label_seed)
 
 
