@@ -215,7 +215,8 @@ def _add_sequence_training(t: argparse.ArgumentParser) -> None:
     mol = t.add_argument_group("molecules (--model sequence: a GRU VAE over SMILES; --data moses or a file of SMILES; "
                                "defaults for a 2-core CPU: 250k MOSES molecules, 2 epochs, --hidden 256, "
                                "--latent-dim 64, --warmup-steps 2000, --free-bits 0.1)")
-    mol.add_argument("--tokens", choices=["smiles", "selfies", "chars"], help="SMILES atoms; SELFIES (every "
+    mol.add_argument("--tokens", choices=["smiles", "kekule", "selfies", "chars"], help="SMILES atoms; kekule: "
+                     "SMILES in Kekulé form (explicit ring double bonds, nothing left to kekulise); SELFIES (every "
                      "decoding is a valid molecule); chars: the characters of lines of any text (default: smiles)")
     mol.add_argument("--max-molecules", type=int, metavar="N", help="training molecules used, a seeded draw "
                      "(default: 250000 for moses, all of a file; 0: all)")

@@ -9,7 +9,8 @@ pattern does not name still becomes a token, so ``"".join(tokenize(s)) == s`` fo
 
 With ``kind="selfies"`` the vocabulary takes and gives SMILES but works on their SELFIES
 (Krenn et al., Mach. Learn.: Sci. Technol. 2020): every token sequence decodes to a valid
-molecule. ``kind="chars"`` takes any text, one token per character (lines of text, not molecules).
+molecule. With ``kind="kekule"`` it works on their Kekulé form (``C1=CC=CC=C1`` for
+``c1ccccc1``; :mod:`~vaekit.apps.molecules.kekule_codec`), tokenised as SMILES. ``kind="chars"`` takes any text, one token per character (lines of text, not molecules).
 The vocabulary is saved as JSON (no pickles) beside a model's weights.
 """
 
@@ -24,6 +25,7 @@ from typing import Iterable, Optional
 
 import torch
 
+from vaekit.apps.molecules.kekule_codec import smiles_to_kekule
 from vaekit.apps.molecules.selfies_codec import selfies_to_smiles, smiles_to_selfies, split_selfies
 from vaekit.errors import DataError
 
@@ -31,7 +33,10 @@ __all__ = ["SPECIAL_TOKENS", "Encoded", "Vocabulary", "build_vocabulary", "token
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
-KINDS = ("smiles", "selfies", "chars")  # chars: one token per character, for lines of any text
+KINDS = ("smiles", "kekule", "selfies", "chars")  # chars: one token per character, for lines of any text
+# what a kind's tokens spell, made from a SMILES (None: the SMILES has no such form)
+_WRITTEN = {"kekule": (smiles_to_kekule, "not_encodable in Kekulé form"),
+            "selfies": (smiles_to_selfies, "not_encodable as SELFIES")}
 _FORMAT = "vaekit-vocabulary"
 
 # Longest alternatives first: a bracket atom, the two-letter halogens, %NN ring bonds, then any
@@ -40,8 +45,8 @@ _SMILES_TOKEN = re.compile(r"\[[^\[\]]*\]|Br|Cl|%\d\d|.", re.DOTALL)
 
 
 def tokenize(text: str, kind: str = "smiles") -> list[str]:
-    """The tokens of one SMILES string, of one SELFIES string when ``kind="selfies"``, or its
-    characters when ``kind="chars"`` (a line of any text)."""
+    """The tokens of one SMILES string (also a Kekulé one, ``kind="kekule"``), of one SELFIES
+    string when ``kind="selfies"``, or its characters when ``kind="chars"`` (a line of any text)."""
     if kind == "selfies":
         return split_selfies(text)
     if kind == "chars":
@@ -75,7 +80,7 @@ class Vocabulary:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise DataError(f"unknown tokenizer kind {self.kind!r}; choose smiles, selfies or chars")
+            raise DataError(f"unknown tokenizer kind {self.kind!r}; choose smiles, kekule, selfies or chars")
         if tuple(self.tokens[:4]) != SPECIAL_TOKENS or len(set(self.tokens)) != len(self.tokens):
             raise DataError("a vocabulary starts with <pad>, <bos>, <eos>, <unk> and lists each token once")
         if self.max_len < 1:
@@ -88,7 +93,7 @@ class Vocabulary:
         return len(self.tokens)
 
     def encode(self, smiles: Iterable[str], on_error: str = "skip") -> Encoded:
-        """Token ids of SMILES strings (converted to SELFIES first for a SELFIES vocabulary).
+        """Token ids of SMILES strings (converted to SELFIES or Kekulé SMILES first for such a vocabulary).
 
         A string with a token unseen in training, longer than ``max_len`` tokens, or (SELFIES)
         that cannot be converted is left out and counted under ``skipped`` with
@@ -114,10 +119,11 @@ class Vocabulary:
 
     def _tokens_of(self, text: str) -> tuple[list[str], Optional[str]]:
         """(tokens, None), or ([], reason) when the string cannot be encoded."""
-        if self.kind == "selfies":
-            text = smiles_to_selfies(text)
+        if self.kind in _WRITTEN:
+            convert, reason = _WRITTEN[self.kind]
+            text = convert(text)
             if text is None:
-                return [], "not_encodable as SELFIES"
+                return [], reason
         tokens = tokenize(text, self.kind)
         unknown = [t for t in tokens if t not in self.index or self.index[t] < len(SPECIAL_TOKENS)]
         if unknown:
@@ -182,15 +188,15 @@ def build_vocabulary(smiles: Iterable[str], kind: str = "smiles", max_len: Optio
     """The vocabulary of training SMILES: tokens seen at least ``min_count`` times, sorted by
     decreasing count (ties by string, so the ids do not depend on the order of the data).
 
-    ``max_len`` defaults to the longest training sequence. SMILES that SELFIES cannot express
-    are left out of a SELFIES vocabulary.
+    ``max_len`` defaults to the longest training sequence. SMILES that SELFIES (Kekulé SMILES)
+    cannot express are left out of a SELFIES (Kekulé) vocabulary.
     """
     if kind not in KINDS:
-        raise DataError(f"unknown tokenizer kind {kind!r}; choose smiles, selfies or chars")
+        raise DataError(f"unknown tokenizer kind {kind!r}; choose smiles, kekule, selfies or chars")
     counts, longest, seen = Counter(), 0, 0
     for text in smiles:
-        if kind == "selfies":
-            text = smiles_to_selfies(text)
+        if kind in _WRITTEN:
+            text = _WRITTEN[kind][0](text)
             if text is None:
                 continue
         tokens = tokenize(text, kind)
