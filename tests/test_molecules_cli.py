@@ -247,3 +247,23 @@ def test_ridge_head_matches_scikit_learn():
     assert np.allclose(layer.weight.detach().numpy()[0], ref.coef_, atol=1e-4)
     assert abs(float(layer.bias) - ref.intercept_) < 1e-4
     assert abs(r2 - ref.score(x_held.numpy(), t_held.numpy())) < 1e-4
+
+
+def test_kekule_tokens_train_sample_and_encode(tmp_path, capsys):
+    pytest.importorskip("rdkit", reason="Kekulé SMILES need RDKit: pip install 'vaekit[chem]'")
+    data = tmp_path / "mols.csv"
+    data.write_text("SMILES\n" + "".join(f"{s}\n" for s in SMILES * 4))
+    out = tmp_path / "kekule-run"
+    assert main(["train", "--model", "sequence", "--tokens", "kekule", "--data", str(data), "--hidden", "16",
+                 "--latent-dim", "2", "--epochs", "2", "--batch-size", "8", "--out", str(out), "--no-progress",
+                 "training.verbose=false"]) == 0
+    vocab = load_vocabulary(out)
+    assert vocab.kind == "kekule" and "c" not in vocab.tokens and "=" in vocab.tokens
+    assert folder.read_run(out)["app"]["tokens"] == "kekule"
+    assert main(["sample", str(out), "-n", "6", "--out", str(tmp_path / "g.csv")]) == 0
+    assert len(list(csv.reader(open(tmp_path / "g.csv")))) == 7  # a header and six rows
+    # aromatic SMILES from a user are converted to Kekulé form before they are encoded
+    given = tmp_path / "in.txt"
+    given.write_text("c1ccccc1\nCCO\n")
+    assert main(["encode", str(out), str(given), "--out", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (2, 2)

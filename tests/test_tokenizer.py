@@ -134,3 +134,34 @@ def test_selfies_conversion_done_once_per_string(moses_sample):
     vocab.encode(sample, on_error="raise")
     info = smiles_to_selfies.cache_info()
     assert info.misses == len(sample) and info.hits == len(sample)
+
+
+def test_kekule_vocabulary_round_trip(moses_sample):
+    """Kekulé tokens spell the same molecules, with no aromatic atom or bond left to kekulise."""
+    pytest.importorskip("rdkit", reason="Kekulé SMILES need RDKit: pip install 'vaekit[chem]'")
+    from vaekit.apps.molecules.chemistry import canonical_smiles
+
+    sample = moses_sample[:500]
+    vocab = build_vocabulary(sample, kind="kekule")
+    aromatic = {"c", "n", "o", "s", "p", ":", "[nH]"}
+    assert not aromatic & set(vocab.tokens)
+    assert {"=", "C", "N"} <= set(vocab.tokens)
+    enc = vocab.encode(sample, on_error="raise")
+    decoded = vocab.decode(enc.ids)
+    assert [canonical_smiles(s) for s in decoded] == [canonical_smiles(s) for s in sample]
+    assert sum(s.count("=") for s in decoded) > sum(s.count("=") for s in sample)
+    assert Vocabulary.from_json(vocab.to_json()).kind == "kekule"
+
+
+def test_kekule_skips_what_rdkit_cannot_kekulise():
+    pytest.importorskip("rdkit", reason="Kekulé SMILES need RDKit: pip install 'vaekit[chem]'")
+    from vaekit.apps.molecules.kekule_codec import smiles_to_kekule
+
+    assert smiles_to_kekule("c1ccccc1") in ("C1=CC=CC=C1", "C1C=CC=CC=1")
+    assert smiles_to_kekule("c1cccc1") is None  # an aromatic five-ring of carbons: no Kekulé form
+    assert smiles_to_kekule("not a molecule") is None
+    vocab = build_vocabulary(["c1ccccc1", "CCO"], kind="kekule")
+    enc = vocab.encode(["c1ccccc1", "c1cccc1", "OCC"])
+    assert enc.kept == [0, 2] and enc.skipped == {"not_encodable": 1}
+    with pytest.raises(DataError, match="Kekulé"):
+        vocab.encode(["c1cccc1"], on_error="raise")
