@@ -7,6 +7,7 @@
     python bench/moses.py collapse --molecules 20000 --folder runs --only 3 4   # new arms, rows added
     python bench/moses.py temperature --run runs/moses-seq
     python bench/moses.py validate --run RUN --samples RUN/gen.csv    # choosing between runs: validation data only
+    python bench/moses.py why-invalid --samples RUN/generated.csv      # why the invalid samples are invalid
 
 ``train`` is RECIPE (``vaekit train --data moses --model sequence --max-molecules 0 --epochs 3
 --lr-schedule cosine``: every MOSES training molecule, three passes, the learning rate falling
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,12 +37,13 @@ import torch
 import vaekit
 from vaekit.apps.molecules import fcd
 from vaekit.apps.molecules import metrics as m
-from vaekit.apps.molecules.chemistry import canonical_smiles, draw_grid, penalized_logp, qed, to_mol
+from vaekit.apps.molecules.chemistry import canonical_smiles, draw_grid, penalized_logp, qed, quiet_rdkit, to_mol
 from vaekit.apps.molecules.corpus import read_molecules
 from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, sequence_config, train_sequence_run
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats
 from vaekit.apps.molecules.optimize import optimize_property
+from vaekit.apps.molecules.tokenizer import tokenize
 from vaekit.data.molecules import load_moses, read_smiles
 from vaekit.data.registry import data_dir
 from vaekit.runs import folder
@@ -249,10 +252,55 @@ def main() -> None:
     tp.add_argument("--n", type=int, default=10000)
     tp.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8, 0.6])
     tp.add_argument("--out", default="bench/results/moses_temperature.md")
+    w = sub.add_parser("why-invalid", help="count the invalid samples by the reason RDKit rejects them")
+    w.add_argument("--samples", required=True, help="a CSV (SMILES header) or text file of sampled SMILES")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one thread: the machine is shared, and the numbers stay comparable
     {"train": train, "evaluate": evaluate, "collapse": collapse, "optimize": optimize,
-     "temperature": temperature, "validate": validate}[args.phase](args)
+     "temperature": temperature, "validate": validate, "why-invalid": why_invalid}[args.phase](args)
+
+
+def invalid_reason(smiles: str):
+    """None for a valid molecule, else why not: empty; an open branch or ring bond (by the string's
+    syntax: unbalanced parentheses, a ring-bond label used an odd number of times); another parse
+    error; or the sanitisation step that failed (kekulisation, valence, other)."""
+    from rdkit import Chem  # the bench runs with vaekit[chem]
+
+    if not smiles:
+        return "empty"
+    if to_mol(smiles) is not None:
+        return None
+    tokens = tokenize(smiles)
+    depth, low = 0, 0
+    for t in tokens:
+        depth += (t == "(") - (t == ")")
+        low = min(low, depth)
+    if depth or low < 0:
+        return "branch not closed or not opened"
+    labels = [t for t in tokens if t.isdigit() or t.startswith("%")]
+    if any(labels.count(x) % 2 for x in set(labels)):
+        return "ring bond not closed"
+    with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles, sanitize=False)
+        if mol is None:
+            return "other parse error"
+        try:
+            Chem.SanitizeMol(mol)
+        except Chem.KekulizeException:
+            return "aromatic ring not kekulisable"
+        except Chem.AtomValenceException:
+            return "valence exceeded"
+        except ValueError:
+            return "other sanitisation error"
+    return "other"
+
+
+def why_invalid(args) -> None:
+    samples = read_smiles(args.samples)
+    reasons = Counter(r for r in map(invalid_reason, samples) if r is not None)
+    print(f"{len(samples)} samples, {sum(reasons.values())} invalid:")
+    for reason, count in reasons.most_common():
+        print(f"  {count:6d}  {reason}")
 
 
 def validate(args) -> None:
