@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vaekit.apps.molecules.requirements import available
 from vaekit.apps.molecules.kekule_codec import smiles_to_kekule
+from vaekit.apps.molecules.requirements import available
 from vaekit.apps.molecules.selfies_codec import smiles_to_selfies
 from vaekit.apps.molecules.tokenizer import Encoded, Vocabulary, build_vocabulary
 from vaekit.config import Config
@@ -146,8 +146,9 @@ def molecule_splits(cfg: Config, kind: str = "smiles", max_molecules: Optional[i
         if line:
             warn(line)
         encoded[split] = enc.ids
-    smiles_to_selfies.cache_clear()  # the SELFIES (Kekulé SMILES) of the training strings, kept only for
-    smiles_to_kekule.cache_clear()  # the encoding above
+    # the SELFIES or Kekulé SMILES of the training strings were kept only for the encoding above
+    smiles_to_selfies.cache_clear()
+    smiles_to_kekule.cache_clear()
     if encoded["train"].shape[0] == 0:
         raise DataError(f"no training molecule of {cfg.data.name} could be tokenised")
     data = DataSplits(

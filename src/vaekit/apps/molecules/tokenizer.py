@@ -10,7 +10,8 @@ pattern does not name still becomes a token, so ``"".join(tokenize(s)) == s`` fo
 With ``kind="selfies"`` the vocabulary takes and gives SMILES but works on their SELFIES
 (Krenn et al., Mach. Learn.: Sci. Technol. 2020): every token sequence decodes to a valid
 molecule. With ``kind="kekule"`` it works on their Kekulé form (``C1=CC=CC=C1`` for
-``c1ccccc1``; :mod:`~vaekit.apps.molecules.kekule_codec`), tokenised as SMILES. ``kind="chars"`` takes any text, one token per character (lines of text, not molecules).
+``c1ccccc1``; :mod:`~vaekit.apps.molecules.kekule_codec`), tokenised as SMILES.
+``kind="chars"`` takes any text, one token per character (lines of text, not molecules).
 The vocabulary is saved as JSON (no pickles) beside a model's weights.
 """
 
@@ -95,8 +96,8 @@ class Vocabulary:
     def encode(self, smiles: Iterable[str], on_error: str = "skip") -> Encoded:
         """Token ids of SMILES strings (converted to SELFIES or Kekulé SMILES first for such a vocabulary).
 
-        A string with a token unseen in training, longer than ``max_len`` tokens, or (SELFIES)
-        that cannot be converted is left out and counted under ``skipped`` with
+        A string with a token unseen in training, longer than ``max_len`` tokens, or (SELFIES,
+        Kekulé) that cannot be converted is left out and counted under ``skipped`` with
         ``on_error="skip"``; with ``on_error="raise"`` it is a one-line DataError.
         """
         if on_error not in ("skip", "raise"):
