@@ -131,16 +131,18 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_saves_and_exits_130_with_a_resumable_folder(tmp_path):
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_and_exits_with_a_resumable_folder(tmp_path, sig, status, word):
     run = tmp_path / "run"
     proc = _start(*ARGS, "--epochs", "500", "--out", str(run))
     # Line 3 of metrics.jsonl is written after epoch 2's checkpoint is complete (each epoch writes
     # weights, then its metrics line, then the resume file), so at least epoch 2 is saved.
     _wait(proc, lambda: _metric_lines(run) >= 3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     err = proc.communicate(timeout=300)[1]
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    assert proc.returncode == status, err
+    assert word in err and "--resume" in err and "Traceback" not in err
     epoch = _assert_consistent(run, _metric_lines(run))
     assert 2 <= epoch < 500
     vaekit.resume_run(run, epochs=epoch + 1)  # continues from the checkpoint
