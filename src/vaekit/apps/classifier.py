@@ -38,6 +38,7 @@ from vaekit.data.standardize import Standardizer
 from vaekit.errors import ConfigError, DataError
 from vaekit.training.loop import train
 
+
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(classes, y as indices into classes with -1 on unlabelled rows) of a semi-supervised target.
 

@@ -29,6 +29,8 @@ def smiles_to_kekule(smiles: str) -> Optional[str]:
     """RDKit's canonical Kekulé SMILES of a SMILES (no aromatic atoms or bonds), or None when RDKit
     cannot parse it or find a Kekulé structure (remembered; see CACHE_SIZE)."""
     chem = require("rdkit.Chem")
+    # not chemistry.to_mol: its second sanitisation and per-call log switch make MOSES's 1.58M
+    # conversions 1.7x slower (3.7 s against 2.2 s per 20,000 here), and MolFromSmiles sanitises already
     with quiet_rdkit():
         mol = chem.MolFromSmiles(smiles)
         if mol is None:
