@@ -79,7 +79,8 @@ def sample(args) -> int:
         _molecules_only(vocab, "a .png")
         require("rdkit.Chem")
     bar = tqdm(total=args.n, disable=not (progress_wanted(args) and sys.stderr.isatty()), unit="mol", desc="sampling")
-    smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature, progress=bar.update)
+    smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature, progress=bar.update,
+                           grammar=not args.no_grammar)
     bar.close()
     if out.suffix == ".png":
         chemistry.draw_grid(smiles[:48], out)

@@ -118,6 +118,9 @@ def _add_generation(command) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
     s.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution")
+    s.add_argument("--no-grammar", action="store_true",
+                   help="SMILES runs: draw every token from the decoder as it is (default: only tokens that keep "
+                   "the SMILES syntax and each atom's valence)")
 
     r = command("reconstruct", "inputs beside their reconstructions")
     r.add_argument("run", metavar="RUN", help=RUN_HELP)

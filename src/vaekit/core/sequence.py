@@ -65,9 +65,12 @@ class SequenceLikelihood:
         nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=m.pad_id, reduction="none")
         return -nll.sum(dim=1).reshape(lead)
 
-    def sample(self, generator: Optional[torch.Generator] = None, temperature: float = 1.0) -> torch.Tensor:
-        """Token ids ``(*lead, max_len + 2)``, each token drawn from p(x_t | x_<t, z)."""
-        return self.model.generate(self.z, generator=generator, greedy=False, temperature=temperature)
+    def sample(self, generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+               constraint=None) -> torch.Tensor:
+        """Token ids ``(*lead, max_len + 2)``, each token drawn from p(x_t | x_<t, z) (renormalised
+        over the tokens ``constraint`` allows, when one is given)."""
+        return self.model.generate(self.z, generator=generator, greedy=False, temperature=temperature,
+                                   constraint=constraint)
 
     @property
     def mean(self) -> torch.Tensor:
@@ -155,11 +158,16 @@ class SequenceVAE(BaseVAE):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, generator: Optional[torch.Generator] = None, greedy: bool = False,
-                 temperature: float = 1.0) -> torch.Tensor:
+                 temperature: float = 1.0, constraint=None) -> torch.Tensor:
         """Autoregressive decoding of every code in ``z`` (*lead, latent_dim) at once: token ids
         (*lead, max_len + 2), ``bos`` first, ``pad`` after ``eos``. Stops when every row has
         emitted ``eos`` (or at ``max_len + 1`` tokens). ``greedy``: the most probable token
-        each step; else a draw from softmax(logits / temperature)."""
+        each step; else a draw from softmax(logits / temperature).
+
+        ``constraint`` (optional) restricts each step to the tokens it allows: an object with
+        ``start(n, device)`` -> state, ``allowed(state, left)`` -> bool (n, vocab_size) with
+        ``left`` positions left (this one included), and ``advance(state, tokens)``. The
+        application that owns the tokens supplies it (a grammar); the others get -inf."""
         lead = z.shape[:-1]
         flat = z.reshape(-1, self.latent_dim)
         n = flat.shape[0]
@@ -167,14 +175,20 @@ class SequenceVAE(BaseVAE):
         out[:, 0] = self.bos_id
         token, h = out[:, :1], self._initial_state(flat)
         done = torch.zeros(n, dtype=torch.bool, device=flat.device)
+        state = constraint.start(n, flat.device) if constraint is not None else None
         for t in range(1, self.max_len + 2):
             feed = torch.cat([self.embed(token), flat[:, None, :].to(self.embed.weight.dtype)], dim=-1)
             step, h = self.decoder(feed, h)
             logits = self.to_logits(step[:, 0]).float()
             if not greedy:
                 logits = logits / max(temperature, 1e-6)
+            if constraint is not None:
+                allowed = constraint.allowed(state, self.max_len + 2 - t).to(logits.device)
+                logits = logits.masked_fill(~allowed, float("-inf"))
             token = categorical_sample(logits, generator, argmax=greedy).argmax(-1)
             token = token.masked_fill(done, self.pad_id)
+            if constraint is not None:
+                constraint.advance(state, token)
             out[:, t] = token
             done |= token == self.eos_id
             token = token[:, None]

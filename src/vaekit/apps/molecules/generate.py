@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import torch
 
 from vaekit.apps.molecules.tokenizer import Vocabulary
+from vaekit.apps.molecules.valence import constraint_for
 from vaekit.core.device import device_of
 from vaekit.core.sequence import SequenceVAE
 from vaekit.errors import DataError
@@ -23,9 +24,12 @@ BATCH = 2_000  # codes decoded at once: 2,000 x 256 hidden units is small; the s
 
 @torch.no_grad()
 def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, temperature: float = 1.0,
-                  batch_size: int = BATCH, progress=None) -> list[str]:
+                  batch_size: int = BATCH, progress=None, grammar: bool = True) -> list[str]:
     """``n`` SMILES decoded from z ~ N(0, I), each token drawn from p(x_t | x_<t, z) / temperature
-    (1: the model's own distribution). One generator, seeded with ``seed``, draws everything."""
+    (1: the model's own distribution). One generator, seeded with ``seed``, draws everything.
+    ``grammar`` (SMILES and Kekulé vocabularies): each token drawn among those that keep the
+    string's syntax and every atom's valence (:mod:`~vaekit.apps.molecules.valence`); False draws
+    from the decoder's distribution as it is."""
     if n < 1:
         raise DataError(f"the number of molecules must be at least 1, not {n}")
     device = device_of(model)
@@ -34,7 +38,8 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         z = model.sample_latent(size, generator=g)
-        out += vocab.decode(model.decode(z).sample(generator=g, temperature=temperature).cpu())
+        constraint = constraint_for(vocab, grammar)
+        out += vocab.decode(model.decode(z).sample(generator=g, temperature=temperature, constraint=constraint).cpu())
         if progress is not None:
             progress(size)
     return out
@@ -53,12 +58,17 @@ def encode_smiles(model: SequenceVAE, vocab: Vocabulary, smiles: Sequence[str],
 
 
 @torch.no_grad()
-def decode_codes(model: SequenceVAE, vocab: Vocabulary, z: torch.Tensor, batch_size: int = BATCH) -> list[str]:
-    """The greedy decoding (most probable token each step) of each code in ``z`` (N, latent_dim), as SMILES."""
+def decode_codes(model: SequenceVAE, vocab: Vocabulary, z: torch.Tensor, batch_size: int = BATCH,
+                 grammar: bool = True) -> list[str]:
+    """The greedy decoding (most probable token each step) of each code in ``z`` (N, latent_dim), as SMILES.
+    ``grammar``: the most probable token among those that keep syntax and valence; a decoding the
+    mask changes would have been invalid without it (it forbids only tokens no valid string can follow)."""
     device = device_of(model)
     out = []
     for start in range(0, z.shape[0], batch_size):
-        out += vocab.decode(model.decode(z[start:start + batch_size].to(device)).mean.cpu())
+        codes = z[start:start + batch_size].to(device)
+        constraint = constraint_for(vocab, grammar)
+        out += vocab.decode(model.generate(codes, greedy=True, constraint=constraint).cpu())
     return out
 
 
