@@ -75,6 +75,14 @@ def test_valence_is_tracked_through_bonds_branches_and_ring_bonds():
     assert ")" not in allowed_after(g, vocab, "CC") and ")" in allowed_after(g, vocab, "CC(C")
 
 
+def test_a_second_molecule_after_a_dot():
+    strings = ["CC(=O)[O-].[Na+]", "CCO", "C1CC1"]
+    vocab = vocabulary(strings, "smiles")
+    g = ValenceGrammar(vocab)
+    assert "." in allowed_after(g, vocab, "CCO") and "." not in allowed_after(g, vocab, "C1CC")
+    assert allowed_after(g, vocab, "CCO.") <= {"C", "O", "[O-]", "[Na+]"}  # an atom, unbonded to the first
+
+
 def test_the_string_fits_in_the_positions_left():
     vocab = vocabulary(KEKULE)
     g = ValenceGrammar(vocab)
@@ -87,7 +95,8 @@ def test_the_string_fits_in_the_positions_left():
 def test_every_training_string_is_allowed():
     vocab = vocabulary(KEKULE)
     assert accepts(vocab, KEKULE) == []
-    aromatic = ["c1ccccc1", "Cc1ccc(-c2ccc[nH]2)cc1", "O=C(Nc1cccnc1)c1ccco1", "C[C@@H](N)C(=O)[O-]", "C[NH+]1CCCC1"]
+    aromatic = ["c1ccccc1", "Cc1ccc(-c2ccc[nH]2)cc1", "O=C(Nc1cccnc1)c1ccco1", "C[C@@H](N)C(=O)[O-]", "C[NH+]1CCCC1",
+                "CC(=O)[O-].[Na+]", "F/C=C/F"]
     assert accepts(vocabulary(aromatic, "smiles"), aromatic) == []
 
 

@@ -25,7 +25,8 @@ The rules, for a token after the ones written so far (``cur`` is the atom the ne
 - a ring-bond label: after an atom or a ring bond, or a bond written there. An open label closes onto its atom when
   that is neither ``cur`` nor bonded to it, the two bond orders agree and both atoms have the
   valence; otherwise it opens, reserving the bond on ``cur``;
-- ``<eos>``: with no branch or ring bond open, after an atom, a ring bond or ``)``.
+- ``<eos>``, or ``.`` and another molecule: with no branch or ring bond open, after an atom, a
+  ring bond or ``)``.
 While a ring bond is open some atom on the way back (``cur`` or one where a branch opened) must
 keep a free valence, else it could never close; and every token must leave room for the fewest
 tokens that finish the string. A row that is left with no allowed token (rare) may only end, and
@@ -45,7 +46,7 @@ from vaekit.apps.molecules.tokenizer import EOS, SPECIAL_TOKENS, Vocabulary
 
 __all__ = ["ValenceGrammar", "atom_capacity", "constraint_for"]
 
-ATOM, BOND, OPEN, CLOSE, RING, END, NEVER, START = range(8)
+ATOM, BOND, OPEN, CLOSE, RING, END, NEVER, START, DOT = range(9)
 _BOND_ORDER = {"-": 1, "=": 2, "#": 3, "$": 4, ":": 1, "/": 1, "\\": 1}
 _RING = re.compile(r"\d|%\d\d")
 # the largest normal valence of each element as RDKit checks it (OpenSMILES's organic subset and
@@ -93,6 +94,8 @@ def token_kind(token: str) -> tuple[int, int]:
         return CLOSE, 0
     if token in _BOND_ORDER:
         return BOND, _BOND_ORDER[token]
+    if token == ".":
+        return DOT, 0
     if _RING.fullmatch(token):
         return RING, int(token.lstrip("%"))
     capacity = atom_capacity(token)
@@ -128,6 +131,7 @@ class ValenceGrammar:
         self.rings = [(i, v) for i, (k, v) in enumerate(kinds) if k == RING]
         self.opens = [i for i, k in enumerate(self.classes) if k == OPEN]
         self.closes = [i for i, k in enumerate(self.classes) if k == CLOSE]
+        self.dots = [i for i, k in enumerate(self.classes) if k == DOT]
         self.maxcap = max((cap for _, cap in self.atoms), default=0)
         self.gain = self.maxcap - 2  # a new atom takes one free valence and brings maxcap - 1
         self.dead_ends = 0
@@ -226,6 +230,8 @@ class ValenceGrammar:
                     mask[i] = free_cur >= b and self._finish(free_cur - b, here, branch_free, k + 1, depth) <= room
         if after_atom and depth == 0 and k == 0:
             mask[self.end_id] = True
+            if room >= 2:  # '.', then another molecule: an atom and <eos> at least
+                mask[self.dots] = True
         return mask
 
     def allowed(self, state: list, left: int) -> torch.Tensor:
@@ -267,6 +273,8 @@ class ValenceGrammar:
             row.branches.append(row.cur)
         elif kind == CLOSE:
             row.cur = row.branches.pop()
+        elif kind == DOT:  # a new molecule starts: nothing to bond to
+            row.cur = None
         elif kind == RING:
             if value in row.rings:
                 partner, opened = row.rings.pop(value)
