@@ -249,7 +249,8 @@ def main() -> None:
     v = sub.add_parser("validate", help="validity, uniqueness, novelty and FCD of samples against the run's own "
                        "validation molecules (held out of the training split): for choosing between runs")
     v.add_argument("--run", required=True)
-    v.add_argument("--samples", required=True, help="a CSV (SMILES header) or text file of sampled SMILES")
+    v.add_argument("--samples", required=True, nargs="+",
+                   help="CSV (SMILES header) or text files of sampled SMILES, each scored against the same split")
     v.add_argument("--out", default=None, help="a JSON file for the result (default: RUN/validation_metrics.json)")
     tp = sub.add_parser("temperature")
     tp.add_argument("--run", default="runs/moses-seq")
@@ -310,23 +311,29 @@ def why_invalid(args) -> None:
 def validate(args) -> None:
     """The selection metrics of bench/results/choices.md, on no test molecule: the samples' validity,
     unique@10k, novelty against the whole training split, and FCD against the run's validation split
-    (the molecules its config held out of MOSES's training split)."""
+    (the molecules its config held out of MOSES's training split); one result per samples file."""
     run = Path(args.run)
     doc = folder.read_run(run)
     cfg = folder.run_config(doc)  # its data settings give the same validation split as its training had
     cfg.data.data_dir = str(data_dir())
     _, val, _, _ = read_molecules(cfg, doc.get("app", {}).get("max_molecules"), progress=False)
-    samples = read_smiles(args.samples)
-    valid = m.valid_canonical(samples)
     train = load_moses("train", data_dir())  # novelty against the whole training file, as evaluate measures it
-    start = time.perf_counter()
-    result = {"samples": len(samples), "validation_molecules": len(val), "valid": len(valid) / max(len(samples), 1),
-              "unique@10000": m.unique_at_k(valid, 10000, canonical=True), "novelty": m.novelty(valid, train, canonical=True),
-              "FCD/Val": fcd.fcd(valid, val)}
-    result["seconds"] = time.perf_counter() - start
+    val_stats = fcd.fcd_stats(list(val))
+    results = {}
+    for path in args.samples:
+        samples = read_smiles(path)
+        valid = m.valid_canonical(samples)
+        start = time.perf_counter()
+        result = {"samples": len(samples), "validation_molecules": len(val), "valid": len(valid) / max(len(samples), 1),
+                  "unique@10000": m.unique_at_k(valid, 10000, canonical=True),
+                  "novelty": m.novelty(valid, train, canonical=True),
+                  "FCD/Val": fcd.fcd(valid, val, reference_stats=val_stats)}
+        result["seconds"] = time.perf_counter() - start
+        results[str(path)] = result
     out = Path(args.out) if args.out else run / "validation_metrics.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    text = json.dumps(results if len(results) > 1 else results[str(args.samples[0])], indent=1) + "\n"
+    out.write_text(text)
+    print(text)
 
 
 def _sample(args, model, vocab) -> tuple[list[str], float]:
