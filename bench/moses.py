@@ -54,8 +54,8 @@ PUBLISHED = [  # MOSES repository README, 30k samples, mean of 3 runs (Polykovsk
     ("JTN-VAE (MOSES)", [1.000, 1.000, 0.395, 0.548, 0.997, 0.896, 0.855, 0.976, 0.914]),
 ]
 KEYS = ["valid", "unique@10000", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "Filters", "Novelty"]
-SAMPLERS = {"grammar": "vaekit's default: only tokens that keep SMILES syntax and valence",
-            "plain": "every token as the decoder draws it, no mask"}
+SAMPLERS = {"plain": "vaekit's default: every token as the decoder draws it",
+            "grammar": "`--grammar`: only tokens that keep SMILES syntax and valence"}
 HEAD = ["valid", "unique@10k", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "filters", "novelty"]
 
 
@@ -231,8 +231,8 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="bench/results/moses.md")
     e.add_argument("--train-command", default=RECIPE, help="how RUN was trained, for the report")
-    e.add_argument("--sampler", default="grammar", choices=["grammar", "plain"],
-                   help="grammar: the default sampler (syntax and valence kept); plain: the decoder's tokens as drawn")
+    e.add_argument("--sampler", default="plain", choices=["plain", "grammar"],
+                   help="plain: the default sampler, the decoder's tokens as drawn; grammar: syntax and valence kept")
     c = sub.add_parser("collapse")
     c.add_argument("--folder", default="runs")
     c.add_argument("--molecules", type=int, default=40000)
@@ -345,7 +345,7 @@ def _sample(args, model, vocab) -> tuple[list[str], float]:
 def evaluate(args) -> None:
     model, vocab = vaekit.load(args.run), load_vocabulary(args.run)
     generated, sample_s = _sample(args, model, vocab)
-    suffix = "" if args.sampler == "grammar" else "_plain"
+    suffix = "" if args.sampler == "plain" else "_grammar"
     Path(args.run, f"generated{suffix}.csv").write_text("SMILES\n" + "\n".join(generated) + "\n")
     train = load_moses("train", data_dir())
     test = load_moses("test", data_dir())

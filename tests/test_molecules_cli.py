@@ -59,14 +59,14 @@ def test_sample_is_seeded_and_batched(run, tmp_path, capsys):
     assert len(small) == 30 and small == sample_smiles(model, vocab, 30, seed=3, batch_size=7)
 
 
-def test_sample_without_the_grammar_mask(run, tmp_path):
+def test_sample_with_the_grammar_mask(run, tmp_path):
     masked, plain = tmp_path / "m.csv", tmp_path / "p.csv"
-    assert main(["sample", str(run), "-n", "200", "--out", str(masked), "--seed", "3"]) == 0
-    assert main(["sample", str(run), "-n", "200", "--out", str(plain), "--seed", "3", "--no-grammar"]) == 0
+    assert main(["sample", str(run), "-n", "200", "--out", str(masked), "--seed", "3", "--grammar"]) == 0
+    assert main(["sample", str(run), "-n", "200", "--out", str(plain), "--seed", "3"]) == 0
     model, vocab = folder.load(run), load_vocabulary(run)
     written = {p: [row[0] for row in list(csv.reader(p.open()))[1:]] for p in (masked, plain)}
-    assert written[masked] == sample_smiles(model, vocab, 200, seed=3)
-    assert written[plain] == sample_smiles(model, vocab, 200, seed=3, grammar=False) != written[masked]
+    assert written[masked] == sample_smiles(model, vocab, 200, seed=3, grammar=True)
+    assert written[plain] == sample_smiles(model, vocab, 200, seed=3) != written[masked]
     # this barely trained model leaves branches open without the mask, never with it
     assert all(s.count("(") == s.count(")") for s in written[masked])
     assert not all(s.count("(") == s.count(")") for s in written[plain])

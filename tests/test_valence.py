@@ -120,9 +120,9 @@ def test_untrained_model_samples_are_well_formed_and_seeded():
     vocab = vocabulary(KEKULE)
     torch.manual_seed(0)
     model = SequenceVAE(vocab_size=len(vocab.tokens), max_len=vocab.max_len, latent_dim=4, hidden=16, embed_dim=8)
-    masked = sample_smiles(model, vocab, 300, seed=3)
-    plain = sample_smiles(model, vocab, 300, seed=3, grammar=False)
-    assert masked == sample_smiles(model, vocab, 300, seed=3)
+    masked = sample_smiles(model, vocab, 300, seed=3, grammar=True)
+    plain = sample_smiles(model, vocab, 300, seed=3)  # the default: the decoder as it is
+    assert masked == sample_smiles(model, vocab, 300, seed=3, grammar=True)
 
     def well_formed(s):
         tokens = tokenize(s)
@@ -139,7 +139,7 @@ def test_untrained_model_samples_are_well_formed_and_seeded():
     pytest.importorskip("rdkit")
     from vaekit.apps.molecules.chemistry import to_mol
     assert sum(to_mol(s) is not None for s in masked) >= 290
-    greedy = decode_codes(model, vocab, torch.randn(50, 4, generator=torch.Generator().manual_seed(0)))
+    greedy = decode_codes(model, vocab, torch.randn(50, 4, generator=torch.Generator().manual_seed(0)), grammar=True)
     assert all(to_mol(s) is not None for s in greedy if well_formed(s))
 
 

@@ -80,7 +80,7 @@ def sample(args) -> int:
         require("rdkit.Chem")
     bar = tqdm(total=args.n, disable=not (progress_wanted(args) and sys.stderr.isatty()), unit="mol", desc="sampling")
     smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature, progress=bar.update,
-                           grammar=not args.no_grammar)
+                           grammar=args.grammar)
     bar.close()
     if out.suffix == ".png":
         chemistry.draw_grid(smiles[:48], out)

@@ -118,9 +118,9 @@ def _add_generation(command) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
     s.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution")
-    s.add_argument("--no-grammar", action="store_true",
-                   help="SMILES runs: draw every token from the decoder as it is (default: only tokens that keep "
-                   "the SMILES syntax and each atom's valence)")
+    s.add_argument("--grammar", action="store_true",
+                   help="SMILES runs: draw each token only among those that keep the SMILES syntax and every atom's "
+                   "valence (more valid molecules, a little further from the data; default: the decoder as it is)")
 
     r = command("reconstruct", "inputs beside their reconstructions")
     r.add_argument("run", metavar="RUN", help=RUN_HELP)
