@@ -120,7 +120,7 @@ def _add_generation(command) -> None:
                    help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution")
     s.add_argument("--grammar", action="store_true",
                    help="SMILES runs: draw each token only among those that keep the SMILES syntax and every atom's "
-                   "valence (more valid molecules, a little further from the data; default: the decoder as it is)")
+                   "valence (more valid molecules, but further from the data: a higher FCD; default: the decoder as it is)")
 
     r = command("reconstruct", "inputs beside their reconstructions")
     r.add_argument("run", metavar="RUN", help=RUN_HELP)

@@ -63,8 +63,9 @@ def encode_smiles(model: SequenceVAE, vocab: Vocabulary, smiles: Sequence[str],
 def decode_codes(model: SequenceVAE, vocab: Vocabulary, z: torch.Tensor, batch_size: int = BATCH,
                  grammar: bool = False) -> list[str]:
     """The greedy decoding (most probable token each step) of each code in ``z`` (N, latent_dim), as SMILES.
-    ``grammar``: the most probable token among those that keep syntax and valence (a decoding the
-    mask changes would have been invalid without it: it forbids only tokens no valid string can follow)."""
+    ``grammar``: the most probable token among those that keep syntax and valence (the mask forbids
+    only tokens that no valid string can follow, up to its valence table, so what it changes would
+    have been invalid without it)."""
     device = device_of(model)
     out = []
     for start in range(0, z.shape[0], batch_size):
