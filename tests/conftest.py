@@ -45,6 +45,19 @@ def crash_after(calls: int):
         training.elbo_loss = real
 
 
+def moses_draw(split: str, n: int, seed: int) -> list:
+    """A seeded draw of ``n`` SMILES from the shared MOSES ``split`` (train or test); the calling test
+    skips when the shared files are absent."""
+    import random
+
+    from vaekit.data.molecules import load_moses, moses_folder
+
+    root = Path(os.environ["VAEKIT_DATA_DIR"])
+    if not (moses_folder(root) / f"{split}.csv.gz").is_file():
+        pytest.skip("shared MOSES files absent")
+    return random.Random(seed).sample(load_moses(split, root), n)
+
+
 def small_config(**training):
     """A config that trains on digits in about a second."""
     from vaekit import Config

@@ -4,13 +4,12 @@ import io
 import math
 import os
 import pickle
-import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import moses_draw
 
 pytest.importorskip("rdkit", reason="the molecule metrics need RDKit: pip install 'vaekit[chem]'")
 
@@ -20,7 +19,6 @@ from rdkit.Chem import rdFingerprintGenerator  # noqa: E402
 from vaekit.apps.molecules import chemistry, metrics  # noqa: E402
 from vaekit.apps.molecules.filters import fraction_passes_filters, mcf_smarts, passes_filters  # noqa: E402
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats  # noqa: E402
-from vaekit.data.molecules import load_moses, moses_folder  # noqa: E402
 from vaekit.errors import DataError  # noqa: E402
 
 ASPIRIN, CAFFEINE = "CC(=O)Oc1ccccc1C(=O)O", "Cn1cnc2c1c(=O)n(C)c(=O)n2C"
@@ -34,10 +32,7 @@ def independent_tanimoto(a: str, b: str) -> float:
 
 @pytest.fixture(scope="module")
 def moses_test():
-    root = Path(os.environ["VAEKIT_DATA_DIR"])
-    if not (moses_folder(root) / "test.csv.gz").is_file():
-        pytest.skip("shared MOSES files absent")
-    return random.Random(0).sample(load_moses("test", root), 1000)
+    return moses_draw("test", 1000, seed=0)
 
 
 def test_validity_counts_invalid_strings():

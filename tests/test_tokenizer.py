@@ -1,25 +1,18 @@
 """SMILES/SELFIES tokenizer: lossless tokens, a JSON vocabulary, padded ids, counted skips."""
 
 import json
-import os
-import random
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import moses_draw
 
 from vaekit.apps.molecules.tokenizer import SPECIAL_TOKENS, Vocabulary, build_vocabulary, tokenize
-from vaekit.data.molecules import load_moses, moses_folder
 from vaekit.errors import DataError
 
 
 @pytest.fixture(scope="module")
 def moses_sample():
-    root = Path(os.environ["VAEKIT_DATA_DIR"])
-    if not (moses_folder(root) / "train.csv.gz").is_file():
-        pytest.skip("shared MOSES files absent")
-    train = load_moses("train", root)
-    return random.Random(0).sample(train, 2000)
+    return moses_draw("train", 2000, seed=0)
 
 
 @pytest.mark.parametrize("smiles, tokens", [

@@ -1,17 +1,13 @@
 """The SMILES grammar-and-valence mask: it forbids what no molecule can be and allows every real one."""
 
-import os
-import random
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import moses_draw
 
 from vaekit.apps.molecules.generate import decode_codes, sample_smiles
 from vaekit.apps.molecules.tokenizer import Vocabulary, build_vocabulary, tokenize
 from vaekit.apps.molecules.valence import ValenceGrammar, atom_capacity, constraint_for
 from vaekit.core.sequence import SequenceVAE
-from vaekit.data.molecules import load_moses, moses_folder
 
 KEKULE = ["CC1=CC=C(C=C1)C(=O)NCC#N", "O=C1NC2=CC=CC=C2S1", "CN1C=NC2=C1C(=O)N(C)C(=O)N2C", "FC(F)(F)C1CCCCC1",
           "CS(=O)(=O)N1CCC(Br)CC1", "ClC1=CC=C2C=CC=CC2=C1", "C=CCOC1=CC=CC=C1", "N#CC1(CC1)C(=O)O"]
@@ -102,10 +98,7 @@ def test_every_training_string_is_allowed():
 
 @pytest.fixture(scope="module")
 def moses_sample():
-    root = Path(os.environ["VAEKIT_DATA_DIR"])
-    if not (moses_folder(root) / "train.csv.gz").is_file():
-        pytest.skip("shared MOSES files absent")
-    return random.Random(1).sample(load_moses("train", root), 3000)
+    return moses_draw("train", 3000, seed=1)
 
 
 def test_every_moses_string_is_allowed_aromatic_and_kekule(moses_sample):
