@@ -36,11 +36,10 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
         raise DataError(f"the number of molecules must be at least 1, not {n}")
     device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
-    out = []
+    out, constraint = [], constraint_for(vocab, grammar)
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         z = model.sample_latent(size, generator=g)
-        constraint = constraint_for(vocab, grammar)
         out += vocab.decode(model.decode(z).sample(generator=g, temperature=temperature, constraint=constraint).cpu())
         if progress is not None:
             progress(size)
@@ -67,10 +66,9 @@ def decode_codes(model: SequenceVAE, vocab: Vocabulary, z: torch.Tensor, batch_s
     only tokens that no valid string can follow, up to its valence table, so what it changes would
     have been invalid without it)."""
     device = device_of(model)
-    out = []
+    out, constraint = [], constraint_for(vocab, grammar)
     for start in range(0, z.shape[0], batch_size):
         codes = z[start:start + batch_size].to(device)
-        constraint = constraint_for(vocab, grammar)
         out += vocab.decode(model.generate(codes, greedy=True, constraint=constraint).cpu())
     return out
 

@@ -187,7 +187,7 @@ class ValenceGrammar:
         branch_free = sum(max(row.free[a], 0) for a in row.branches)
         order = row.bond or (1 if row.cur is not None else 0)  # the bond a next atom takes
         # right after '(' (and a bond) the current atom is the branch's: a new bond is taken from its free valence
-        spent_on_branch = order if row.branches and row.branches[-1] == row.cur else 0
+        on_branch_atom = bool(row.branches) and row.branches[-1] == row.cur
         # open ring bonds that may close on the current atom, and on a new atom bonded to it
         # (one closure per partner atom: two onto the same atom would be one bond written twice)
         partners = {p for p, _ in row.rings.values()}
@@ -195,16 +195,16 @@ class ValenceGrammar:
         here_new = len(partners - {row.cur})
         # an atom
         if free_cur >= order:
+            rest = branch_free - on_branch_atom * order
             for i, cap in self.atoms:
-                if cap >= order and self._finish(cap - order, here_new, branch_free - spent_on_branch, k, depth) <= room:
+                if cap >= order and self._finish(cap - order, here_new, rest, k, depth) <= room:
                     mask[i] = True
         # a bond: an atom must follow (or a ring bond closing)
         if row.cur is not None and (after_atom or row.prev == OPEN) and row.bond == 0:
             for i, b in self.bonds:
                 if free_cur < b or b > self.maxcap:
                     continue
-                spent = b if row.prev == OPEN else 0
-                cost = 1 + self._finish(self.maxcap - b, here_new, branch_free - spent, k, depth)
+                cost = 1 + self._finish(self.maxcap - b, here_new, branch_free - on_branch_atom * b, k, depth)
                 if row.ring_ok and any(self._closes(row, p, opened, b) for p, opened in row.rings.values()):
                     cost = min(cost, 1 + self._finish(free_cur - b, here - 1, branch_free, k - 1, depth))
                 mask[i] = cost <= room
