@@ -64,6 +64,7 @@ from vaekit.apps.estimators import VAEEstimatorBase
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import iwae_bound, log_importance_weights_at
+from vaekit.data.coarsen import coarsen
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import ConfigError
 from vaekit.measure.evaluation import log_likelihood
@@ -81,6 +82,10 @@ SCALE_FLOOR = 0.3
 # (bench/results/anomaly_wide.md; the rule in bench/results/choices.md)
 IMAGE_SCALE_FLOOR = 0.1
 IMAGE_HIDDEN = (512,)
+# Images kept as pixels, seen at a coarser scale (blur sigma in pixels, then pool x pool averaging):
+# data/coarsen.py says why; chosen on validation splits (bench/results/anomaly_scale.md)
+IMAGE_BLUR = 0.0
+IMAGE_POOL = 1
 # asinh helped on the development group but not on the reported one
 # (bench/results/anomaly_tables_dev_asinh.md, anomaly_tables_asinh.md): an option, not the default.
 PREPROCESS = "none"
@@ -107,7 +112,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         latent_dim: Optional[int] = None, hidden: Optional[tuple] = None, epochs: Optional[int] = None,
         batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, likelihood: str = "gaussian-learned",
         standardize="auto", random_state=None, n_estimators: int = N_ESTIMATORS,
-        scale_floor="auto", preprocess: str = PREPROCESS, trim: float = TRIM,
+        scale_floor="auto", preprocess: str = PREPROCESS, trim: float = TRIM, blur="auto", pool="auto",
     ):
         super().__init__(latent_dim=latent_dim, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
                          beta=beta, likelihood=likelihood, standardize=standardize, random_state=random_state)
@@ -118,10 +123,15 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self.scale_floor = scale_floor
         self.preprocess = preprocess  # (not "transform": scikit-learn takes that name for a method)
         self.trim = trim
+        self.blur = blur
+        self.pool = pool
 
     def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
-        """asinh of the standardised columns, standardised again (see the module docstring)."""
-        if self.preprocess == "none" or not self._per_column():  # pixels: nothing to compress
+        """Images kept as pixels: blurred and pooled (``blur``, ``pool``); standardised columns: asinh,
+        standardised again (see the module docstring)."""
+        if self._pixels():
+            return coarsen(z, self.image_shape_, *self._scale())
+        if self.preprocess == "none" or not self._per_column():  # nothing to compress
             return z
         a = np.arcsinh(z)
         if fit:
@@ -131,6 +141,11 @@ class VAEAnomalyDetector(VAEEstimatorBase):
     def _pixels(self) -> bool:
         """Whether the fitted rows are images kept as pixels (given with their shape, not standardised per pixel)."""
         return getattr(self, "image_shape_", None) is not None and not self._per_column()
+
+    def _scale(self) -> tuple[float, int]:
+        """(blur, pool) for images kept as pixels, "auto" resolved."""
+        return (IMAGE_BLUR if self.blur == "auto" else float(self.blur),
+                IMAGE_POOL if self.pool == "auto" else int(self.pool))
 
     def _config(self, n_samples: int, n_features: int):
         cfg = super()._config(n_samples, n_features)
@@ -162,6 +177,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError(f"scale_floor must be 'auto' or > 0, not {floor!r}")
         if isinstance(self.trim, bool) or not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 1:
             raise ConfigError(f"trim must be in [0, 1), not {self.trim!r}")
+        self._check_scale(X)
         self._fit_vae(X)
         # The other members: the same settings and rows, seeds drawn after this one's.
         rng = np.random.RandomState(self.seed_)
@@ -174,6 +190,17 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _check_scale(self, X) -> None:
+        """``blur`` and ``pool``: "auto", or a number; other than "auto", 0 and 1 only for images."""
+        blur, pool = self.blur, self.pool
+        if not (blur == "auto" or (_number(blur) and blur >= 0)):
+            raise ConfigError(f"blur must be 'auto' or a number >= 0 (a standard deviation in pixels), not {blur!r}")
+        if not (pool == "auto" or (_number(pool) and int(pool) == pool and pool >= 1)):
+            raise ConfigError(f"pool must be 'auto' or a whole number >= 1, not {pool!r}")
+        images = len(getattr(X, "shape", ())) >= 3
+        if not images and (blur not in ("auto", 0) or pool not in ("auto", 1)):
+            raise ConfigError("blur and pool apply to images given with their shape, (n, H, W) or (n, C, H, W)")
 
     def _member_score_list(self, x: torch.Tensor) -> list[np.ndarray]:
         """Each member's scores of the standardised rows x (they share the standardisation)."""
@@ -222,6 +249,10 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         """0 for normal rows, 1 for outliers (score above ``threshold_``)."""
         check_is_fitted(self, "threshold_")
         return (self.decision_function(X) > self.threshold_).astype(int)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 @torch.no_grad()

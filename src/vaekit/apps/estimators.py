@@ -128,18 +128,18 @@ class VAEEstimatorBase(BaseEstimator):
         self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         self.standardizer_ = self._standardizer(x)
         xs = torch.from_numpy(self._preprocess(self.standardizer_.apply(x), fit=True).astype(np.float32))
-        cfg = self._config(*x.shape)
+        cfg = self._config(*xs.shape)  # the rows the VAE sees (a detector may coarsen images)
         # The validation split only feeds the per-epoch log; a slice of the training rows keeps it cheap
         # (the log's latent diagnostics cost grows with the square of its size).
         val = xs[: min(len(xs), self._val_rows)]
         data = DataSplits(
-            name="array", kind="table", shape=(x.shape[1],), train=xs, val=val, test=val[:0],
+            name="array", kind="table", shape=(xs.shape[1],), train=xs, val=val, test=val[:0],
             train_labels=None, val_labels=None, test_labels=None,
             binary=bool(((xs == 0) | (xs == 1)).all()), num_classes=0, class_names=None, preprocessing={},
         )
         with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching the caller's RNG
             torch.manual_seed(self.seed_)
-            model = VAE(cfg.model, (x.shape[1],))
+            model = VAE(cfg.model, (xs.shape[1],))
         self.history_ = train(model, data, cfg)
         self.model_ = model.double().eval()
         self.config_ = cfg.to_dict()
