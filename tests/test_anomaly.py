@@ -198,3 +198,33 @@ def test_images_of_another_shape_and_bad_standardize_are_one_line_errors():
         det.decision_function(images.reshape(-1, 4, 16))
     with pytest.raises(ConfigError, match="standardize must be True, False or 'auto'"):
         VAEAnomalyDetector(standardize="pixels").fit(images)
+
+
+def test_blur_and_pool_coarsen_images_before_the_vae_and_only_images():
+    from vaekit.apps.anomaly import IMAGE_BLUR, IMAGE_POOL
+    from vaekit.data.coarsen import coarsen
+
+    images = _digit_images(80)
+    flat = images.reshape(80, -1)
+    kw = dict(epochs=2, n_estimators=2, random_state=0)
+    det = VAEAnomalyDetector(blur=1.0, pool=2, **kw).fit(images)
+    for member in det.estimators_:  # the VAE sees 4x4 images: 16 inputs
+        assert tuple(member.model_.data_shape) == (16,)
+    assert det.n_features_in_ == 64  # the user's rows are still 8x8 images
+    np.testing.assert_array_equal(det.decision_function(flat), det.decision_function(images))
+    # the same as fitting plain rows that were coarsened by hand, with the image settings asked for
+    by_hand = coarsen(flat, (8, 8), 1.0, 2)
+    rows = VAEAnomalyDetector(standardize=False, scale_floor=0.1, hidden=(512,), **kw).fit(by_hand)
+    np.testing.assert_allclose(det.decision_function(images), rows.decision_function(by_hand), rtol=1e-10)
+    # "auto": the image choice for pixels, nothing for images standardised pixel by pixel
+    auto = VAEAnomalyDetector(epochs=1, n_estimators=1, random_state=0).fit(images)
+    assert auto._scale() == (IMAGE_BLUR, IMAGE_POOL)
+    per_pixel = VAEAnomalyDetector(standardize=True, epochs=1, n_estimators=1, random_state=0).fit(images)
+    assert per_pixel._scale() == (0.0, 1) and tuple(per_pixel.model_.data_shape) == (64,)
+    # rows are not images: asking to blur or pool them is a one-line error; the neutral values are allowed
+    with pytest.raises(vaekit.ConfigError, match="blur and pool apply to images given with their shape"):
+        VAEAnomalyDetector(pool=2, epochs=1).fit(flat)
+    VAEAnomalyDetector(blur=0, pool=1, epochs=1, n_estimators=1).fit(flat)
+    for bad in ({"blur": -1.0}, {"blur": "soft"}, {"pool": 0}, {"pool": 1.5}, {"pool": True}):
+        with pytest.raises(vaekit.ConfigError, match="must be 'auto' or a"):
+            VAEAnomalyDetector(epochs=1, **bad).fit(images)

@@ -127,11 +127,11 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         self.pool = pool
 
     def _preprocess(self, z: np.ndarray, fit: bool = False) -> np.ndarray:
-        """Images kept as pixels: blurred and pooled (``blur``, ``pool``); standardised columns: asinh,
-        standardised again (see the module docstring)."""
-        if self._pixels():
-            return coarsen(z, self.image_shape_, *self._scale())
-        if self.preprocess == "none" or not self._per_column():  # nothing to compress
+        """Images: blurred and pooled (``blur``, ``pool``); standardised columns: asinh, standardised
+        again (see the module docstring)."""
+        if getattr(self, "image_shape_", None) is not None:
+            z = coarsen(z, self.image_shape_, *self._scale())
+        if self.preprocess == "none" or not self._per_column():  # pixels: nothing to compress
             return z
         a = np.arcsinh(z)
         if fit:
@@ -143,9 +143,11 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         return getattr(self, "image_shape_", None) is not None and not self._per_column()
 
     def _scale(self) -> tuple[float, int]:
-        """(blur, pool) for images kept as pixels, "auto" resolved."""
-        return (IMAGE_BLUR if self.blur == "auto" else float(self.blur),
-                IMAGE_POOL if self.pool == "auto" else int(self.pool))
+        """(blur, pool) for images; "auto": the image choice for images kept as pixels, none for images
+        standardised pixel by pixel."""
+        pixels = self._pixels()
+        return (float(self.blur) if self.blur != "auto" else IMAGE_BLUR if pixels else 0.0,
+                int(self.pool) if self.pool != "auto" else IMAGE_POOL if pixels else 1)
 
     def _config(self, n_samples: int, n_features: int):
         cfg = super()._config(n_samples, n_features)
