@@ -33,6 +33,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaekit import VAEAnomalyDetector  # noqa: E402
+from vaekit.apps import anomaly  # noqa: E402
 from vaekit.apps.anomaly import SCORES  # noqa: E402
 
 from settings import machine, parse_set  # noqa: E402  (bench/settings.py, beside this script)
@@ -198,7 +199,8 @@ def run_mnist(args) -> str:
              f"Protocol (Ruff et al. 2018): train on the training images of one {unit} (about 6000), score all 10000 test "
              f"images, AUROC with that {unit} as normal. Pixels in [0, 1], no other preprocessing. vaekit: "
              + ("VAEAnomalyDetector(random_state=0), every other argument its default, given the images as an "
-                "(n, 28, 28) array" if args.defaults else
+                "(n, 28, 28) array (what the defaults then do to them, blur, pool, scale floor and network: "
+                f"{_image_defaults()})" if args.defaults else
                 f"VAEAnomalyDetector(likelihood='bernoulli', standardize=False, latent_dim=16, hidden=(400,), "
                 f"epochs={args.epochs}, n_estimators=1, method='nll', trim=0: the training images are clean)")
              + "; PyOD VAE and IsolationForest with their defaults. "
@@ -215,6 +217,12 @@ def run_mnist(args) -> str:
     units = "classes" if fashion else "digits"
     lines += ["", f"Fit + score seconds, all {units}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _image_defaults() -> str:
+    """What VAEAnomalyDetector()'s "auto" settings resolve to for images kept as pixels, as the code has them."""
+    return (f"blur {anomaly.IMAGE_BLUR:g} pixel(s), pool {anomaly.IMAGE_POOL}, scale floor "
+            f"{anomaly.IMAGE_SCALE_FLOOR:g}, hidden {anomaly.IMAGE_HIDDEN}")
 
 
 def main() -> None:

@@ -148,7 +148,8 @@ def test_images_keep_their_shape_and_are_scaled_together_not_per_pixel():
     images = _digit_images()
     flat = images.reshape(len(images), -1)
     kw = dict(epochs=2, n_estimators=2, random_state=0)
-    as_images = VAEAnomalyDetector(**kw).fit(images)  # standardize="auto": pixels to [0, 1] together
+    # standardize="auto": pixels to [0, 1] together (the blur that images get by default is tested below)
+    as_images = VAEAnomalyDetector(blur=0, **kw).fit(images)
     assert as_images.image_shape_ == (8, 8) and as_images.n_features_in_ == 64
     # already in [0, 1]: the same inputs; images get the pixel floor and the wider network, rows must ask
     as_rows = VAEAnomalyDetector(standardize=False, scale_floor=0.1, hidden=(512,), **kw).fit(flat)
@@ -218,7 +219,7 @@ def test_blur_and_pool_coarsen_images_before_the_vae_and_only_images():
     np.testing.assert_allclose(det.decision_function(images), rows.decision_function(by_hand), rtol=1e-10)
     # "auto": the image choice for pixels, nothing for images standardised pixel by pixel
     auto = VAEAnomalyDetector(epochs=1, n_estimators=1, random_state=0).fit(images)
-    assert auto._scale() == (IMAGE_BLUR, IMAGE_POOL)
+    assert auto._scale() == (IMAGE_BLUR, IMAGE_POOL) == (1.0, 1)
     per_pixel = VAEAnomalyDetector(standardize=True, epochs=1, n_estimators=1, random_state=0).fit(images)
     assert per_pixel._scale() == (0.0, 1) and tuple(per_pixel.model_.data_shape) == (64,)
     # rows are not images: asking to blur or pool them is a one-line error; the neutral values are allowed
