@@ -222,6 +222,11 @@ def test_blur_and_pool_coarsen_images_before_the_vae_and_only_images():
     assert auto._scale() == (IMAGE_BLUR, IMAGE_POOL) == (1.0, 1)
     per_pixel = VAEAnomalyDetector(standardize=True, epochs=1, n_estimators=1, random_state=0).fit(images)
     assert per_pixel._scale() == (0.0, 1) and tuple(per_pixel.model_.data_shape) == (64,)
+    # images too small for the blur's kernel (3 sigma each side): "auto" leaves them sharp, an explicit blur says why
+    tiny = np.random.default_rng(0).random((40, 3, 3))
+    assert VAEAnomalyDetector(epochs=1, n_estimators=1, random_state=0).fit(tiny)._scale() == (0.0, 1)
+    with pytest.raises(vaekit.ConfigError, match="blur=1.0 needs images larger than 3 pixels, not 3x3"):
+        VAEAnomalyDetector(blur=1.0, epochs=1, n_estimators=1).fit(tiny)
     # rows are not images: asking to blur or pool them is a one-line error; the neutral values are allowed
     with pytest.raises(vaekit.ConfigError, match="blur and pool apply to images given with their shape"):
         VAEAnomalyDetector(pool=2, epochs=1).fit(flat)

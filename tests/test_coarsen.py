@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaekit.data.coarsen import coarsen
+from vaekit.data.coarsen import blur_fits, coarsen
 from vaekit.errors import ConfigError
 
 
@@ -45,3 +45,8 @@ def test_nothing_to_do_returns_the_rows_and_bad_settings_are_errors():
         coarsen(rows, (4, 4), blur=1.5)
     with pytest.raises(ConfigError, match=r"an image shape is \(H, W\) or \(C, H, W\)"):
         coarsen(rows, (16,), pool=2)
+
+
+def test_blur_fits_is_the_reflection_limit():
+    assert blur_fits((4, 4), 1.0) and not blur_fits((3, 3), 1.0) and not blur_fits((1, 3, 40), 1.0)
+    assert blur_fits((2, 2), 0.0) and blur_fits((2, 2), 0.2)  # a kernel of at least one pixel each side

@@ -70,7 +70,7 @@ from vaekit.apps.estimators import VAEEstimatorBase
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import iwae_bound, log_importance_weights_at
-from vaekit.data.coarsen import coarsen
+from vaekit.data.coarsen import blur_fits, coarsen
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import ConfigError
 from vaekit.measure.evaluation import log_likelihood
@@ -154,7 +154,8 @@ class VAEAnomalyDetector(VAEEstimatorBase):
         """(blur, pool) for images; "auto": the image choice for images kept as pixels, none for images
         standardised pixel by pixel."""
         pixels = self._pixels()
-        return (float(self.blur) if self.blur != "auto" else IMAGE_BLUR if pixels else 0.0,
+        auto_blur = IMAGE_BLUR if pixels and blur_fits(self.image_shape_, IMAGE_BLUR) else 0.0  # tiny images: none
+        return (float(self.blur) if self.blur != "auto" else auto_blur,
                 int(self.pool) if self.pool != "auto" else IMAGE_POOL if pixels else 1)
 
     def _config(self, n_samples: int, n_features: int):

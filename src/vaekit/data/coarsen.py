@@ -16,6 +16,12 @@ import torch.nn.functional as F
 from vaekit.errors import ConfigError
 
 
+def blur_fits(shape: tuple, blur: float) -> bool:
+    """Whether images of ``shape`` ((H, W) or (C, H, W)) are larger than the blur kernel's half-width
+    (3 sigma, at least 1 pixel), as reflecting their edges needs."""
+    return blur == 0 or max(1, math.ceil(3 * blur)) < min(shape[-2:])
+
+
 def coarsen(rows: np.ndarray, shape: tuple, blur: float = 0.0, pool: int = 1) -> np.ndarray:
     """Rows of flattened images of ``shape`` ((H, W) or (C, H, W)), each channel blurred with a Gaussian
     of standard deviation ``blur`` pixels (0: none; the kernel reaches 3 sigma, edges reflected, as
@@ -31,7 +37,7 @@ def coarsen(rows: np.ndarray, shape: tuple, blur: float = 0.0, pool: int = 1) ->
     x = torch.from_numpy(np.ascontiguousarray(rows)).reshape(-1, c, h, w)
     if blur > 0:
         radius = max(1, math.ceil(3 * blur))
-        if radius >= min(h, w):  # reflection needs the image to be wider than the kernel's half
+        if not blur_fits(shape, blur):
             raise ConfigError(f"blur={blur} needs images larger than {radius} pixels, not {h}x{w}")
         from torchvision.transforms.v2.functional import gaussian_blur  # 1.3 s to import: only when used
 
