@@ -170,7 +170,7 @@ def run_mnist(args) -> str:
     xtr = raw["train_images"].reshape(-1, 784).astype(np.float64) / 255.0
     xte = raw["test_images"].reshape(-1, 784).astype(np.float64) / 255.0
     ytr, yte = raw["train_labels"], raw["test_labels"]
-    dets = detectors()
+    dets = detectors(args.seed, only=args.detectors.split(",") if args.detectors else None)
     # --defaults: VAEAnomalyDetector() as a new user makes it. Else the hand-set Bernoulli set-up: the
     # one-class training images are clean (one digit, no anomalies among them), so no trimmed training.
     if not args.defaults:
@@ -198,7 +198,7 @@ def run_mnist(args) -> str:
     lines = [f"# One-class {title} (AUROC, %)", "", f"Machine: {machine()}", "",
              f"Protocol (Ruff et al. 2018): train on the training images of one {unit} (about 6000), score all 10000 test "
              f"images, AUROC with that {unit} as normal. Pixels in [0, 1], no other preprocessing. vaekit: "
-             + ("VAEAnomalyDetector(random_state=0), every other argument its default, given the images as an "
+             + (f"VAEAnomalyDetector(random_state={args.seed}), every other argument its default, given the images as an "
                 "(n, 28, 28) array (what the defaults then do to them, blur, pool, scale floor and network: "
                 f"{_image_defaults()})" if args.defaults else
                 f"VAEAnomalyDetector(likelihood='bernoulli', standardize=False, latent_dim=16, hidden=(400,), "
@@ -237,7 +237,8 @@ def main() -> None:
     p.add_argument("--out", default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a VAEAnomalyDetector argument for vaekit (tables), e.g. --set trim=0.1; repeatable")
-    p.add_argument("--detectors", default=None, help="comma-separated subset of: vaekit,pyod VAE,IsolationForest (tables)")
+    p.add_argument("--detectors", default=None, help="comma-separated subset of: vaekit,pyod VAE,IsolationForest")
+    p.add_argument("--seed", type=int, default=0, help="mnist/fashion: every detector's random_state (vaekit's seeds its members)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: min(2, cores)); 1 on a shared machine")
     args = p.parse_args()
     torch.set_num_threads(args.threads or min(2, os.cpu_count() or 1))
