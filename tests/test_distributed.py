@@ -60,7 +60,14 @@ def _worker(rank: int, world: int, port: int, out: str, batch_size: int, epochs:
 
 
 def _ddp(tmp_path, batch_size, epochs, **training):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), batch_size, epochs, training), nprocs=2, join=True)
+    # _free_port's port can be taken by another process before rank 0 binds it: then, and only then, once more
+    for attempt in (1, 2):
+        try:
+            mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), batch_size, epochs, training), nprocs=2, join=True)
+            break
+        except mp.ProcessRaisedException as e:
+            if attempt == 2 or not any(m in str(e) for m in ("EADDRINUSE", "Address already in use")):
+                raise
     return load_file(str(tmp_path / "weights.safetensors")), json.loads((tmp_path / "history.json").read_text())
 
 
