@@ -43,9 +43,10 @@ def _run(batch_size: int, epochs: int, **training):
     return model, train(model, data, cfg)
 
 
-def _worker(rank: int, world: int, port: int, out: str, batch_size: int, epochs: int, training: dict):
+def _worker(rank: int, world: int, out: str, batch_size: int, epochs: int, training: dict):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    # the ranks meet through a file in the test's own folder: no port to pick, so none another process can take
+    dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank, world_size=world)
     try:
         assert distributed.rank_and_world() == (rank, world)
         model, history = _run(batch_size, epochs, **training)
@@ -60,14 +61,7 @@ def _worker(rank: int, world: int, port: int, out: str, batch_size: int, epochs:
 
 
 def _ddp(tmp_path, batch_size, epochs, **training):
-    # _free_port's port can be taken by another process before rank 0 binds it: then, and only then, once more
-    for attempt in (1, 2):
-        try:
-            mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), batch_size, epochs, training), nprocs=2, join=True)
-            break
-        except mp.ProcessRaisedException as e:
-            if attempt == 2 or not any(m in str(e) for m in ("EADDRINUSE", "Address already in use")):
-                raise
+    mp.spawn(_worker, args=(2, str(tmp_path), batch_size, epochs, training), nprocs=2, join=True)
     return load_file(str(tmp_path / "weights.safetensors")), json.loads((tmp_path / "history.json").read_text())
 
 
