@@ -33,8 +33,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaekit import VAEAnomalyDetector  # noqa: E402
-from vaekit.apps import anomaly  # noqa: E402
-from vaekit.apps.anomaly import SCORES  # noqa: E402
+from vaekit.apps.anomaly import IMAGE_BLUR, IMAGE_HIDDEN, IMAGE_POOL, IMAGE_SCALE_FLOOR, SCORES  # noqa: E402
 
 from settings import machine, parse_set  # noqa: E402  (bench/settings.py, beside this script)
 
@@ -221,8 +220,7 @@ def run_mnist(args) -> str:
 
 def _image_defaults() -> str:
     """What VAEAnomalyDetector()'s "auto" settings resolve to for images kept as pixels, as the code has them."""
-    return (f"blur {anomaly.IMAGE_BLUR:g} pixel(s), pool {anomaly.IMAGE_POOL}, scale floor "
-            f"{anomaly.IMAGE_SCALE_FLOOR:g}, hidden {anomaly.IMAGE_HIDDEN}")
+    return f"blur {IMAGE_BLUR:g} pixel(s), pool {IMAGE_POOL}, scale floor {IMAGE_SCALE_FLOOR:g}, hidden {IMAGE_HIDDEN}"
 
 
 def main() -> None:

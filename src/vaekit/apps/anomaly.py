@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.apps.estimators import VAEEstimatorBase
+from vaekit.apps.estimators import VAEEstimatorBase, is_images
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import iwae_bound, log_importance_weights_at
@@ -209,8 +209,7 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError(f"blur must be 'auto' or a number >= 0 (a standard deviation in pixels), not {blur!r}")
         if not (pool == "auto" or (_number(pool) and int(pool) == pool and pool >= 1)):
             raise ConfigError(f"pool must be 'auto' or a whole number >= 1, not {pool!r}")
-        images = len(getattr(X, "shape", ())) >= 3
-        if not images and (blur not in ("auto", 0) or pool not in ("auto", 1)):
+        if not is_images(X) and (blur not in ("auto", 0) or pool not in ("auto", 1)):
             raise ConfigError("blur and pool apply to images given with their shape, (n, H, W) or (n, C, H, W)")
 
     def _member_score_list(self, x: torch.Tensor) -> list[np.ndarray]:

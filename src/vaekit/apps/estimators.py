@@ -51,10 +51,14 @@ def auto_epochs(n_samples: int, batch_size: int) -> int:
     return int(max(10, min(100, math.ceil(5000 / steps_per_epoch))))
 
 
+def is_images(X) -> bool:
+    """Whether X is an array of images, (n, H, W) or (n, C, H, W), rather than rows."""
+    return len(getattr(X, "shape", ())) >= 3
+
+
 def as_rows(X) -> tuple:
     """(X as rows, the image shape or None): an array of images (n, H, W) or (n, C, H, W) is flattened."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) >= 3:
+    if is_images(X):
         X = np.asarray(X)
         return X.reshape(len(X), -1), tuple(int(v) for v in X.shape[1:])
     return X, None

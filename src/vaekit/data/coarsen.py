@@ -16,10 +16,15 @@ import torch.nn.functional as F
 from vaekit.errors import ConfigError
 
 
+def _radius(blur: float) -> int:
+    """The blur kernel's half-width in pixels: 3 sigma, at least 1."""
+    return max(1, math.ceil(3 * blur))
+
+
 def blur_fits(shape: tuple, blur: float) -> bool:
     """Whether images of ``shape`` ((H, W) or (C, H, W)) are larger than the blur kernel's half-width
     (3 sigma, at least 1 pixel), as reflecting their edges needs."""
-    return blur == 0 or max(1, math.ceil(3 * blur)) < min(shape[-2:])
+    return blur == 0 or _radius(blur) < min(shape[-2:])
 
 
 def coarsen(rows: np.ndarray, shape: tuple, blur: float = 0.0, pool: int = 1) -> np.ndarray:
@@ -36,7 +41,7 @@ def coarsen(rows: np.ndarray, shape: tuple, blur: float = 0.0, pool: int = 1) ->
     c, h, w = (1, *shape) if len(shape) == 2 else shape
     x = torch.from_numpy(np.ascontiguousarray(rows)).reshape(-1, c, h, w)
     if blur > 0:
-        radius = max(1, math.ceil(3 * blur))
+        radius = _radius(blur)
         if not blur_fits(shape, blur):
             raise ConfigError(f"blur={blur} needs images larger than {radius} pixels, not {h}x{w}")
         from torchvision.transforms.v2.functional import gaussian_blur  # 1.3 s to import: only when used
