@@ -15,6 +15,7 @@ import torch
 
 from vaekit.core.device import device_of
 from vaekit.errors import ConfigError
+from vaekit.training.update import Update
 
 
 def pick_device(name: str) -> torch.device:
@@ -85,7 +86,7 @@ def clip_gradients(params, max_norm: float) -> None:
         return
     # in full float32 whatever training.matmul_precision says: oneDNN's bf16 dot is 12x slower here
     with float32_matmul_precision("highest"):
-        norm = math.sqrt(sum(float(torch.dot(g.reshape(-1), g.reshape(-1))) for g in grads))
+        norm = math.sqrt(sum(float(torch.dot(v, v)) for v in (g.reshape(-1) for g in grads)))
     if norm > max_norm:  # a NaN norm is left alone: the loss check reports it
         torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
 
@@ -156,6 +157,7 @@ class Runtime:
     amp: Optional[torch.dtype]  # the autocast dtype of the networks, None: float32
     channels_last: bool  # conv nets on a GPU: the layout its convolution kernels are fastest in
     sweep_moments: bool  # clear Adam's tiny moments every SUBNORMAL_SWEEP steps (x86 CPUs)
+    update: Update  # the optimiser's gradient clearing and update (training/update.py)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
@@ -169,8 +171,9 @@ def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
     channels_last = device.type == "cuda" and has_conv2d(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(params, t, device)
     return Runtime(
-        device=device, params=params, optimizer=make_optimizer(params, t, device), grad_clip=t.grad_clip,
+        device=device, params=params, optimizer=optimizer, grad_clip=t.grad_clip,
         amp=autocast_dtype(t.precision, device, kind), channels_last=channels_last,
-        sweep_moments=device.type == "cpu",
+        sweep_moments=device.type == "cpu", update=Update(optimizer),
     )

@@ -34,11 +34,11 @@ def step(objective: Objective, x: torch.Tensor, y, generator: torch.Generator, b
     """Optimiser step ``number`` (counted from 0) on the batch (x, y); returns the objective's terms."""
     with rt.autocast():
         terms = objective(x, y, generator, beta, number)
-    rt.optimizer.zero_grad(set_to_none=True)
+    rt.update.clear()
     terms.get("scaled_loss", terms["loss"]).backward()
     if rt.grad_clip > 0:
         clip_gradients(rt.params, rt.grad_clip)
-    rt.optimizer.step()
+    rt.update.apply()
     if rt.sweep_moments and (number + 1) % SUBNORMAL_SWEEP == 0:
         clear_tiny_moments(rt.optimizer)
     return terms
