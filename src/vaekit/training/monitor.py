@@ -30,8 +30,8 @@ class EpochSums:
 
     def add(self, terms: dict[str, torch.Tensor], n: int, step: int) -> bool:
         """Add step ``step``'s terms (counted from 1) for ``n`` examples; True when this step was a look."""
-        values = torch.stack([terms["recon"].detach(), terms["kl"].detach(), terms["loss"].detach()])
-        self.window[step % CHECK_EVERY] = values
+        values = self.window[step % CHECK_EVERY]  # written in place: one op fewer per step than stack, then copy
+        torch.stack([terms["recon"].detach(), terms["kl"].detach(), terms["loss"].detach()], out=values)
         self.sums.add_(values, alpha=n)
         self.seen += n
         if step % CHECK_EVERY:
