@@ -5,7 +5,6 @@ the `torchrun -m vaekit train` command line, stopped and resumed."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,6 @@ from vaekit.training import distributed
 from vaekit.data import load_dataset
 from vaekit.training.loop import train
 from vaekit.training.setup import resolve_config
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(batch_size: int, epochs: int, **training):
@@ -92,11 +85,12 @@ def test_single_process_helpers_are_identities():
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    """torchrun with two ranks; each rank's output is also kept in files (torchrun's --tee), and a
+    """torchrun with two ranks (``--standalone``: its rendezvous binds a free port itself, so no port is
+    picked beforehand that another process could take); each rank's output is also kept in files (torchrun's --tee), and a
     failed launch's stderr ends with every rank's last lines, so a failure says where it happened."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     logs = Path(tempfile.mkdtemp(prefix="vaekit-torchrun-"))
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                f"--log-dir={logs}", "--tee=3", "-m", "vaekit", "train", "--no-progress", *args]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     if done.returncode != 0:
