@@ -3,8 +3,8 @@
 ``torch.optim.Adam(fused=True)`` updates every parameter in one kernel, but each ``step()``
 first rebuilds, in Python, six lists of tensors from the optimiser's state, and
 ``zero_grad`` walks its parameter groups under a profiler range. On the MNIST MLP (10
-parameter tensors, about 3.5 ms a step on a 2-core CPU) that Python was 3-5% of the step
-(bench/results/throughput-amd-epyc.md, run 5). :class:`Update` builds the lists once, after
+parameter tensors, 3.2-5.8 ms a step on a 2-core CPU) skipping that Python took about 5% off the step
+(bench/update_ab.py, bench/results/update_ab.md). :class:`Update` builds the lists once, after
 the optimiser's first ``step()`` has made its state, and afterwards calls torch's functional
 ``adam`` with the fused kernel on them: the same kernel on the same tensors, so the weights
 and the optimiser's state (and so ``state_dict`` and resume) are bitwise those of ``step()``.
@@ -48,10 +48,11 @@ class Update:
             self.optimizer.step()  # it skips the parameters without a gradient
             return
         group = self.optimizer.param_groups[0]
-        adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, capturable=group["capturable"],
-             differentiable=False, has_complex=False, decoupled_weight_decay=group.get("decoupled_weight_decay", False),
-             amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
-             weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        with torch.no_grad():  # as step() runs it: in-place updates of leaf tensors, not recorded
+            adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, capturable=group["capturable"],
+                 differentiable=False, has_complex=False, decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+                 amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
+                 weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
 
     def _fused_lists(self) -> Optional[tuple[list, list, list, list]]:
         """The state's tensors in parameter order, where the direct call is the same update as
