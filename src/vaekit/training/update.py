@@ -27,7 +27,7 @@ class Update:
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
-        self.lists: Optional[tuple[list, list, list, list]] = None  # params, exp_avgs, exp_avg_sqs, steps
+        self.lists: Optional[tuple[list, list, list]] = None  # the state's exp_avgs, exp_avg_sqs, steps, in parameter order
         self.plain = False  # True: this optimiser always goes through step()
 
     def clear(self) -> None:
@@ -36,25 +36,25 @@ class Update:
 
     def apply(self) -> None:
         lists = self.lists
-        if lists is None or self.optimizer.state.get(lists[0][0], {}).get("exp_avg") is not lists[1][0]:
+        if lists is None or self.optimizer.state.get(self.params[0], {}).get("exp_avg") is not lists[0][0]:
             self.optimizer.step()  # the first step makes the state; a load_state_dict replaces it
             if not self.plain:
                 self.lists = self._fused_lists()
                 self.plain = self.lists is None
             return
-        params, exp_avgs, exp_avg_sqs, steps = lists
-        grads = [p.grad for p in params]
+        exp_avgs, exp_avg_sqs, steps = lists
+        grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             self.optimizer.step()  # it skips the parameters without a gradient
             return
         group = self.optimizer.param_groups[0]
         with torch.no_grad():  # as step() runs it: in-place updates of leaf tensors, not recorded
-            adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, capturable=group["capturable"],
+            adam(self.params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, capturable=group["capturable"],
                  differentiable=False, has_complex=False, decoupled_weight_decay=group.get("decoupled_weight_decay", False),
                  amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
                  weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
 
-    def _fused_lists(self) -> Optional[tuple[list, list, list, list]]:
+    def _fused_lists(self) -> Optional[tuple[list, list, list]]:
         """The state's tensors in parameter order, where the direct call is the same update as
         ``step()``; None (``step()`` every time) otherwise."""
         opt = self.optimizer
@@ -67,5 +67,4 @@ class Update:
         states = [opt.state.get(p, {}) for p in self.params]
         if not self.params or any("exp_avg" not in s or p.is_complex() for p, s in zip(self.params, states)):
             return None
-        return (list(self.params), [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                [s["step"] for s in states])
+        return [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states]
