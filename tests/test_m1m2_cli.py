@@ -115,3 +115,29 @@ def test_the_classifier_keeps_the_same_composition():
     with torch.no_grad():
         expected = torch.softmax(clf.model_.m2.classify(codes), -1).numpy()
     np.testing.assert_allclose(clf.predict_proba(x), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["adgm", "sdgm"])
+def test_the_auxiliary_models_train_on_m1s_codes_too(runs, tmp_path, kind, capsys):
+    """--model adgm|sdgm --m1 RUN: the ADGM or SDGM in M2's place, rebuilt by vaekit.load as trained."""
+    from vaekit.core.adgm import ADGM, SDGM
+
+    m1, _ = runs
+    run = tmp_path / kind
+    flags = [f if f != "m2" else kind for f in M2_FLAGS]
+    assert main(["train", *flags, "--aux-dim", "3", "--m1", str(m1), "--epochs", "2", "--out", str(run)]) == 0
+    model = vaekit.load(run)
+    assert isinstance(model, M1M2) and type(model.m2) is {"adgm": ADGM, "sdgm": SDGM}[kind]
+    assert model.m2.aux_dim == 3 and model.m2.data_shape == (6,)
+    weights = load_file(run / "model.safetensors")
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    _, cfg, data = run_data(run)
+    x = eval_inputs(data, "test", cfg)
+    with torch.no_grad():  # q(y|E[a|z1], z1) at M1's codes, composed by hand
+        codes = posterior_means(vaekit.load(m1), x)
+        predicted = model.m2.classifier(codes, model.m2.aux_posterior(codes).mean).argmax(-1)
+    assert result["error"] == pytest.approx((predicted != data.test_labels).double().mean().item(), abs=1e-12)
+    assert np.isfinite(result["elbo_unlabelled"])

@@ -1,8 +1,9 @@
-"""The M1+M2 job (Kingma et al. 2014, section 3.1.3): ``vaekit train --model m2 --labels 100 --m1 RUN``.
+"""The M1+M2 job (Kingma et al. 2014, section 3.1.3): ``vaekit train --model m2 --labels 100 --m1 RUN``
+(or ``--model adgm`` / ``sdgm``: the auxiliary-variable models of Maaløe et al. 2016 in M2's place).
 
 M1 is a finished run of an unsupervised VAE (``vaekit train --model vae``). This job reads the
 data as M1 did (its data section, with this run's ``data.labels`` and ``data.label_seed``),
-encodes every split to M1's posterior means, and trains M2 on those codes with the standard loop
+encodes every split to M1's posterior means, and trains M2 (or the ADGM, SDGM) on those codes with the standard loop
 and :class:`~vaekit.runs.jobs.RunWriter`, as :class:`vaekit.VAEClassifier` (``m1=True``) does with
 an array. Like the tabular and sequence jobs it prepares its own data and model and reuses the
 rest. The folder is a standard run folder whose model is :class:`vaekit.core.m2.M1M2`, the two
@@ -23,8 +24,9 @@ from typing import Any, Optional
 import torch
 
 from vaekit.config import Config
-from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
+from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2
 from vaekit.core.models import VAE
+from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
 from vaekit.data.splits import DataSplits
 from vaekit.errors import ConfigError
 from vaekit.measure.evaluation import posterior_means
@@ -46,12 +48,13 @@ def is_m1m2_run(run_dir: str | Path) -> bool:
 
 
 def m1m2_config(cfg: Config, m1_cfg: Config) -> Config:
-    """The run's Config: ``cfg`` (M2's settings, model=m2) with M1's data section, except the
+    """The run's Config: ``cfg`` (M2's settings, model=m2, adgm or sdgm) with M1's data section, except the
     settings in ``OWN_DATA``; ConfigError for data settings that contradict M1's, and for what M2
     cannot do on codes (conv networks, a Bernoulli likelihood)."""
     cfg = copy.deepcopy(cfg)
-    if cfg.model.model != "m2":
-        raise ConfigError("--m1 RUN trains M2 on the codes of RUN: use it with --model m2")
+    kinds = semi_supervised_models()
+    if cfg.model.model not in kinds:
+        raise ConfigError(f"--m1 RUN trains M2 on the codes of RUN: use it with --model {either_of(kinds)}")
     if cfg.model.arch != "mlp":
         raise ConfigError("M2 on M1's codes is an MLP (the codes are vectors): drop --arch conv (M1 may be conv)")
     if cfg.model.likelihood not in ("auto", CODES_LIKELIHOOD, "gaussian"):
@@ -105,7 +108,8 @@ def train_m1m2_run(cfg: Config, out: Optional[str | Path] = None) -> Path:
     trained = resolve_config(training_config(cfg), codes)
     cfg.model, cfg.training = trained.model, trained.training  # the resolved settings are recorded
     torch.manual_seed(cfg.training.seed)  # M2's weight initialisation
-    model = M1M2(m1, M2(cfg.model, codes.shape, codes.num_classes)).to(device)
+    m2 = model_class(CONFIG_MODELS[cfg.model.model])(cfg.model, codes.shape, codes.num_classes)  # M2, ADGM, SDGM
+    model = M1M2(m1, m2).to(device)
     app = {"m1": {"run": str(Path(cfg.model.m1).resolve()), "data": m1_doc.get("data", {}).get("name")}}
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)

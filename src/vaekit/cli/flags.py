@@ -27,8 +27,8 @@ _TABLE = [
      "m2: semi-supervised, a classifier inside a CVAE (with --labels); adgm: M2 with an auxiliary variable "
      "(Maaloe et al. 2016); sdgm: the ADGM with the auxiliary variable in the generative model; tabular: a TabularVAE on a .csv; "
      "sequence: a GRU VAE over SMILES (--data moses or a SMILES file)"),
-    ("--m1", "model.m1", "RUN", "--model m2: M1+M2, M2 learning on the posterior means of the VAE run RUN "
-     "(its data and split; the new run keeps M1's weights)"),
+    ("--m1", "model.m1", "RUN", "--model m2, adgm or sdgm: M1+M2, M2 (or the ADGM, SDGM) learning on the posterior "
+     "means of the VAE run RUN (its data and split; the new run keeps M1's weights)"),
     ("--aux-dim", "model.aux_dim", "N", "--model adgm or sdgm: dimensions of the auxiliary variable (default: --latent-dim)"),
     ("--arch", "model.arch", None, "encoder and decoder networks"),
     ("--hidden", "model.hidden", "WIDTHS", "MLP hidden widths, comma-separated, e.g. 200,200"),

@@ -25,6 +25,7 @@ import torch
 from vaekit.config import Config, ModelConfig
 from vaekit.core.models import VAE, BaseVAE
 from vaekit.core.networks import build_classifier
+from vaekit.core.registry import CONFIG_MODELS, model_class
 from vaekit.errors import ConfigError
 
 # p(z1|y, z2) of M2 on M1's codes: the codes are real vectors without a natural scale, so a
@@ -80,7 +81,8 @@ def predict_classes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
 
 class M1M2(BaseVAE):
     """M1+M2 (Kingma et al. 2014, section 3.1.3) as one model over x: an unsupervised VAE ``m1``
-    whose posterior means z1 = E_q[z1|x] are the data of an M2 ``m2``.
+    whose posterior means z1 = E_q[z1|x] are the data of an M2 ``m2`` (or of its subclasses, the
+    ADGM and SDGM of :mod:`vaekit.core.adgm`, whose auxiliary variable is then taken at its mean).
 
     ``classify(x)`` is M2's q(y|z1) at M1's code of x; ``encode(x, y)`` M2's q(z|z1, y); ``decode(z,
     y)`` M1's p(x|z1) at the mean of M2's p(z1|y, z), so that ``sample(n, y)`` draws class y through
@@ -126,5 +128,8 @@ class M1M2(BaseVAE):
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], config: Optional[Config] = None) -> "M1M2":
+        if config is None:
+            raise ConfigError("an M1+M2 model is rebuilt from its spec and the Config it trained under; pass config")
         m1_config = Config.from_dict({"model": spec["m1"]["model"]}).model
-        return cls(VAE(m1_config, tuple(spec["m1"]["data_shape"])), M2.from_spec(spec["m2"], config))
+        inner = model_class(CONFIG_MODELS[config.model.model])  # M2, or the ADGM or SDGM in its place
+        return cls(VAE(m1_config, tuple(spec["m1"]["data_shape"])), inner.from_spec(spec["m2"], config))
