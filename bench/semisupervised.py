@@ -61,6 +61,18 @@ SETTINGS = {
     "a200-h256": {"alpha": 200.0, "hidden": (256,), "latent_dim": 20, "epochs": 10, "lr": 1e-3},
     # second round, after the first three: alpha 10 trained longer, with a larger step
     "a10-h256-e20-lr3e-3": {"alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 20, "lr": 3e-3},
+    # 2026-12-05: the auxiliary-variable models of Maaløe et al. 2016 in M2's place, on the same codes and settings
+    "adgm-a10-h256-e20-lr3e-3": {"model": "adgm", "alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 20,
+                                 "lr": 3e-3},
+    "sdgm-a10-h256-e20-lr3e-3": {"model": "sdgm", "alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 20,
+                                 "lr": 3e-3},
+    # then the ADGM (the lowest of the three) longer, with a larger alpha, and wider
+    "adgm-a10-h256-e60-lr3e-3": {"model": "adgm", "alpha": 10.0, "hidden": (256,), "latent_dim": 20, "epochs": 60,
+                                 "lr": 3e-3},
+    "adgm-a50-h256-e20-lr3e-3": {"model": "adgm", "alpha": 50.0, "hidden": (256,), "latent_dim": 20, "epochs": 20,
+                                 "lr": 3e-3},
+    "adgm-a10-h500-z50-e20-lr3e-3": {"model": "adgm", "alpha": 10.0, "hidden": (500,), "latent_dim": 50, "epochs": 20,
+                                     "lr": 3e-3},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
 
