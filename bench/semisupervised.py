@@ -237,8 +237,9 @@ def score(cache: Path, sizes: list[int], seeds: list[int], out: Path, setting: s
         for seed in seeds:
             draw = draw_labelled(z["train_labels"], n, 10, seed)
             err, sec = m2_error(z["train"], z["train_labels"], draw, z["test"], z["test_labels"], SETTINGS[setting])
-            rows.setdefault((n, "vaekit M1+M2 (M1 shared)"), []).append((err, sec))
-            print(f"{n} labels, seed {seed}: M1+M2 test error {err:.4f} ({sec:.0f} s)", flush=True)
+            kind = SETTINGS[setting].get("model", "m2").upper()
+            rows.setdefault((n, f"vaekit M1+{kind} (M1 shared)"), []).append((err, sec))
+            print(f"{n} labels, seed {seed}: M1+{kind} test error {err:.4f} ({sec:.0f} s)", flush=True)
             for name, result in baselines(pixels, z["train_labels"], draw, test_pixels, z["test_labels"]).items():
                 rows.setdefault((n, name), []).append(result)
                 print(f"  {name}: {result[0]:.4f} ({result[1]:.0f} s)", flush=True)

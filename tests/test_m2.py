@@ -13,7 +13,7 @@ from vaekit.config import ModelConfig
 from vaekit.core.distributions import standard_normal
 from vaekit.core.m2 import M2
 from vaekit.core.objectives import elbo_loss
-from vaekit.core.semisupervised import m2_loss
+from vaekit.core.semisupervised import Q_FLOOR, m2_loss
 from vaekit.data.splits import draw_labelled, per_class_counts
 from vaekit.errors import DataError
 
@@ -59,6 +59,41 @@ def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation():
     torch.testing.assert_close(terms["loss"].detach(), expected)
     torch.testing.assert_close(terms["elbo"].detach(), -torch.stack(bounds).mean())
     torch.testing.assert_close(terms["elbo"], -(terms["recon"] + terms["kl"]))
+
+
+def test_a_class_the_classifier_rules_out_gets_no_gradient_and_the_bound_barely_moves():
+    """q(y|x) below Q_FLOOR counts as 0 in an unlabelled row's sum: that row's pass for the class gets an
+    exactly zero gradient (kept, it would be q times the terms' gradient, subnormal floats that the CPU
+    computes slowly), and the bound differs from the exact sum by less than Q_FLOOR times its terms."""
+    model = _tiny_model().float()
+    with torch.no_grad():  # a classifier sure of class 0: q(1|x) ~ e^-60 (normal), q(2|x) ~ e^-92 (subnormal)
+        last = [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([0.0, -60.0, -92.0]))
+    x = torch.randn(4, D, generator=torch.Generator().manual_seed(1))
+    y = torch.full((4,), -1)
+    q = torch.softmax(model.classify(x), -1)
+    assert (q[:, 1:] < Q_FLOOR).all() and (q[:, 2] > 0).all() and (q[:, 2] < torch.finfo(torch.float32).tiny).all()
+    x_all = x.repeat(K, 1).requires_grad_(True)  # the enumerated rows, class-major, as m2_loss builds them
+    rows = {"n": 0}
+
+    def forward(xs, ys, generator=None):  # the model's pass on the enumerated rows, with x_all put in for xs
+        rows["n"] += 1
+        return type(model).forward(model, x_all, ys, generator=generator)
+
+    model.forward = forward
+    terms = m2_loss(model, x, y, alpha=1.0, generator=torch.Generator().manual_seed(3))
+    terms["loss"].backward()
+    grad = x_all.grad.reshape(K, 4, D)
+    assert rows["n"] == 1 and grad[0].abs().sum() > 0
+    assert torch.equal(grad[1:], torch.zeros_like(grad[1:]))  # exactly 0: no subnormal gradient left to compute
+    del model.forward
+    with torch.no_grad():  # the exact sum over all classes, q unfloored
+        g = torch.Generator().manual_seed(3)
+        out = model(x.repeat(K, 1), torch.arange(K).repeat_interleave(4), generator=g)
+        per_class = (-out.likelihood.log_prob(x.repeat(K, 1)) + out.posterior.kl()).reshape(K, 4).T
+        exact = ((q * per_class).sum(-1) + (q * q.clamp_min(1e-45).log()).sum(-1) + math.log(K)).mean()
+    assert abs(-terms["elbo"].item() - exact.item()) <= 1e-4 * abs(exact.item())
 
 
 def test_a_labelled_batch_is_the_cvae_objective_plus_the_classification_term():
