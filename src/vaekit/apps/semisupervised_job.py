@@ -3,8 +3,8 @@
 
 M1 is a finished run of an unsupervised VAE (``vaekit train --model vae``). This job reads the
 data as M1 did (its data section, with this run's ``data.labels`` and ``data.label_seed``),
-encodes every split to M1's posterior means, and trains M2 (or the ADGM, SDGM) on those codes with the standard loop
-and :class:`~vaekit.runs.jobs.RunWriter`, as :class:`vaekit.VAEClassifier` (``m1=True``) does with
+encodes every split to M1's posterior means, and trains M2 (or the ADGM, SDGM) on those codes with
+the standard loop and :class:`~vaekit.runs.jobs.RunWriter`, as :class:`vaekit.VAEClassifier` (``m1=True``) does with
 an array. Like the tabular and sequence jobs it prepares its own data and model and reuses the
 rest. The folder is a standard run folder whose model is :class:`vaekit.core.m2.M1M2`, the two
 networks as one model over x: config.json's spec holds M1's spec and settings and
