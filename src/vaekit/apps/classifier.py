@@ -31,7 +31,7 @@ from vaekit.apps.embedding import VAETransformer
 from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim
 from vaekit.config import Config
 from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
-from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
+from vaekit.core.registry import config_model_class, either_of, semi_supervised_models
 from vaekit.core.semisupervised import UNLABELLED
 from vaekit.data.splits import DataSplits
 from vaekit.data.standardize import Standardizer
@@ -164,7 +164,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching the caller's RNG
             torch.manual_seed(seed)
-            model = model_class(CONFIG_MODELS[cfg.model.model])(cfg.model, (xs.shape[1],), len(self.classes_))
+            model = config_model_class(cfg.model.model)(cfg.model, (xs.shape[1],), len(self.classes_))
         self.history_ = train(model, data, cfg)
         self.config_ = cfg.to_dict()
         return model.double().eval()

@@ -26,7 +26,7 @@ import torch
 from vaekit.config import Config
 from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2
 from vaekit.core.models import VAE
-from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
+from vaekit.core.registry import config_model_class, either_of, semi_supervised_models
 from vaekit.data.splits import DataSplits
 from vaekit.errors import ConfigError
 from vaekit.measure.evaluation import posterior_means
@@ -108,7 +108,7 @@ def train_m1m2_run(cfg: Config, out: Optional[str | Path] = None) -> Path:
     trained = resolve_config(training_config(cfg), codes)
     cfg.model, cfg.training = trained.model, trained.training  # the resolved settings are recorded
     torch.manual_seed(cfg.training.seed)  # M2's weight initialisation
-    m2 = model_class(CONFIG_MODELS[cfg.model.model])(cfg.model, codes.shape, codes.num_classes)  # M2, ADGM, SDGM
+    m2 = config_model_class(cfg.model.model)(cfg.model, codes.shape, codes.num_classes)  # M2, ADGM, SDGM
     model = M1M2(m1, m2).to(device)
     app = {"m1": {"run": str(Path(cfg.model.m1).resolve()), "data": m1_doc.get("data", {}).get("name")}}
     created = not run_dir.exists()

@@ -25,7 +25,7 @@ import torch
 from vaekit.config import Config, ModelConfig
 from vaekit.core.models import VAE, BaseVAE
 from vaekit.core.networks import build_classifier
-from vaekit.core.registry import CONFIG_MODELS, model_class
+from vaekit.core.registry import config_model_class
 from vaekit.errors import ConfigError
 
 # p(z1|y, z2) of M2 on M1's codes: the codes are real vectors without a natural scale, so a
@@ -131,5 +131,5 @@ class M1M2(BaseVAE):
         if config is None:
             raise ConfigError("an M1+M2 model is rebuilt from its spec and the Config it trained under; pass config")
         m1_config = Config.from_dict({"model": spec["m1"]["model"]}).model
-        inner = model_class(CONFIG_MODELS[config.model.model])  # M2, or the ADGM or SDGM in its place
+        inner = config_model_class(config.model.model)  # M2, or the ADGM or SDGM in its place
         return cls(VAE(m1_config, tuple(spec["m1"]["data_shape"])), inner.from_spec(spec["m2"], config))

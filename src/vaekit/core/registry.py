@@ -41,6 +41,11 @@ def model_class(kind: object) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+def config_model_class(model: str) -> type:
+    """The class that trains ``model.model`` of a config (``"m2"`` -> M2, ``"cvae"`` -> VAE, ...)."""
+    return model_class(CONFIG_MODELS[model])
+
+
 def semi_supervised_models() -> list[str]:
     """The ``model.model`` names whose kind learns from a few labels (its class sets ``semi_supervised``),
     in the order of ``CONFIG_MODELS``; imports those kinds' classes (all in vaekit.core)."""

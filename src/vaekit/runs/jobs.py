@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 
 from vaekit.config import Config
-from vaekit.core.registry import CONFIG_MODELS, either_of, model_class, semi_supervised_models
+from vaekit.core.registry import CONFIG_MODELS, config_model_class, either_of, semi_supervised_models
 from vaekit.data import load_dataset
 from vaekit.data.splits import keep_labels
 from vaekit.errors import ConfigError, RunInterrupted, TrainingError
@@ -78,7 +78,7 @@ def new_job(config: Optional[Config]) -> Job:
                           "(vaekit train --model m2 --m1 RUN), not train_run")
     data = load_job_data(cfg)
     resolve_config(cfg, data)
-    kind = model_class(CONFIG_MODELS[cfg.model.model])  # core/registry.py: one line per model kind
+    kind = config_model_class(cfg.model.model)  # core/registry.py: one line per model kind
     return Job(cfg, data, *_build(lambda: kind(cfg.model, data.shape, data.num_classes), cfg))
 
 
