@@ -70,6 +70,14 @@ SETTINGS = {
     "adgm-a10-h256-e60-lr3e-3": {"model": "adgm", **CODES_M2, "epochs": 60},
     "adgm-a50-h256-e20-lr3e-3": {"model": "adgm", **CODES_M2, "alpha": 50.0},
     "adgm-a10-h500-z50-e20-lr3e-3": {"model": "adgm", **CODES_M2, "hidden": (500,), "latent_dim": 50},
+    # 2026-12-05 afternoon: a smaller z, so that the class has to carry what z cannot (the conv M1's codes)
+    "adgm-a10-h256-z2-e20-lr3e-3": {"model": "adgm", **CODES_M2, "latent_dim": 2},
+    "adgm-a10-h256-z5-e20-lr3e-3": {"model": "adgm", **CODES_M2, "latent_dim": 5},
+    "adgm-a10-h256-z10-e20-lr3e-3": {"model": "adgm", **CODES_M2, "latent_dim": 10},
+    "a10-h256-z5-e20-lr3e-3": {**CODES_M2, "latent_dim": 5},
+    # the classification term weighed less, and the codes standardised per dimension
+    "adgm-a2-h256-e20-lr3e-3": {"model": "adgm", **CODES_M2, "alpha": 2.0},
+    "adgm-a10-h256-e20-lr3e-3-std": {"model": "adgm", **CODES_M2, "standardize": True},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
 
@@ -177,7 +185,7 @@ def m2_error(codes, labels, draw: np.ndarray, x_eval, y_eval, setting: dict) -> 
     y = np.full(len(labels), -1)
     y[draw] = labels[draw]
     started = time.perf_counter()
-    clf = VAEClassifier(m1=False, standardize=False, random_state=0, **setting).fit(codes, y)
+    clf = VAEClassifier(m1=False, random_state=0, **{"standardize": False, **setting}).fit(codes, y)
     seconds = time.perf_counter() - started
     return 1.0 - clf.score(x_eval, y_eval), seconds
 
