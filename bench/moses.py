@@ -39,7 +39,7 @@ from vaekit.apps.molecules import fcd
 from vaekit.apps.molecules import metrics as m
 from vaekit.apps.molecules.chemistry import canonical_smiles, draw_grid, penalized_logp, qed, quiet_rdkit, to_mol
 from vaekit.apps.molecules.corpus import read_molecules
-from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
+from vaekit.apps.molecules.generate import DEFAULT_TEMPERATURE, reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, sequence_config, train_sequence_run
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats
 from vaekit.apps.molecules.optimize import optimize_property
@@ -231,6 +231,8 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="bench/results/moses.md")
     e.add_argument("--train-command", default=RECIPE, help="how RUN was trained, for the report")
+    e.add_argument("--temperature", type=float, default=None,
+                   help="tokens drawn from softmax(logits / T) (default: vaekit's DEFAULT_TEMPERATURE)")
     e.add_argument("--sampler", default="plain", choices=["plain", "grammar"],
                    help="plain: the default sampler, the decoder's tokens as drawn; grammar: syntax and valence kept")
     c = sub.add_parser("collapse")
@@ -338,14 +340,15 @@ def validate(args) -> None:
 
 def _sample(args, model, vocab) -> tuple[list[str], float]:
     start = time.perf_counter()
-    smiles = sample_smiles(model, vocab, args.n, seed=args.seed, grammar=args.sampler == "grammar")
+    smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature,
+                           grammar=args.sampler == "grammar")
     return smiles, time.perf_counter() - start
 
 
 def evaluate(args) -> None:
     model, vocab = vaekit.load(args.run), load_vocabulary(args.run)
     generated, sample_s = _sample(args, model, vocab)
-    suffix = "" if args.sampler == "plain" else "_grammar"
+    suffix = ("" if args.sampler == "plain" else "_grammar") + ("" if args.temperature is None else f"_t{args.temperature:g}")
     Path(args.run, f"generated{suffix}.csv").write_text("SMILES\n" + "\n".join(generated) + "\n")
     train = load_moses("train", data_dir())
     test = load_moses("test", data_dir())
@@ -419,6 +422,9 @@ def _training_line(run: Path) -> str:
 
 
 def write_report(out: Path, args, result: dict) -> None:
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    protocol = "" if temperature == 1 else " (MOSES's models sample at 1: not its protocol)"
+    t_name = "" if args.temperature is None else f", T = {temperature:g}"
     if args.fcd_n:
         fcd_text = (f"FCD on the first {result['fcd_molecules']} valid samples against {args.fcd_n} of them (the "
                     "reference draw of bench/moses_reference.py, whose row is the floor at that size: real test "
@@ -434,15 +440,15 @@ def write_report(out: Path, args, result: dict) -> None:
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {_machine()}.", "",
         f"Commands: `{args.train_command}`, then `python bench/moses.py evaluate --run {args.run} --n {args.n} "
         f"--reference-n {args.reference_n} --fcd-n {args.fcd_n} --n-jobs {args.n_jobs} --seed {args.seed} "
-        f"--sampler {args.sampler}`.", "",
+        f"--sampler {args.sampler}{'' if args.temperature is None else f' --temperature {args.temperature:g}'}`.", "",
         _training_line(Path(args.run)), "",
-        (f"Sampling: {args.n} molecules from N(0, I), tokens drawn at temperature 1 "
+        (f"Sampling: {args.n} molecules from N(0, I), tokens drawn at temperature {temperature:g}{protocol} "
          f"({SAMPLERS[args.sampler]}), in {result['sample_s']:.0f} s. "
          f"Metrics: SNN/Frag/Scaf against {args.reference_n} MOSES test molecules (the published rows: the whole "
          f"test split); {fcd_text}; novelty against all 1,584,663 training SMILES. Metrics took "
          f"{result['metrics_s']:.0f} s."), "",
         "| model | " + " | ".join(HEAD) + " |", "| --- |" + " ---: |" * len(HEAD),
-        f"| **vaekit sequence VAE (this run, {args.sampler} sampler)** | " + " | ".join(f"{result[k]:.3f}" for k in KEYS) + " |", floor,
+        f"| **vaekit sequence VAE (this run, {args.sampler} sampler{t_name})** | " + " | ".join(f"{result[k]:.3f}" for k in KEYS) + " |", floor,
     ]
     lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |" for name, values in PUBLISHED]
     out.parent.mkdir(parents=True, exist_ok=True)

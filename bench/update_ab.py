@@ -61,7 +61,7 @@ def main() -> None:
     arms = {"optimizer.step()": PlainUpdate(rt.optimizer), "Update": rt.update}
     blocks: dict[str, list[float]] = {k: [] for k in arms}
     number = 0
-    for p_ in range(args.passes):
+    for pass_index in range(args.passes):
         it, done = iter(batches), False
         while not done:
             for name, update in arms.items():
@@ -76,7 +76,7 @@ def main() -> None:
                     step(objective, x, y, g, 1.0, number, rt)
                     times.append(time.perf_counter() - t)
                     number += 1
-                if p_ > 0 and len(times) == BLOCK:
+                if pass_index > 0 and len(times) == BLOCK:
                     blocks[name].append(statistics.median(times))
     a, b = (blocks[k] for k in arms)
     pairs = [x / y for x, y in zip(a, b)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.apps.molecules.generate import reconstruction_rate, sample_smiles
+from vaekit.apps.molecules.generate import DEFAULT_TEMPERATURE, reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary
 from vaekit.cli.main import main
 from vaekit.runs import folder
@@ -70,6 +70,23 @@ def test_sample_with_the_grammar_mask(run, tmp_path):
     # this barely trained model leaves branches open without the mask, never with it
     assert all(s.count("(") == s.count(")") for s in written[masked])
     assert not all(s.count("(") == s.count(")") for s in written[plain])
+
+
+def test_sample_temperature_default_and_bad_values(run, tmp_path, capsys):
+    model, vocab = folder.load(run), load_vocabulary(run)
+    default = sample_smiles(model, vocab, 100, seed=5)
+    assert default == sample_smiles(model, vocab, 100, seed=5, temperature=DEFAULT_TEMPERATURE)
+    cold = sample_smiles(model, vocab, 100, seed=5, temperature=0.05)
+    assert cold != sample_smiles(model, vocab, 100, seed=5, temperature=5.0)
+    assert len(set(cold)) < len(set(default))  # nearly greedy: far fewer distinct strings
+    out = tmp_path / "t.csv"
+    assert main(["sample", str(run), "-n", "100", "--out", str(out), "--seed", "5"]) == 0
+    assert [row[0] for row in list(csv.reader(out.open()))[1:]] == default
+    capsys.readouterr()
+    for bad in ("0", "-1"):
+        assert main(["sample", str(run), "-n", "10", "--out", str(out), "--temperature", bad]) != 0
+        _, err = _lines(capsys)
+        assert "temperature must be above 0" in err and len(err.strip().splitlines()) == 1
 
 
 def test_interpolate_prints_and_draws_the_path(run, tmp_path, capsys):

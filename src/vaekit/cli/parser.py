@@ -116,8 +116,9 @@ def _add_generation(command) -> None:
     s.add_argument("--label", metavar="CLASS", help="conditional runs: the class to draw (index or name)")
     s.add_argument("--grid", action="store_true", help="conditional runs: one row per class, N // classes per row")
     s.add_argument("--seed", type=int, default=0, metavar="SEED", help="random seed of the draws")
-    s.add_argument("--temperature", type=float, default=1.0, metavar="T",
-                   help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution")
+    s.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="sequence runs: tokens drawn from softmax(logits / T); 1 is the model's own distribution "
+                   "(default: vaekit.apps.molecules.generate.DEFAULT_TEMPERATURE)")
     s.add_argument("--grammar", action="store_true",
                    help="SMILES runs: draw each token only among those that keep the SMILES syntax and every atom's "
                    "valence (more valid molecules, but further from the data: a higher FCD; default: the decoder as it is)")

@@ -14,19 +14,22 @@ from vaekit.apps.molecules.tokenizer import Vocabulary
 from vaekit.apps.molecules.valence import constraint_for
 from vaekit.core.device import device_of
 from vaekit.core.sequence import SequenceVAE
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 from vaekit.measure.latent import lerp, slerp
 
-__all__ = ["decode_codes", "encode_smiles", "interpolate_smiles", "sample_smiles"]
+__all__ = ["DEFAULT_TEMPERATURE", "decode_codes", "encode_smiles", "interpolate_smiles", "sample_smiles"]
 
 BATCH = 2_000  # codes decoded at once: 2,000 x 256 hidden units is small; the step loop dominates
+# tokens drawn from softmax(logits / T) unless told otherwise; 1 is the decoder's own distribution and
+# MOSES's protocol (bench/results/choices.md: the Kekulé recipe alone, timed; the sampling temperature)
+DEFAULT_TEMPERATURE = 1.0
 
 
 @torch.no_grad()
-def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, temperature: float = 1.0,
+def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, temperature: Optional[float] = None,
                   batch_size: int = BATCH, progress=None, grammar: bool = False) -> list[str]:
     """``n`` SMILES decoded from z ~ N(0, I), each token drawn from p(x_t | x_<t, z) / temperature
-    (1: the model's own distribution). One generator, seeded with ``seed``, draws everything.
+    (1: the model's own distribution; None: ``DEFAULT_TEMPERATURE``). One generator, seeded with ``seed``, draws everything.
     ``grammar`` (SMILES and Kekulé vocabularies): each token drawn among those that keep the
     string's syntax and every atom's valence (:mod:`~vaekit.apps.molecules.valence`). Off by
     default: on MOSES it lifts validity but moves the molecules away from the data (FCD against
@@ -37,6 +40,9 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
     device = device_of(model)
     g = torch.Generator(device=device).manual_seed(seed)
     out, constraint = [], constraint_for(vocab, grammar)
+    temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
+    if not temperature > 0:
+        raise ConfigError(f"the sampling temperature must be above 0, not {temperature}")
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         z = model.sample_latent(size, generator=g)

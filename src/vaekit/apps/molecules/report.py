@@ -28,7 +28,8 @@ from typing import Optional, Sequence
 
 from vaekit.apps.molecules import chemistry, metrics
 from vaekit.apps.molecules.corpus import MOSES, read_molecules
-from vaekit.apps.molecules.generate import decode_codes, encode_smiles, interpolate_smiles, reconstruction_rate, sample_smiles
+from vaekit.apps.molecules.generate import (DEFAULT_TEMPERATURE, decode_codes, encode_smiles, interpolate_smiles,
+                                            reconstruction_rate, sample_smiles)
 from vaekit.apps.molecules.jobs import load_vocabulary
 from vaekit.apps.molecules.requirements import available, require
 from vaekit.errors import VaekitError
@@ -139,7 +140,7 @@ def _novelty(valid: list[str], train: Sequence[str], moses: bool) -> str:
 def _samples_section(smiles: list[str], vocab, train: Sequence[str], why: str, chem: bool, moses: bool,
                      scratch: Path, seed: int) -> str:
     text = (f"<h2>Samples</h2><p>{len(smiles)} strings decoded from z ~ N(0, I) (seed {seed}), each token drawn from "
-            "the decoder's distribution (temperature 1).</p>")
+            f"the decoder's distribution (temperature {DEFAULT_TEMPERATURE:g}).</p>")
     if not chem:
         shown = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in smiles[:GRID])
         kind = "<p class='muted'>This run models lines of text; no chemistry applies.</p>" if vocab.kind == "chars" else CHEM_MISSING
