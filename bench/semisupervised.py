@@ -78,6 +78,8 @@ SETTINGS = {
     # the classification term weighed less, and the codes standardised per dimension
     "adgm-a2-h256-e20-lr3e-3": {"model": "adgm", **CODES_M2, "alpha": 2.0},
     "adgm-a10-h256-e20-lr3e-3-std": {"model": "adgm", **CODES_M2, "standardize": True},
+    # the labelled rows' bound weighed by 0.1 against the unlabelled rows' (training.labelled_weight; choices.md)
+    "adgm-a10-h256-e20-lr3e-3-lw0.1": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
 

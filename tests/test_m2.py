@@ -36,12 +36,13 @@ def _neg_elbo(model, x, c, eps):
     return recon + kl + math.log(K)
 
 
-def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation():
+@pytest.mark.parametrize("w", [1.0, 0.1])
+def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation(w):
     model = _tiny_model()
     x = torch.randn(5, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = torch.tensor([2, -1, 0, -1, -1])
     alpha = 0.7
-    terms = m2_loss(model, x, y, alpha, generator=torch.Generator().manual_seed(3))
+    terms = m2_loss(model, x, y, alpha, generator=torch.Generator().manual_seed(3), labelled_weight=w)
     # the noise of the one batched pass: labelled rows first, then the unlabelled rows once per class, class-major
     labelled, unlabelled = [0, 2], [1, 3, 4]
     eps = standard_normal((2 + K * 3, LATENT), torch.Generator().manual_seed(3), dtype=torch.float64)
@@ -55,9 +56,11 @@ def test_unlabelled_rows_sum_over_classes_as_the_enumerated_expectation():
             per_class = [_neg_elbo(model, x[row], c, eps[2 + c * 3 + j]) for c in range(K)]
             # -U(x) = sum_y q(y|x) (-L(x, y)) - H(q(y|x))
             bounds.append(sum(q[c] * per_class[c] for c in range(K)) + (q * q.log()).sum())
-    expected = torch.stack(bounds).mean() + alpha * torch.stack(ce).mean()
+    # the labelled rows' bounds (the first two) weighed by w against the unlabelled rows'
+    weights = torch.tensor([w, w, 1.0, 1.0, 1.0], dtype=torch.float64)
+    expected = (weights * torch.stack(bounds)).sum() / weights.sum() + alpha * torch.stack(ce).mean()
     torch.testing.assert_close(terms["loss"].detach(), expected)
-    torch.testing.assert_close(terms["elbo"].detach(), -torch.stack(bounds).mean())
+    torch.testing.assert_close(terms["elbo"].detach(), -torch.stack(bounds).mean())  # reported: the plain mean
     torch.testing.assert_close(terms["elbo"], -(terms["recon"] + terms["kl"]))
 
 
@@ -101,6 +104,8 @@ def test_a_labelled_batch_is_the_cvae_objective_plus_the_classification_term():
     x = (torch.rand(6, D, generator=torch.Generator().manual_seed(2)) > 0.5).double()
     y = torch.tensor([0, 1, 2, 2, 1, 0])
     terms = m2_loss(model, x, y, alpha=2.5, generator=torch.Generator().manual_seed(4))
+    weighed = m2_loss(model, x, y, alpha=2.5, generator=torch.Generator().manual_seed(4), labelled_weight=0.1)
+    torch.testing.assert_close(weighed["loss"], terms["loss"])  # all rows labelled: the weight cancels
     cvae = elbo_loss(x, model(x, y, generator=torch.Generator().manual_seed(4)))  # the CVAE: the same networks, y given
     ce = torch.nn.functional.cross_entropy(model.classify(x), y)
     torch.testing.assert_close(terms["loss"], cvae["loss"] + math.log(K) + 2.5 * ce)  # log K: -log p(y), uniform

@@ -95,6 +95,7 @@ class TrainingConfig:
     trim_start: float = 0.25
     num_samples: int = 1  # importance samples K for objective=iwae
     alpha: float = 10.0  # model=m2: weight of -log q(y|x) on labelled rows (core/semisupervised.py)
+    labelled_weight: float = 1.0  # model=m2: weight of a labelled row's bound against an unlabelled row's
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop after this many epochs without a better validation loss (0: off), keeping the best epoch's
@@ -179,6 +180,7 @@ class Config:
         _require(0 <= t.trim_start <= 1, "training.trim_start must be in [0, 1] (a fraction of the steps)")
         _require(t.num_samples >= 1, "training.num_samples must be >= 1")
         _require(t.alpha >= 0, "training.alpha must be >= 0")
+        _require(t.labelled_weight > 0, "training.labelled_weight must be > 0")
         _require(d.labels is None or d.labels >= 1, "data.labels must be at least 1 (or none: keep every label)")
         _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
         _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")

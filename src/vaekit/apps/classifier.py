@@ -73,8 +73,9 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
 
     ``latent_dim``, ``hidden``, ``epochs``: M2's style dimensions, MLP widths and passes over the rows
     (None: chosen from the data size, as the other estimators do); ``m1_latent_dim``, ``m1_hidden``,
-    ``m1_epochs`` the same for M1 (its latent_dim: the number of features, between 2 and 50). ``alpha`` weighs the classification loss against the bound
-    (see :mod:`vaekit.core.semisupervised`). ``likelihood`` and ``standardize`` describe the input
+    ``m1_epochs`` the same for M1 (its latent_dim: the number of features, between 2 and 50). ``alpha``
+    weighs the classification loss against the bound, ``labelled_weight`` a labelled row's bound against
+    an unlabelled row's (see :mod:`vaekit.core.semisupervised`). ``likelihood`` and ``standardize`` describe the input
     rows (M1's, or M2's without M1); M2 on M1's codes uses a learned Gaussian. ``model="adgm"``
     replaces M2 by the auxiliary deep generative model (Maaløe et al. 2016, :mod:`vaekit.core.adgm`),
     with ``aux_dim`` auxiliary dimensions (None: ``latent_dim``); ``model="sdgm"`` by its skip variant
@@ -86,7 +87,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         epochs: Optional[int] = None, m1_latent_dim: Optional[int] = None, m1_hidden: Optional[tuple] = None,
         m1_epochs: Optional[int] = None, alpha: float = 10.0, batch_size: int = 128, lr: float = 1e-3,
         likelihood: str = "gaussian-learned", standardize: bool = True, model: str = "m2",
-        aux_dim: Optional[int] = None, random_state=None,
+        aux_dim: Optional[int] = None, labelled_weight: float = 1.0, random_state=None,
     ):
         self.m1 = m1
         self.latent_dim = latent_dim
@@ -96,6 +97,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         self.m1_hidden = m1_hidden
         self.m1_epochs = m1_epochs
         self.alpha = alpha
+        self.labelled_weight = labelled_weight
         self.batch_size = batch_size
         self.lr = lr
         self.likelihood = likelihood
@@ -148,6 +150,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         t.batch_size = min(int(self.batch_size), n_samples)
         t.epochs = auto_epochs(n_samples, t.batch_size) if self.epochs is None else int(self.epochs)
         t.lr, t.alpha, t.seed, t.device = float(self.lr), float(self.alpha), seed, "cpu"
+        t.labelled_weight = float(self.labelled_weight)
         t.progress = t.verbose = False  # an estimator's fit prints nothing
         t.early_stopping = 0  # no validation rows: every row is training data
         cfg.data.binarize = "none"

@@ -132,6 +132,6 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
             if batches.binarize:
                 xb = bernoulli_draw(xb, uniform16(tuple(xb.shape), g, g.device).to(xb.device))
             x, y = torch.cat([x, xb.to(x.dtype)]), torch.cat([y, y_l[pick]])
-        return loss(model, x, y, t.alpha, beta, g)
+        return loss(model, x, y, t.alpha, beta, g, t.labelled_weight)
 
     return terms
