@@ -158,5 +158,7 @@ def test_cli_trains_m2_with_few_labels_and_reports_test_error(tmp_path, capsys):
 def test_cli_refuses_labels_without_m2_and_too_few_labels(tmp_path, capsys):
     assert main(["train", "--labels", "50", "--epochs", "1", "--out", str(tmp_path / "a")]) == 2
     assert main(["train", "--model", "m2", "--labels", "4", "--epochs", "1", "--out", str(tmp_path / "b")]) == 2
+    assert main(["train", "--model", "m2", "--labels", "50", "--epochs", "1", "training.labelled_weight=0",
+                 "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "--model m2" in err[0] and "one per class" in err[1]
+    assert len(err) == 3 and "--model m2" in err[0] and "one per class" in err[1] and "labelled_weight" in err[2]
