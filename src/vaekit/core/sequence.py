@@ -27,7 +27,7 @@ from torch import nn
 
 from vaekit.core.distributions import DiagonalGaussian, categorical_sample
 from vaekit.core.models import BaseVAE, VAEOutput
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 
 __all__ = ["SequenceVAE", "SequenceLikelihood"]
 
@@ -168,6 +168,8 @@ class SequenceVAE(BaseVAE):
         ``start(n, device)`` -> state, ``allowed(state, left)`` -> bool (n, vocab_size) with
         ``left`` positions left (this one included), and ``advance(state, tokens)``. The
         application that owns the tokens supplies it (a grammar); the others get -inf."""
+        if not greedy and not temperature > 0:
+            raise ConfigError(f"the sampling temperature must be above 0, not {temperature}")
         lead = z.shape[:-1]
         flat = z.reshape(-1, self.latent_dim)
         n = flat.shape[0]

@@ -14,7 +14,7 @@ from vaekit.apps.molecules.tokenizer import Vocabulary
 from vaekit.apps.molecules.valence import constraint_for
 from vaekit.core.device import device_of
 from vaekit.core.sequence import SequenceVAE
-from vaekit.errors import ConfigError, DataError
+from vaekit.errors import DataError
 from vaekit.measure.latent import lerp, slerp
 
 __all__ = ["DEFAULT_TEMPERATURE", "decode_codes", "encode_smiles", "interpolate_smiles", "sample_smiles"]
@@ -41,8 +41,6 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
     g = torch.Generator(device=device).manual_seed(seed)
     out, constraint = [], constraint_for(vocab, grammar)
     temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
-    if not temperature > 0:
-        raise ConfigError(f"the sampling temperature must be above 0, not {temperature}")
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         z = model.sample_latent(size, generator=g)
