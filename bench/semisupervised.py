@@ -80,6 +80,8 @@ SETTINGS = {
     "adgm-a10-h256-e20-lr3e-3-std": {"model": "adgm", **CODES_M2, "standardize": True},
     # the labelled rows' bound weighed by 0.1 against the unlabelled rows' (training.labelled_weight; choices.md)
     "adgm-a10-h256-e20-lr3e-3-lw0.1": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1},
+    # q(y|x) averaged over three of those, from different seeds (VAEClassifier(n_estimators=3); choices.md)
+    "adgm-a10-h256-e20-lr3e-3-lw0.1-ens3": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1, "n_estimators": 3},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
 

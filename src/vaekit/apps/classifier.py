@@ -79,7 +79,9 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
     rows (M1's, or M2's without M1); M2 on M1's codes uses a learned Gaussian. ``model="adgm"``
     replaces M2 by the auxiliary deep generative model (Maaløe et al. 2016, :mod:`vaekit.core.adgm`),
     with ``aux_dim`` auxiliary dimensions (None: ``latent_dim``); ``model="sdgm"`` by its skip variant
-    (the auxiliary variable in the generative model too).
+    (the auxiliary variable in the generative model too). ``n_estimators`` M2s (or ADGMs) are trained on
+    the same rows (and the same M1) from different seeds, and ``predict_proba`` averages their q(y|x);
+    ``model_`` is the first, ``ensemble_`` holds them all.
     """
 
     def __init__(
@@ -87,7 +89,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         epochs: Optional[int] = None, m1_latent_dim: Optional[int] = None, m1_hidden: Optional[tuple] = None,
         m1_epochs: Optional[int] = None, alpha: float = 10.0, batch_size: int = 128, lr: float = 1e-3,
         likelihood: str = "gaussian-learned", standardize: bool = True, model: str = "m2",
-        aux_dim: Optional[int] = None, labelled_weight: float = 1.0, random_state=None,
+        aux_dim: Optional[int] = None, labelled_weight: float = 1.0, n_estimators: int = 1, random_state=None,
     ):
         self.m1 = m1
         self.latent_dim = latent_dim
@@ -104,13 +106,18 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.model = model
         self.aux_dim = aux_dim
+        self.n_estimators = n_estimators
         self.random_state = random_state
 
     def fit(self, X, y) -> "VAEClassifier":
         """Fit on every row of X; the rows with ``y == -1`` are unlabelled."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        if isinstance(self.n_estimators, bool) or not isinstance(self.n_estimators, (int, np.integer)) \
+                or self.n_estimators < 1:
+            raise ConfigError(f"n_estimators must be an integer of at least 1, not {self.n_estimators!r}")
         self.classes_, codes = encode_labels(y)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
         x = np.asarray(X, dtype=np.float64)
         if self.m1:
             # M1's codes are all M2 sees: as many dimensions as features, up to Kingma et al.'s 50
@@ -125,9 +132,13 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
             self.m1_ = None
             self.standardizer_ = Standardizer.fit(x) if self.standardize else Standardizer.identity(x.shape[1])
             features = self.standardizer_.apply(x)
-        m2 = self._fit_m2(torch.from_numpy(features.astype(np.float32)), torch.from_numpy(codes), seed)
+        features, codes = torch.from_numpy(features.astype(np.float32)), torch.from_numpy(codes)
+        seeds = [seed] + [int(rng.randint(0, 2**31 - 1)) for _ in range(int(self.n_estimators) - 1)]
+        others = [self._fit_m2(features, codes, s) for s in seeds[1:]]
+        first = self._fit_m2(features, codes, seeds[0])  # trained last, so that history_ and config_ are its own
         # with M1: one model over the (standardised) rows, classifying through M1's codes
-        self.model_ = M1M2(self.m1_.model_, m2) if self.m1_ is not None else m2
+        self.ensemble_ = [M1M2(self.m1_.model_, m2) if self.m1_ is not None else m2 for m2 in [first, *others]]
+        self.model_ = self.ensemble_[0]
         return self
 
     def _config(self, n_samples: int, n_features: int, seed: int) -> Config:
@@ -181,9 +192,10 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def predict_proba(self, X) -> np.ndarray:
-        """q(y|x) for every row, columns in the order of ``classes_``."""
+        """q(y|x) for every row (the mean over ``ensemble_``), columns in the order of ``classes_``."""
         x = self._inputs(X)
-        out = [torch.softmax(self.model_.classify(x[i : i + 4096]), -1) for i in range(0, len(x), 4096)]
+        out = [torch.stack([torch.softmax(m.classify(x[i : i + 4096]), -1) for m in self.ensemble_]).mean(0)
+               for i in range(0, len(x), 4096)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes_)))
 
     def predict(self, X) -> np.ndarray:
