@@ -39,7 +39,7 @@ from vaekit.apps.molecules import fcd
 from vaekit.apps.molecules import metrics as m
 from vaekit.apps.molecules.chemistry import canonical_smiles, draw_grid, penalized_logp, qed, quiet_rdkit, to_mol
 from vaekit.apps.molecules.corpus import read_molecules
-from vaekit.apps.molecules.generate import DEFAULT_TEMPERATURE, reconstruction_rate, sample_smiles
+from vaekit.apps.molecules.generate import DEFAULT_REDRAW, DEFAULT_TEMPERATURE, reconstruction_rate, sample_smiles
 from vaekit.apps.molecules.jobs import load_vocabulary, sequence_config, train_sequence_run
 from vaekit.apps.molecules.moses import moses_metrics, reference_stats
 from vaekit.apps.molecules.optimize import optimize_property
@@ -54,8 +54,9 @@ PUBLISHED = [  # MOSES repository README, 30k samples, mean of 3 runs (Polykovsk
     ("JTN-VAE (MOSES)", [1.000, 1.000, 0.395, 0.548, 0.997, 0.896, 0.855, 0.976, 0.914]),
 ]
 KEYS = ["valid", "unique@10000", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "Filters", "Novelty"]
-SAMPLERS = {"plain": "vaekit's default: every token as the decoder draws it",
-            "grammar": "`--grammar`: only tokens that keep SMILES syntax and valence"}
+SAMPLERS = {"plain": "every token as the decoder draws it",
+            "grammar": "`--grammar`: only tokens that keep SMILES syntax and valence",
+            "redraw": "`--redraw`: the decoder's tokens as drawn, a string that breaks SMILES syntax or valence drawn again"}
 HEAD = ["valid", "unique@10k", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "filters", "novelty"]
 
 
@@ -233,8 +234,9 @@ def main() -> None:
     e.add_argument("--train-command", default=RECIPE, help="how RUN was trained, for the report")
     e.add_argument("--temperature", type=float, default=None,
                    help="tokens drawn from softmax(logits / T) (default: vaekit's DEFAULT_TEMPERATURE)")
-    e.add_argument("--sampler", default="plain", choices=["plain", "grammar"],
-                   help="plain: the default sampler, the decoder's tokens as drawn; grammar: syntax and valence kept")
+    e.add_argument("--sampler", default="redraw" if DEFAULT_REDRAW else "plain", choices=list(SAMPLERS),
+                   help="plain: the decoder's tokens as drawn; grammar: syntax and valence kept token by token; "
+                   "redraw: malformed strings drawn again (default: vaekit's default sampler)")
     c = sub.add_parser("collapse")
     c.add_argument("--folder", default="runs")
     c.add_argument("--molecules", type=int, default=40000)
@@ -340,15 +342,17 @@ def validate(args) -> None:
 
 def _sample(args, model, vocab) -> tuple[list[str], float]:
     start = time.perf_counter()
+    counts = {}
     smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature,
-                           grammar=args.sampler == "grammar")
+                           grammar=args.sampler == "grammar", redraw=args.sampler == "redraw", counts=counts)
+    args.drawn = counts["drawn"]
     return smiles, time.perf_counter() - start
 
 
 def evaluate(args) -> None:
     model, vocab = vaekit.load(args.run), load_vocabulary(args.run)
     generated, sample_s = _sample(args, model, vocab)
-    suffix = ("" if args.sampler == "plain" else "_grammar") + ("" if args.temperature is None else f"_t{args.temperature:g}")
+    suffix = ("" if args.sampler == "plain" else f"_{args.sampler}") + ("" if args.temperature is None else f"_t{args.temperature:g}")
     Path(args.run, f"generated{suffix}.csv").write_text("SMILES\n" + "\n".join(generated) + "\n")
     train = load_moses("train", data_dir())
     test = load_moses("test", data_dir())
@@ -443,7 +447,7 @@ def write_report(out: Path, args, result: dict) -> None:
         f"--sampler {args.sampler}{'' if args.temperature is None else f' --temperature {args.temperature:g}'}`.", "",
         _training_line(Path(args.run)), "",
         (f"Sampling: {args.n} molecules from N(0, I), tokens drawn at temperature {temperature:g}{protocol} "
-         f"({SAMPLERS[args.sampler]}), in {result['sample_s']:.0f} s. "
+         f"({SAMPLERS[args.sampler]}; {args.drawn:,} strings drawn), in {result['sample_s']:.0f} s. "
          f"Metrics: SNN/Frag/Scaf against {args.reference_n} MOSES test molecules (the published rows: the whole "
          f"test split); {fcd_text}; novelty against all 1,584,663 training SMILES. Metrics took "
          f"{result['metrics_s']:.0f} s."), "",

@@ -79,14 +79,18 @@ def sample(args) -> int:
         _molecules_only(vocab, "a .png")
         require("rdkit.Chem")
     bar = tqdm(total=args.n, disable=not (progress_wanted(args) and sys.stderr.isatty()), unit="mol", desc="sampling")
+    counts = {}
     smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature, progress=bar.update,
-                           grammar=args.grammar)
+                           grammar=args.grammar, redraw=args.redraw, counts=counts)
     bar.close()
     if out.suffix == ".png":
         chemistry.draw_grid(smiles[:48], out)
     else:
         _write_smiles(out, smiles)
-    print(f"wrote {out} ({len(smiles)} molecules, seed {args.seed}; {_validity(smiles, vocab)})")
+    redrawn = counts["drawn"] - len(smiles) + counts["unchecked"]
+    drawn = f"; {counts['drawn']} strings drawn, {redrawn} set aside as malformed" if redrawn > 0 else ""
+    left = f", {counts['unchecked']} of them returned to make up {len(smiles)}" if counts["unchecked"] else ""
+    print(f"wrote {out} ({len(smiles)} molecules, seed {args.seed}; {_validity(smiles, vocab)}{drawn}{left})")
     return 0
 
 

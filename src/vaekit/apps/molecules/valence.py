@@ -248,6 +248,25 @@ class ValenceGrammar:
             masks[r] = m
         return torch.from_numpy(masks)
 
+    def accepts(self, ids: torch.Tensor) -> torch.Tensor:
+        """Bool (n,): which finished rows of token ids (n, max_len + 2: ``bos`` first, as
+        :meth:`~vaekit.core.sequence.SequenceVAE.generate` writes them) the mask would have allowed
+        token by token, up to ``<eos>``. A row without ``<eos>``, or with a token the mask forbids
+        where it stands, is rejected; the check is the mask's, so it never calls RDKit."""
+        ids = ids.cpu().tolist()
+        ok = torch.zeros(len(ids), dtype=torch.bool)
+        for r, row_ids in enumerate(ids):
+            row, length = _Row(), len(row_ids)
+            for t in range(1, length):
+                token = row_ids[t]
+                if not self._row_mask(row, length - t)[token]:
+                    break
+                self._write(row, token)
+                if row.ended:
+                    ok[r] = True
+                    break
+        return ok
+
     # -- writing a token -----------------------------------------------------------------------
     def advance(self, state: list, tokens: torch.Tensor) -> None:
         for row, t in zip(state, tokens.tolist()):
