@@ -59,17 +59,24 @@ def test_sample_is_seeded_and_batched(run, tmp_path, capsys):
     assert len(small) == 30 and small == sample_smiles(model, vocab, 30, seed=3, batch_size=7)
 
 
-def test_sample_with_the_grammar_mask(run, tmp_path):
-    masked, plain = tmp_path / "m.csv", tmp_path / "p.csv"
+def test_sample_with_the_grammar_mask_and_redrawing(run, tmp_path, capsys):
+    masked, plain, redrawn = tmp_path / "m.csv", tmp_path / "p.csv", tmp_path / "r.csv"
     assert main(["sample", str(run), "-n", "200", "--out", str(masked), "--seed", "3", "--grammar"]) == 0
-    assert main(["sample", str(run), "-n", "200", "--out", str(plain), "--seed", "3"]) == 0
+    assert main(["sample", str(run), "-n", "200", "--out", str(plain), "--seed", "3", "--no-redraw"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "200", "--out", str(redrawn), "--seed", "3"]) == 0  # the default redraws
+    lines, _ = _lines(capsys)
     model, vocab = folder.load(run), load_vocabulary(run)
-    written = {p: [row[0] for row in list(csv.reader(p.open()))[1:]] for p in (masked, plain)}
+    written = {p: [row[0] for row in list(csv.reader(p.open()))[1:]] for p in (masked, plain, redrawn)}
     assert written[masked] == sample_smiles(model, vocab, 200, seed=3, grammar=True)
-    assert written[plain] == sample_smiles(model, vocab, 200, seed=3) != written[masked]
-    # this barely trained model leaves branches open without the mask, never with it
+    assert written[plain] == sample_smiles(model, vocab, 200, seed=3, redraw=False) != written[masked]
+    assert written[redrawn] == sample_smiles(model, vocab, 200, seed=3) == sample_smiles(model, vocab, 200, seed=3, redraw=True)
+    # this barely trained model leaves branches open as it draws, never with the mask, and none is kept when redrawing
     assert all(s.count("(") == s.count(")") for s in written[masked])
     assert not all(s.count("(") == s.count(")") for s in written[plain])
+    assert all(s.count("(") == s.count(")") for s in written[redrawn])
+    malformed = sum(s.count("(") != s.count(")") for s in written[plain])
+    assert "set aside as malformed" in lines[-1] and int(lines[-1].split(" strings drawn")[0].split()[-1]) >= 200 + malformed
 
 
 def test_sample_temperature_default_and_bad_values(run, tmp_path, capsys):

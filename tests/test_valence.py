@@ -114,7 +114,7 @@ def test_untrained_model_samples_are_well_formed_and_seeded():
     torch.manual_seed(0)
     model = SequenceVAE(vocab_size=len(vocab.tokens), max_len=vocab.max_len, latent_dim=4, hidden=16, embed_dim=8)
     masked = sample_smiles(model, vocab, 300, seed=3, grammar=True)
-    plain = sample_smiles(model, vocab, 300, seed=3)  # the default: the decoder as it is
+    plain = sample_smiles(model, vocab, 300, seed=3, redraw=False)  # the decoder as it is
     assert masked == sample_smiles(model, vocab, 300, seed=3, grammar=True)
 
     def well_formed(s):
@@ -140,3 +140,61 @@ def test_selfies_and_text_have_no_mask():
     assert constraint_for(Vocabulary(tokens=["<pad>", "<bos>", "<eos>", "<unk>", "[C]"], max_len=5, kind="selfies")) is None
     assert constraint_for(Vocabulary(tokens=["<pad>", "<bos>", "<eos>", "<unk>", "a"], max_len=5, kind="chars")) is None
     assert constraint_for(vocabulary(KEKULE), constrained=False) is None
+
+
+def ids_of(vocab, strings):
+    """Rows of token ids as the decoder writes them: bos, the tokens, eos, then padding."""
+    rows = torch.full((len(strings), vocab.max_len + 2), vocab.pad_id, dtype=torch.long)
+    for r, s in enumerate(strings):
+        tokens = [vocab.bos_id, *(vocab.index[t] for t in tokenize(s)), vocab.eos_id]
+        rows[r, :len(tokens)] = torch.tensor(tokens)
+    return rows
+
+
+def test_accepts_is_the_mask_on_finished_strings(moses_sample):
+    vocab = vocabulary(moses_sample, "smiles")
+    grammar = ValenceGrammar(vocab)
+    assert grammar.accepts(ids_of(vocab, moses_sample)).all()
+    kekule = vocabulary(KEKULE)
+    broken = ["CC1=CC=C(C=C1C(=O)NCC#N",  # a branch left open
+              "O=C1NC2=CC=CC=C2S",  # ring bond 1 left open
+              "CF(C)C",  # a second bond on fluorine
+              "C=C#C",  # five bonds on the middle carbon
+              "CC1CC1C1"]  # ring bond 1 opened again and never closed
+    ok = ValenceGrammar(kekule).accepts(ids_of(kekule, KEKULE + broken)).tolist()
+    assert ok == [True] * len(KEKULE) + [False] * len(broken)
+    rows = ids_of(kekule, ["CCO", "CCO", "CCO"])
+    rows[0, 4] = kekule.index["C"]  # eos overwritten by an atom: read up to the padding, "CCOC"
+    rows[1, 2] = kekule.unk_id  # an <unk> is dropped, as the string returned drops it: "CO"
+    rows[2, 1:] = kekule.index["C"]  # max_len + 1 atoms and no end: longer than the model's strings
+    assert ValenceGrammar(kekule).accepts(rows).tolist() == [True, True, False]
+    assert kekule.decode(rows[:2]) == ["CCOC", "CO"]
+
+
+def test_redraw_keeps_the_decoders_strings_and_drops_only_malformed_ones(monkeypatch):
+    import vaekit.apps.molecules.generate as generate
+
+    vocab = vocabulary(KEKULE)
+    torch.manual_seed(0)
+    model = SequenceVAE(vocab_size=len(vocab.tokens), max_len=vocab.max_len, latent_dim=4, hidden=16, embed_dim=8)
+    grammar = ValenceGrammar(vocab)
+    plain = sample_smiles(model, vocab, 200, seed=1, redraw=False)
+    passed = grammar.accepts(ids_of(vocab, plain)).tolist()
+    counts = {}
+    redrawn = sample_smiles(model, vocab, 200, seed=1, redraw=True, counts=counts)
+    kept = [s for s, ok in zip(plain, passed) if ok]
+    assert 0 < len(kept) < 200  # a random decoder: some strings are well formed, most are not
+    assert redrawn[:len(kept)] == kept  # the first round is the plain draw, malformed strings left out
+    assert len(redrawn) == 200 and counts["drawn"] > 200 and counts["unchecked"] == 0
+    assert grammar.accepts(ids_of(vocab, redrawn)).all()
+    assert redrawn == sample_smiles(model, vocab, 200, seed=1, redraw=True)  # seeded
+    # out of draws: the rejected strings make up the number asked for, and are counted
+    monkeypatch.setattr(generate, "MAX_DRAWS", 1)
+    counts = {}
+    short = sample_smiles(model, vocab, 200, seed=1, redraw=True, counts=counts)
+    assert short[:len(kept)] == kept and len(short) == 200
+    assert counts == {"drawn": 200, "unchecked": 200 - len(kept)}
+    # the grammar mask needs no redrawing: its strings come from one round
+    counts = {}
+    sample_smiles(model, vocab, 50, seed=1, grammar=True, redraw=True, counts=counts)
+    assert counts["drawn"] == 50

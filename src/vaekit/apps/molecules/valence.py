@@ -249,22 +249,27 @@ class ValenceGrammar:
         return torch.from_numpy(masks)
 
     def accepts(self, ids: torch.Tensor) -> torch.Tensor:
-        """Bool (n,): which finished rows of token ids (n, max_len + 2: ``bos`` first, as
-        :meth:`~vaekit.core.sequence.SequenceVAE.generate` writes them) the mask would have allowed
-        token by token, up to ``<eos>``. A row without ``<eos>``, or with a token the mask forbids
-        where it stands, is rejected; the check is the mask's, so it never calls RDKit."""
-        ids = ids.cpu().tolist()
-        ok = torch.zeros(len(ids), dtype=torch.bool)
-        for r, row_ids in enumerate(ids):
-            row, length = _Row(), len(row_ids)
-            for t in range(1, length):
-                token = row_ids[t]
+        """Bool (n,): which rows of token ids (n, max_len + 2, as
+        :meth:`~vaekit.core.sequence.SequenceVAE.generate` writes them) are strings the mask would
+        have allowed token by token. A row is read as :meth:`Vocabulary.decode` reads it (up to the
+        first ``<eos>`` or ``<pad>``, special tokens dropped), so the check is of the string returned;
+        it is rejected when it needs more than ``max_len`` tokens or breaks a rule. No RDKit."""
+        ok = torch.zeros(ids.shape[0], dtype=torch.bool)
+        length = ids.shape[1]
+        for r, row_ids in enumerate(ids.cpu().tolist()):
+            tokens = []
+            for i in row_ids[1:]:
+                if i in (Vocabulary.eos_id, Vocabulary.pad_id):
+                    break
+                if len(SPECIAL_TOKENS) <= i < self.vocab_size:
+                    tokens.append(i)
+            row, good = _Row(), len(tokens) <= length - 2
+            for t, token in enumerate([*tokens, self.end_id] if good else [], start=1):
                 if not self._row_mask(row, length - t)[token]:
+                    good = False
                     break
                 self._write(row, token)
-                if row.ended:
-                    ok[r] = True
-                    break
+            ok[r] = good
         return ok
 
     # -- writing a token -----------------------------------------------------------------------
