@@ -137,10 +137,17 @@ def _novelty(valid: list[str], train: Sequence[str], moses: bool) -> str:
     return f"{metrics.novelty(valid, cut, canonicalize_train=True, canonical=True):.3f}{note}"
 
 
-def _samples_section(smiles: list[str], vocab, train: Sequence[str], why: str, chem: bool, moses: bool,
+def _samples_section(smiles: list[str], counts: dict, vocab, train: Sequence[str], why: str, chem: bool, moses: bool,
                      scratch: Path, seed: int) -> str:
     text = (f"<h2>Samples</h2><p>{len(smiles)} strings decoded from z ~ N(0, I) (seed {seed}), each token drawn from "
-            f"the decoder's distribution (temperature {DEFAULT_TEMPERATURE:g}).</p>")
+            f"the decoder's distribution (temperature {DEFAULT_TEMPERATURE:g}).")
+    set_aside = counts["drawn"] - len(smiles) + counts["unchecked"]
+    if counts["drawn"] > len(smiles) or counts["unchecked"]:
+        text += (f" The sampler drew {counts['drawn']} strings and set aside the {set_aside} that break SMILES syntax "
+                 f"or an atom's valence (drawing again from a new z): the decoder's own strings are "
+                 f"{1 - set_aside / counts['drawn']:.3f} well formed"
+                 + (f"; {counts['unchecked']} malformed ones fill the rest" if counts["unchecked"] else "") + ".")
+    text += "</p>"
     if not chem:
         shown = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in smiles[:GRID])
         kind = "<p class='muted'>This run models lines of text; no chemistry applies.</p>" if vocab.kind == "chars" else CHEM_MISSING
@@ -208,12 +215,13 @@ def write_sequence_report(run_dir: str | Path, measure: bool = True, compare: Op
     train, test, why = _read_molecules(doc, vocab) if measure else ([], [], "the report was asked not to (--no-measure)")
     chem = vocab.kind != "chars" and available("rdkit")
     moses = str(((doc.get("config") or {}).get("data") or {}).get("name", "")).lower() == MOSES
-    smiles = sample_smiles(model, vocab, num_samples, seed=seed)
+    counts = {}
+    smiles = sample_smiles(model, vocab, num_samples, seed=seed, counts=counts)
     sections = [_header(run_dir, doc, vocab, history)]
     with tempfile.TemporaryDirectory() as tmp:  # pictures are drawn here and inlined; the run folder is left as it is
         scratch = Path(tmp)
         sections += [_epochs_section(history, scratch), _latent_section(model, vocab, history, test, why, chem),
-                     _samples_section(smiles, vocab, train, why, chem, moses, scratch, seed),
+                     _samples_section(smiles, counts, vocab, train, why, chem, moses, scratch, seed),
                      _interpolation_section(model, vocab, train, why, chem, scratch, seed)]
     if compare is not None:
         sections.append(compare_section(run_dir, Path(compare)))
