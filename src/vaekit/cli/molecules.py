@@ -87,8 +87,7 @@ def sample(args) -> int:
         chemistry.draw_grid(smiles[:48], out)
     else:
         _write_smiles(out, smiles)
-    redrawn = counts["drawn"] - len(smiles) + counts["unchecked"]
-    drawn = f"; {counts['drawn']} strings drawn, {redrawn} set aside as malformed" if redrawn > 0 else ""
+    drawn = f"; {counts['drawn']} strings drawn, {counts['rejected']} set aside as malformed" if counts["rejected"] else ""
     left = f", {counts['unchecked']} of them returned to make up {len(smiles)}" if counts["unchecked"] else ""
     print(f"wrote {out} ({len(smiles)} molecules, seed {args.seed}; {_validity(smiles, vocab)}{drawn}{left})")
     return 0

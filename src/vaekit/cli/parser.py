@@ -121,7 +121,7 @@ def _add_generation(command) -> None:
                    "(default: vaekit.apps.molecules.generate.DEFAULT_TEMPERATURE)")
     s.add_argument("--grammar", action="store_true",
                    help="SMILES runs: draw each token only among those that keep the SMILES syntax and every atom's "
-                   "valence (more valid molecules, but further from the data: a higher FCD; default: the decoder as it is)")
+                   "valence (more valid molecules, but further from the data: a higher FCD; default: off)")
     s.add_argument("--redraw", action=argparse.BooleanOptionalAction, default=None,
                    help="SMILES runs: draw a string again (a new z) when it breaks the SMILES syntax or an atom's valence, "
                    "so every string returned is well formed and the rest keep the decoder's distribution "

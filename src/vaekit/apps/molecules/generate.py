@@ -38,15 +38,15 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
     ``grammar`` (SMILES and Kekulé vocabularies): each token drawn among those that keep the
     string's syntax and every atom's valence (:mod:`~vaekit.apps.molecules.valence`). Off by
     default: on MOSES it lifts validity but moves the molecules away from the data (FCD against
-    held-out molecules 0.77 -> 1.03, bench/results/choices.md), so the default draws from the
-    decoder's distribution as it is.
+    held-out molecules 0.77 -> 1.03, bench/results/choices.md), so the default leaves every token
+    as the decoder draws it.
 
     ``redraw`` (SMILES and Kekulé vocabularies; None: ``DEFAULT_REDRAW``): every string is drawn from
     the decoder as it is, and one that breaks the same syntax and valence rules is set aside and
     drawn again, with a new z, until ``n`` strings pass: the model's distribution conditioned on
     well-formed strings, with no token renormalised. After ``MAX_DRAWS * n`` draws the rest are
     filled with rejected strings. ``counts`` (a dict), when given, gets ``drawn`` (every string
-    decoded) and ``unchecked`` (rejected strings returned to make up ``n``)."""
+    decoded), ``rejected`` (those set aside) and ``unchecked`` (rejected ones returned to make up ``n``)."""
     if n < 1:
         raise DataError(f"the number of molecules must be at least 1, not {n}")
     device = device_of(model)
@@ -69,7 +69,7 @@ def sample_smiles(model: SequenceVAE, vocab: Vocabulary, n: int, seed: int = 0, 
             progress(len(strings))
     unchecked = rejected[:n - len(out)]
     if counts is not None:
-        counts.update(drawn=drawn, unchecked=len(unchecked))
+        counts.update(drawn=drawn, rejected=len(rejected), unchecked=len(unchecked))
     return out + unchecked
 
 

@@ -141,11 +141,10 @@ def _samples_section(smiles: list[str], counts: dict, vocab, train: Sequence[str
                      scratch: Path, seed: int) -> str:
     text = (f"<h2>Samples</h2><p>{len(smiles)} strings decoded from z ~ N(0, I) (seed {seed}), each token drawn from "
             f"the decoder's distribution (temperature {DEFAULT_TEMPERATURE:g}).")
-    set_aside = counts["drawn"] - len(smiles) + counts["unchecked"]
-    if counts["drawn"] > len(smiles) or counts["unchecked"]:
-        text += (f" The sampler drew {counts['drawn']} strings and set aside the {set_aside} that break SMILES syntax "
-                 f"or an atom's valence (drawing again from a new z): the decoder's own strings are "
-                 f"{1 - set_aside / counts['drawn']:.3f} well formed"
+    if counts["rejected"]:
+        text += (f" The sampler drew {counts['drawn']} strings and set aside the {counts['rejected']} that break SMILES "
+                 f"syntax or an atom's valence (drawing again from a new z): the decoder's own strings are "
+                 f"{1 - counts['rejected'] / counts['drawn']:.3f} well formed"
                  + (f"; {counts['unchecked']} malformed ones fill the rest" if counts["unchecked"] else "") + ".")
     text += "</p>"
     if not chem:

@@ -12,9 +12,8 @@ valence; here the rules are SMILES's own, followed token by token.
 
 Valence is exact in Kekulé form (``--tokens kekule``), where every bond order is written out.
 In aromatic SMILES a bond between two aromatic atoms counts as single here, so the mask catches
-less (it cannot see a ring RDKit cannot kekulise). An atom's capacity is the largest normal
-valence of its element (of the isoelectronic element for a charged bracket atom: N+ as C, O- as
-F) less its written hydrogens; an organic-subset atom takes implicit hydrogens for the rest.
+less (it cannot see a ring RDKit cannot kekulise). Each atom's capacity comes from
+:mod:`~vaekit.apps.molecules.smiles_tokens`.
 
 The rules, for a token after the ones written so far (``cur`` is the atom the next bond leaves):
 - an atom: bonded to ``cur`` by the bond written before it (single if none) when there is a
@@ -35,72 +34,17 @@ the strings made that way are counted in :attr:`ValenceGrammar.dead_ends`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
 
+from vaekit.apps.molecules.smiles_tokens import (ATOM, BOND, CLOSE, DOT, END, NEVER, OPEN, RING, START,
+                                                 token_kind)
 from vaekit.apps.molecules.tokenizer import EOS, SPECIAL_TOKENS, Vocabulary
 
-__all__ = ["ValenceGrammar", "atom_capacity", "constraint_for"]
-
-ATOM, BOND, OPEN, CLOSE, RING, END, NEVER, START, DOT = range(9)
-_BOND_ORDER = {"-": 1, "=": 2, "#": 3, "$": 4, ":": 1, "/": 1, "\\": 1}
-_RING = re.compile(r"\d|%\d\d")
-# the largest normal valence of each element as RDKit checks it (OpenSMILES's organic subset and
-# the usual charged atoms); elements outside it get no limit
-_VALENCE = {"H": 1, "B": 3, "C": 4, "N": 3, "O": 2, "F": 1, "Si": 4, "P": 5, "S": 6, "Cl": 1, "Se": 6,
-            "Br": 1, "I": 5, "As": 5, "Te": 6}
-_ELEMENTS = ["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar",
-             "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br",
-             "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te",
-             "I", "Xe"]
-_NO_LIMIT = 8
-_BRACKET = re.compile(r"\[(\d*)([A-Z][a-z]?|[a-z][a-z]?)(@*)(?:H(\d*))?([+-]*)(\d*)(?::\d+)?\]")
-_ORGANIC = {"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I", "b", "c", "n", "o", "p", "s"}
-
-
-def atom_capacity(token: str) -> Optional[int]:
-    """The most bond order an atom token can carry (None: the token is not an atom)."""
-    if token in _ORGANIC:
-        return _VALENCE[token.capitalize()]
-    m = _BRACKET.fullmatch(token)
-    if m is None:
-        return None
-    _, symbol, _, hydrogens, signs, digits = m.groups()
-    symbol = symbol.capitalize()
-    if symbol not in _ELEMENTS:
-        return _NO_LIMIT
-    charge = 0
-    if signs:
-        charge = (int(digits) if digits else len(signs)) * (1 if signs[0] == "+" else -1)
-    number = _ELEMENTS.index(symbol) - charge  # the isoelectronic element: N+ as C, O- as F
-    like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
-    h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
-    return max(_VALENCE.get(like, _NO_LIMIT) - h, 0)
-
-
-def token_kind(token: str) -> tuple[int, int]:
-    """(class, number) of one vocabulary token: an atom's capacity, a bond's order, a ring label."""
-    if token == EOS:
-        return END, 0
-    if token in SPECIAL_TOKENS:
-        return NEVER, 0
-    if token == "(":
-        return OPEN, 0
-    if token == ")":
-        return CLOSE, 0
-    if token in _BOND_ORDER:
-        return BOND, _BOND_ORDER[token]
-    if token == ".":
-        return DOT, 0
-    if _RING.fullmatch(token):
-        return RING, int(token.lstrip("%"))
-    capacity = atom_capacity(token)
-    return (ATOM, capacity) if capacity is not None else (NEVER, 0)
-
+__all__ = ["ValenceGrammar", "constraint_for"]
 
 @dataclass
 class _Row:
