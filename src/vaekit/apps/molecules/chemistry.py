@@ -133,18 +133,21 @@ def penalized_logp(mol, normalized: bool = True) -> float:
 
 def draw_grid(smiles: Sequence[str], path, legends: Optional[Sequence[str]] = None,
               per_row: int = 6, size: int = 250) -> Path:
-    """Draw molecules in a grid to a PNG; an invalid string is drawn as an empty cell and
-    labelled ``invalid``."""
+    """Draw molecules in a grid to a PNG, each labelled with ``legends`` or else its canonical
+    SMILES (aromatic, the shortest to read); an invalid string is drawn as an empty cell and
+    labelled ``invalid``. A label longer than the cell holds is cut and ends in ``...``."""
     draw = require("rdkit.Chem.Draw")
     if not smiles:
         raise DataError("no molecules to draw")
     chem = require("rdkit.Chem")
     mols = [to_mol(s) for s in smiles]
-    labels = list(legends) if legends is not None else list(smiles)
-    labels = [lab if m is not None else f"invalid: {lab}" for m, lab in zip(mols, labels)]
+    labels = list(legends) if legends is not None else \
+        [chem.MolToSmiles(m) if m is not None else s for m, s in zip(mols, smiles)]
+    labels = [str(lab) if m is not None else f"invalid: {lab}" for m, lab in zip(mols, labels)]
     mols = [m if m is not None else chem.Mol() for m in mols]
+    fits = max(size // 7, 8)  # characters of the legend's font across a cell
     image = draw.MolsToGridImage(mols, molsPerRow=min(per_row, len(mols)), subImgSize=(size, size),
-                                 legends=[str(lab)[:40] for lab in labels])
+                                 legends=[lab if len(lab) <= fits else lab[:fits - 3] + "..." for lab in labels])
     path = Path(path)
     image.save(str(path))
     return path
