@@ -136,9 +136,20 @@ def test_sa_table_loader_refuses_code():
         chemistry._NoGlobalsUnpickler(io.BytesIO(payload)).load()
 
 
-def test_draw_grid_writes_png(tmp_path):
+def test_draw_grid_writes_png(tmp_path, monkeypatch):
     path = chemistry.draw_grid([ASPIRIN, CAFFEINE, "bad"], tmp_path / "grid.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from rdkit.Chem import Draw
+
+    seen = {}
+    draw = Draw.MolsToGridImage
+    monkeypatch.setattr(Draw, "MolsToGridImage", lambda mols, **kw: seen.update(kw) or draw(mols, **kw))
+    kekule, long = "CC(=O)OC1=CC=CC=C1C(O)=O", "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCO"
+    chemistry.draw_grid([kekule, long, "bad"], tmp_path / "labels.png", size=250)
+    aspirin, cut, invalid = seen["legends"]
+    assert aspirin == Chem.MolToSmiles(Chem.MolFromSmiles(ASPIRIN))  # canonical, aromatic
+    assert cut == long[:32] + "..." and len(cut) == 250 // 7
+    assert invalid == "invalid: bad"
 
 
 def test_frechet_distance_closed_form():
