@@ -199,3 +199,28 @@ def test_redraw_keeps_the_decoders_strings_and_drops_only_malformed_ones(monkeyp
     counts = {}
     sample_smiles(model, vocab, 50, seed=1, grammar=True, redraw=True, counts=counts)
     assert counts["drawn"] == 50
+
+
+KEKULISABLE = {  # aromatic SMILES -> whether RDKit can kekulise (read) it
+    "c1ccccc1": True, "c1ccc2ccccc2c1": True, "c1cc[nH]c1": True, "Cn1cccc1": True, "c1ccoc1": True,
+    "c1ccsc1": True, "O=c1cc[nH]cc1": True, "C[n+]1ccccc1": True, "c1ccncc1": True, "c1ccc(-c2ccccc2)cc1": True,
+    "Cc1nc2ccccc2[nH]1": True, "c1ccc2[nH]ccc2c1": True, "O=C(Nc1ccccn1)c1cccs1": True,
+    "c1ccnc1": False,  # pyrrole written without its H: five atoms that need a double bond
+    "c1cccc1": False, "c1ccccc1c": False,  # an aromatic atom outside the ring
+    "c1ccccC1": False, "Cc1cccc2c1cccn2": True, "c1cnc2c(c1)ccc2": False, "c1ccc2ncccc2c1C=c1": False,
+}
+
+
+def test_the_check_refuses_aromatic_rings_without_a_kekule_structure():
+    strings = list(KEKULISABLE)
+    vocab = vocabulary(strings, "smiles")
+    passed = ValenceGrammar(vocab).accepts(ids_of(vocab, strings)).tolist()
+    assert dict(zip(strings, passed)) == KEKULISABLE
+    pytest.importorskip("rdkit")
+    from vaekit.apps.molecules.chemistry import to_mol
+    assert {s: to_mol(s) is not None for s in strings} == KEKULISABLE  # the truth table is RDKit's
+
+
+def test_the_kekule_check_accepts_every_moses_string(moses_sample):
+    vocab = vocabulary(moses_sample, "smiles")
+    assert ValenceGrammar(vocab).accepts(ids_of(vocab, moses_sample)).all()

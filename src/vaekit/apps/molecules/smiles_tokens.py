@@ -13,7 +13,8 @@ from typing import Optional
 
 from vaekit.apps.molecules.tokenizer import EOS, SPECIAL_TOKENS
 
-__all__ = ["ATOM", "BOND", "CLOSE", "DOT", "END", "NEVER", "OPEN", "RING", "START", "atom_capacity", "token_kind"]
+__all__ = ["ATOM", "BOND", "CLOSE", "DOT", "END", "NEVER", "OPEN", "RING", "START", "aromatic_valence", "atom_capacity",
+           "token_kind"]
 
 ATOM, BOND, OPEN, CLOSE, RING, END, NEVER, START, DOT = range(9)
 _BOND_ORDER = {"-": 1, "=": 2, "#": 3, "$": 4, ":": 1, "/": 1, "\\": 1}
@@ -49,6 +50,29 @@ def atom_capacity(token: str) -> Optional[int]:
     like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
     h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
     return max(_VALENCE.get(like, _NO_LIMIT) - h, 0)
+
+
+# the smallest normal valence of the elements that are written aromatic: what an aromatic atom has to fill
+# with its bonds (one of them double, when one is left) as RDKit kekulises
+_DEFAULT_VALENCE = {"B": 3, "C": 4, "N": 3, "O": 2, "P": 3, "S": 2, "Se": 2, "Te": 2, "As": 3, "Si": 4}
+
+
+def aromatic_valence(token: str) -> Optional[int]:
+    """The valence an aromatic atom token fills with its bonds: its element's smallest normal valence
+    (of the isoelectronic element when charged: n+ as c, o+ as n) less its written hydrogens; None
+    for a token that is not an aromatic atom."""
+    if token in _ORGANIC:
+        return _DEFAULT_VALENCE[token.upper()] if token.islower() else None
+    m = _BRACKET.fullmatch(token)
+    if m is None or not m.group(2)[0].islower():
+        return None
+    _, symbol, _, hydrogens, signs, digits = m.groups()
+    charge = (int(digits) if digits else len(signs)) * (1 if signs[0] == "+" else -1) if signs else 0
+    symbol = symbol.capitalize()
+    number = _ELEMENTS.index(symbol) - charge if symbol in _ELEMENTS else -1
+    like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
+    h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
+    return _DEFAULT_VALENCE.get(like, _NO_LIMIT) - h
 
 
 def token_kind(token: str) -> tuple[int, int]:

@@ -40,8 +40,9 @@ from typing import Optional
 import numpy as np
 import torch
 
+from vaekit.apps.molecules.aromatic import AROMATIC_BOND, kekulisable
 from vaekit.apps.molecules.smiles_tokens import (ATOM, BOND, CLOSE, DOT, END, NEVER, OPEN, RING, START,
-                                                 token_kind)
+                                                 aromatic_valence, token_kind)
 from vaekit.apps.molecules.tokenizer import EOS, SPECIAL_TOKENS, Vocabulary
 
 __all__ = ["ValenceGrammar", "constraint_for"]
@@ -59,6 +60,13 @@ class _Row:
     rings: dict = field(default_factory=dict)  # open label -> (atom, order written at the opening or 0)
     ring_ok: bool = False  # a ring-bond label may come next: right after an atom or a ring bond, or a bond there
     ended: bool = False
+    # the molecule as written, for the aromatic check at its end (aromatic.py)
+    atoms: list = field(default_factory=list)  # token id of each atom
+    parents: list = field(default_factory=list)  # the atom each one was bonded to when written
+    edges: list = field(default_factory=list)  # (a, b, order or AROMATIC_BOND)
+    closures: list = field(default_factory=list)  # (a, b) of each ring-closure bond
+    bond_id: int = -1  # the token id of a bond just written (-1: none)
+    ring_bonds: dict = field(default_factory=dict)  # open label -> the bond token written at its opening
 
 
 class ValenceGrammar:
@@ -79,6 +87,8 @@ class ValenceGrammar:
         self.maxcap = max((cap for _, cap in self.atoms), default=0)
         self.gain = self.maxcap - 2  # a new atom takes one free valence and brings maxcap - 1
         self.dead_ends = 0
+        self.aromatic = [aromatic_valence(t) for t in vocab.tokens]  # None for all but aromatic atoms
+        self.colon = [t == ":" for t in vocab.tokens]
 
     def start(self, n: int, device=None) -> list:
         return [_Row() for _ in range(n)]
@@ -197,7 +207,8 @@ class ValenceGrammar:
         :meth:`~vaekit.core.sequence.SequenceVAE.generate` writes them) are strings the mask would
         have allowed token by token. A row is read as :meth:`Vocabulary.decode` reads it (up to the
         first ``<eos>`` or ``<pad>``, special tokens dropped), so the check is of the string returned;
-        it is rejected when it needs more than ``max_len`` tokens or breaks a rule. No RDKit."""
+        rejected when it needs more than ``max_len`` tokens, breaks a rule, or its aromatic atoms have no
+        Kekulé structure (:mod:`~vaekit.apps.molecules.aromatic`). No RDKit."""
         ok = torch.zeros(ids.shape[0], dtype=torch.bool)
         length = ids.shape[1]
         for r, row_ids in enumerate(ids.cpu().tolist()):
@@ -213,10 +224,21 @@ class ValenceGrammar:
                     good = False
                     break
                 self._write(row, token)
-            ok[r] = good
+            ok[r] = good and self.kekulisable(row)
         return ok
 
     # -- writing a token -----------------------------------------------------------------------
+    def _edge_order(self, row: _Row, a: int, b: int, bond_id: int) -> int:
+        """A bond's order, or AROMATIC_BOND between two aromatic atoms with no bond symbol (or ':')."""
+        if (bond_id < 0 or self.colon[bond_id]) and self.aromatic[row.atoms[a]] is not None \
+                and self.aromatic[row.atoms[b]] is not None:
+            return AROMATIC_BOND
+        return self.values[bond_id] if bond_id >= 0 else 1
+
+    def kekulisable(self, row: _Row) -> bool:
+        """Whether a finished row's aromatic atoms have a Kekulé structure (aromatic.py)."""
+        return kekulisable([self.aromatic[t] for t in row.atoms], row.parents, row.edges, row.closures)
+
     def advance(self, state: list, tokens: torch.Tensor) -> None:
         for row, t in zip(state, tokens.tolist()):
             if not row.ended:
@@ -228,15 +250,18 @@ class ValenceGrammar:
             new = len(row.free)
             row.free.append(value)
             row.bonded.append(set())
+            row.atoms.append(t)
+            row.parents.append(row.cur)
             if row.cur is not None:
                 order = row.bond or 1
                 row.free[row.cur] -= order
                 row.free[new] -= order
                 row.bonded[row.cur].add(new)
                 row.bonded[new].add(row.cur)
-            row.cur, row.bond = new, 0
+                row.edges.append((row.cur, new, self._edge_order(row, row.cur, new, row.bond_id)))
+            row.cur, row.bond, row.bond_id = new, 0, -1
         elif kind == BOND:
-            row.bond = value
+            row.bond, row.bond_id = value, t
         elif kind == OPEN:
             row.branches.append(row.cur)
         elif kind == CLOSE:
@@ -251,11 +276,16 @@ class ValenceGrammar:
                 row.free[partner] -= b - (opened or 1)
                 row.bonded[row.cur].add(partner)
                 row.bonded[partner].add(row.cur)
+                written = row.ring_bonds.pop(value)
+                order = self._edge_order(row, row.cur, partner, row.bond_id if row.bond_id >= 0 else written)
+                row.edges.append((row.cur, partner, order))
+                row.closures.append((row.cur, partner))
             else:
                 b = row.bond or 1
                 row.rings[value] = (row.cur, row.bond)
+                row.ring_bonds[value] = row.bond_id
                 row.free[row.cur] -= b
-            row.bond = 0
+            row.bond, row.bond_id = 0, -1
         else:  # <eos>, or a token never written
             row.ended = True
         row.ring_ok = kind in (ATOM, RING) or (kind == BOND and row.ring_ok)
