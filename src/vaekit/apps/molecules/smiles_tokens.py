@@ -52,17 +52,18 @@ def atom_capacity(token: str) -> Optional[int]:
     return max(_VALENCE.get(like, _NO_LIMIT) - h, 0)
 
 
-# the smallest normal valence of the elements that are written aromatic: what an aromatic atom has to fill
-# with its bonds (one of them double, when one is left) as RDKit kekulises
-_DEFAULT_VALENCE = {"B": 3, "C": 4, "N": 3, "O": 2, "P": 3, "S": 2, "Se": 2, "Te": 2, "As": 3, "Si": 4}
+# the normal valences, smallest first, of the elements that are written aromatic: what an aromatic atom
+# fills with its bonds (one of them double, when one is left) as RDKit kekulises
+_AROMATIC_VALENCES = {"B": (3,), "C": (4,), "N": (3,), "O": (2,), "P": (3, 5), "S": (2, 4, 6), "Se": (2, 4, 6),
+                      "Te": (2, 4, 6), "As": (3, 5), "Si": (4,)}
 
 
-def aromatic_valence(token: str) -> Optional[int]:
-    """The valence an aromatic atom token fills with its bonds: its element's smallest normal valence
-    (of the isoelectronic element when charged: n+ as c, o+ as n) less its written hydrogens; None
-    for a token that is not an aromatic atom."""
+def aromatic_valence(token: str) -> Optional[tuple[int, ...]]:
+    """The valences an aromatic atom token may fill with its bonds, smallest first: its element's
+    normal valences (of the isoelectronic element when charged: n+ as c, o+ as n) less its written
+    hydrogens; None for a token that is not an aromatic atom."""
     if token in _ORGANIC:
-        return _DEFAULT_VALENCE[token.upper()] if token.islower() else None
+        return _AROMATIC_VALENCES[token.capitalize()] if token.islower() else None
     m = _BRACKET.fullmatch(token)
     if m is None or not m.group(2)[0].islower():
         return None
@@ -72,7 +73,7 @@ def aromatic_valence(token: str) -> Optional[int]:
     number = _ELEMENTS.index(symbol) - charge if symbol in _ELEMENTS else -1
     like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
     h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
-    return _DEFAULT_VALENCE.get(like, _NO_LIMIT) - h
+    return tuple(v - h for v in _AROMATIC_VALENCES.get(like, (_NO_LIMIT,)))
 
 
 def token_kind(token: str) -> tuple[int, int]:
