@@ -12,7 +12,8 @@ valence; here the rules are SMILES's own, followed token by token.
 
 Valence is exact in Kekulé form (``--tokens kekule``), where every bond order is written out.
 In aromatic SMILES a bond between two aromatic atoms counts as single here, so the mask catches
-less (it cannot see a ring RDKit cannot kekulise). Each atom's capacity comes from
+less: a ring RDKit cannot kekulise shows only once it is written, and :meth:`ValenceGrammar.accepts`
+checks that at the end (:mod:`~vaekit.apps.molecules.aromatic`). Each atom's capacity comes from
 :mod:`~vaekit.apps.molecules.smiles_tokens`.
 
 The rules, for a token after the ones written so far (``cur`` is the atom the next bond leaves):
