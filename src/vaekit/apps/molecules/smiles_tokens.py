@@ -32,6 +32,17 @@ _BRACKET = re.compile(r"\[(\d*)([A-Z][a-z]?|[a-z][a-z]?)(@*)(?:H(\d*))?([+-]*)(\
 _ORGANIC = {"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I", "b", "c", "n", "o", "p", "s"}
 
 
+def _bracket_atom(m: re.Match) -> tuple[Optional[str], int]:
+    """(the isoelectronic element of a bracket atom: N+ as C, O- as F; None outside the table, its
+    written hydrogens)."""
+    _, symbol, _, hydrogens, signs, digits = m.groups()
+    symbol = symbol.capitalize()
+    charge = (int(digits) if digits else len(signs)) * (1 if signs[0] == "+" else -1) if signs else 0
+    number = _ELEMENTS.index(symbol) - charge if symbol in _ELEMENTS else -1
+    h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
+    return (_ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None), h
+
+
 def atom_capacity(token: str) -> Optional[int]:
     """The most bond order an atom token can carry (None: the token is not an atom)."""
     if token in _ORGANIC:
@@ -39,16 +50,9 @@ def atom_capacity(token: str) -> Optional[int]:
     m = _BRACKET.fullmatch(token)
     if m is None:
         return None
-    _, symbol, _, hydrogens, signs, digits = m.groups()
-    symbol = symbol.capitalize()
-    if symbol not in _ELEMENTS:
+    if m.group(2).capitalize() not in _ELEMENTS:
         return _NO_LIMIT
-    charge = 0
-    if signs:
-        charge = (int(digits) if digits else len(signs)) * (1 if signs[0] == "+" else -1)
-    number = _ELEMENTS.index(symbol) - charge  # the isoelectronic element: N+ as C, O- as F
-    like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
-    h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
+    like, h = _bracket_atom(m)
     return max(_VALENCE.get(like, _NO_LIMIT) - h, 0)
 
 
@@ -67,12 +71,7 @@ def aromatic_valence(token: str) -> Optional[tuple[int, ...]]:
     m = _BRACKET.fullmatch(token)
     if m is None or not m.group(2)[0].islower():
         return None
-    _, symbol, _, hydrogens, signs, digits = m.groups()
-    charge = (int(digits) if digits else len(signs)) * (1 if signs[0] == "+" else -1) if signs else 0
-    symbol = symbol.capitalize()
-    number = _ELEMENTS.index(symbol) - charge if symbol in _ELEMENTS else -1
-    like = _ELEMENTS[number] if 0 <= number < len(_ELEMENTS) else None
-    h = (int(hydrogens) if hydrogens else 1) if hydrogens is not None else 0
+    like, h = _bracket_atom(m)
     return tuple(v - h for v in _AROMATIC_VALENCES.get(like, (_NO_LIMIT,)))
 
 
