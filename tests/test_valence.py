@@ -205,6 +205,11 @@ KEKULISABLE = {  # aromatic SMILES -> whether RDKit can kekulise (read) it
     "c1ccccc1": True, "c1ccc2ccccc2c1": True, "c1cc[nH]c1": True, "Cn1cccc1": True, "c1ccoc1": True,
     "c1ccsc1": True, "O=c1cc[nH]cc1": True, "C[n+]1ccccc1": True, "c1ccncc1": True, "c1ccc(-c2ccccc2)cc1": True,
     "Cc1nc2ccccc2[nH]1": True, "c1ccc2[nH]ccc2c1": True, "O=C(Nc1ccccn1)c1cccs1": True,
+    "c1ccccc1c1ccccc1": True,  # the bond between the rings is single: no double bond across it
+    "C1CCCCc1": True,  # an aromatic atom without an aromatic bond takes no double bond
+    "c1cc[se]c1": True, "c1ccccc1.c1ccncc1": True, "CC1=CC=CC=C1c1ccccc1": True,
+    "Cs1cccc1": False,  # sulfur with three bonds rises to valence 4 and needs a double bond: five atoms
+    "c1ccc-c1c1ccccc1": False,  # a five-membered ring with one single bond: its five atoms cannot pair
     "c1ccnc1": False,  # pyrrole written without its H: five atoms that need a double bond
     "c1cccc1": False, "c1ccccc1c": False,  # an aromatic atom outside the ring
     "c1ccccC1": False, "Cc1cccc2c1cccn2": True, "c1cnc2c(c1)ccc2": False, "c1ccc2ncccc2c1C=c1": False,
