@@ -143,8 +143,8 @@ def _samples_section(smiles: list[str], counts: dict, vocab, train: Sequence[str
             f"the decoder's distribution (temperature {DEFAULT_TEMPERATURE:g}).")
     if counts["rejected"]:
         text += (f" The sampler drew {counts['drawn']} strings and set aside the {counts['rejected']} that break SMILES "
-                 f"syntax or an atom's valence (drawing again from a new z): the decoder's own strings are "
-                 f"{1 - counts['rejected'] / counts['drawn']:.3f} well formed"
+                 f"syntax or an atom's valence, or whose aromatic rings have no Kekulé structure (drawing again from a "
+                 f"new z): the decoder's own strings are {1 - counts['rejected'] / counts['drawn']:.3f} well formed"
                  + (f"; {counts['unchecked']} malformed ones fill the rest" if counts["unchecked"] else "") + ".")
     text += "</p>"
     if not chem:
