@@ -56,7 +56,8 @@ PUBLISHED = [  # MOSES repository README, 30k samples, mean of 3 runs (Polykovsk
 KEYS = ["valid", "unique@10000", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "Filters", "Novelty"]
 SAMPLERS = {"plain": "every token as the decoder draws it",
             "grammar": "`--grammar`: only tokens that keep SMILES syntax and valence",
-            "redraw": "`--redraw`: the decoder's tokens as drawn, a string that breaks SMILES syntax or valence drawn again"}
+            "redraw": "`--redraw`: the decoder's tokens as drawn, a string that breaks SMILES syntax or valence, or whose "
+                      "aromatic rings have no Kekulé structure, drawn again"}
 HEAD = ["valid", "unique@10k", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv", "filters", "novelty"]
 
 
