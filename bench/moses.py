@@ -341,18 +341,17 @@ def validate(args) -> None:
     print(text)
 
 
-def _sample(args, model, vocab) -> tuple[list[str], float]:
+def _sample(args, model, vocab) -> tuple[list[str], float, int]:
     start = time.perf_counter()
     counts = {}
     smiles = sample_smiles(model, vocab, args.n, seed=args.seed, temperature=args.temperature,
                            grammar=args.sampler == "grammar", redraw=args.sampler == "redraw", counts=counts)
-    args.drawn = counts["drawn"]
-    return smiles, time.perf_counter() - start
+    return smiles, time.perf_counter() - start, counts["drawn"]
 
 
 def evaluate(args) -> None:
     model, vocab = vaekit.load(args.run), load_vocabulary(args.run)
-    generated, sample_s = _sample(args, model, vocab)
+    generated, sample_s, drawn = _sample(args, model, vocab)
     suffix = ("" if args.sampler == "plain" else f"_{args.sampler}") + ("" if args.temperature is None else f"_t{args.temperature:g}")
     Path(args.run, f"generated{suffix}.csv").write_text("SMILES\n" + "\n".join(generated) + "\n")
     train = load_moses("train", data_dir())
@@ -374,6 +373,7 @@ def evaluate(args) -> None:
     # that child for memory the parent waited on its queue for ever
     result["FCD/Test"], timings["FCD"] = _fcd(*fcd_args)
     result["metrics_s"], result["sample_s"], result["fcd_molecules"] = time.perf_counter() - start, sample_s, len(valid)
+    result["drawn"] = drawn
     result["timings"] = timings
     Path(args.run, f"bench_metrics{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
     write_report(Path(args.out), args, result)
@@ -448,7 +448,7 @@ def write_report(out: Path, args, result: dict) -> None:
         f"--sampler {args.sampler}{'' if args.temperature is None else f' --temperature {args.temperature:g}'}`.", "",
         _training_line(Path(args.run)), "",
         (f"Sampling: {args.n} molecules from N(0, I), tokens drawn at temperature {temperature:g}{protocol} "
-         f"({SAMPLERS[args.sampler]}; {args.drawn:,} strings drawn), in {result['sample_s']:.0f} s. "
+         f"({SAMPLERS[args.sampler]}; {result['drawn']:,} strings drawn), in {result['sample_s']:.0f} s. "
          f"Metrics: SNN/Frag/Scaf against {args.reference_n} MOSES test molecules (the published rows: the whole "
          f"test split); {fcd_text}; novelty against all 1,584,663 training SMILES. Metrics took "
          f"{result['metrics_s']:.0f} s."), "",

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import torch
 
@@ -141,18 +141,21 @@ class Vocabulary:
         """
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
-        texts = []
-        for row in ids:
-            parts = []
-            for i in row:
-                if i in (self.eos_id, self.pad_id):
-                    break
-                if len(SPECIAL_TOKENS) <= i < len(self.tokens):  # <bos>, <unk> and stray ids dropped
-                    parts.append(self.tokens[i])
-            texts.append("".join(parts))
+        texts = ["".join(self.tokens[i] for i in self.read(row)) for row in ids]
         if self.kind == "selfies":
             texts = [selfies_to_smiles(t) for t in texts]
         return texts
+
+    def read(self, row: Sequence[int]) -> list[int]:
+        """The ids of one row that make its string: up to the first ``<eos>`` or ``<pad>``, with
+        ``<bos>``, ``<unk>`` and stray ids dropped (how :meth:`decode` reads a row)."""
+        kept = []
+        for i in row:
+            if i in (self.eos_id, self.pad_id):
+                break
+            if len(SPECIAL_TOKENS) <= i < len(self.tokens):
+                kept.append(i)
+        return kept
 
     def to_json(self) -> dict:
         return {"format": _FORMAT, "version": 1, "kind": self.kind, "max_len": self.max_len,

@@ -44,7 +44,7 @@ import torch
 from vaekit.apps.molecules.aromatic import AROMATIC_BOND, kekulisable
 from vaekit.apps.molecules.smiles_tokens import (ATOM, BOND, CLOSE, DOT, END, NEVER, OPEN, RING, START,
                                                  aromatic_valence, token_kind)
-from vaekit.apps.molecules.tokenizer import EOS, SPECIAL_TOKENS, Vocabulary
+from vaekit.apps.molecules.tokenizer import EOS, Vocabulary
 
 __all__ = ["ValenceGrammar", "constraint_for"]
 
@@ -88,6 +88,7 @@ class ValenceGrammar:
         self.maxcap = max((cap for _, cap in self.atoms), default=0)
         self.gain = self.maxcap - 2  # a new atom takes one free valence and brings maxcap - 1
         self.dead_ends = 0
+        self.vocab = vocab
         self.aromatic = [aromatic_valence(t) for t in vocab.tokens]  # None for all but aromatic atoms
         self.colon = [t == ":" for t in vocab.tokens]
 
@@ -206,19 +207,14 @@ class ValenceGrammar:
     def accepts(self, ids: torch.Tensor) -> torch.Tensor:
         """Bool (n,): which rows of token ids (n, max_len + 2, as
         :meth:`~vaekit.core.sequence.SequenceVAE.generate` writes them) are strings the mask would
-        have allowed token by token. A row is read as :meth:`Vocabulary.decode` reads it (up to the
+        have allowed token by token. A row is read as :meth:`Vocabulary.read` reads it for decoding (up to the
         first ``<eos>`` or ``<pad>``, special tokens dropped), so the check is of the string returned;
         rejected when it needs more than ``max_len`` tokens, breaks a rule, or its aromatic atoms have no
         Kekulé structure (:mod:`~vaekit.apps.molecules.aromatic`). No RDKit."""
         ok = torch.zeros(ids.shape[0], dtype=torch.bool)
         length = ids.shape[1]
         for r, row_ids in enumerate(ids.cpu().tolist()):
-            tokens = []
-            for i in row_ids[1:]:
-                if i in (Vocabulary.eos_id, Vocabulary.pad_id):
-                    break
-                if len(SPECIAL_TOKENS) <= i < self.vocab_size:
-                    tokens.append(i)
+            tokens = self.vocab.read(row_ids)
             row, good = _Row(), len(tokens) <= length - 2
             for t, token in enumerate([*tokens, self.end_id] if good else [], start=1):
                 if not self._row_mask(row, length - t)[token]:
