@@ -82,6 +82,17 @@ SETTINGS = {
     "adgm-a10-h256-e20-lr3e-3-lw0.1": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1},
     # q(y|x) averaged over three of those, from different seeds (VAEClassifier(n_estimators=3); choices.md)
     "adgm-a10-h256-e20-lr3e-3-lw0.1-ens3": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1, "n_estimators": 3},
+    # q(y|z1) kept smooth around the unlabelled codes (training.vat, Miyato et al.; choices.md, 2026-12-05 21:27)
+    "adgm-a10-h256-e20-lr3e-3-lw0.1-vat10-eps0.8": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
+                                                     "vat": 10.0, "vat_eps": 0.8},
+    "adgm-a10-h256-e20-lr3e-3-lw0.1-vat10-eps2": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
+                                                   "vat": 10.0, "vat_eps": 2.0},
+    # then one thing at a time around vat 10, eps 0.8 (choices.md, 2026-12-05 21:37)
+    **{f"adgm-a10-h256-e20-lr3e-3-lw0.1-vat{w:g}-eps{e}": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
+                                                          "vat": w, "vat_eps": e}
+       for w, e in ((10.0, 0.5), (10.0, 1.2), (3.0, 0.8), (30.0, 0.8), (10.0, "auto"))},
+    "adgm-a10-h256-e40-lr3e-3-lw0.1-vat10-eps0.8": {"model": "adgm", **CODES_M2, "epochs": 40, "labelled_weight": 0.1,
+                                                     "vat": 10.0, "vat_eps": 0.8},
 }
 SETTINGS["chosen"] = SETTINGS["a10-h256-e20-lr3e-3"]  # the lowest validation error (selection.md)
 
@@ -223,9 +234,9 @@ def machine() -> str:
     return f"{model}, {torch.get_num_threads()} torch thread(s), {platform.python_version()}, torch {torch.__version__}"
 
 
-def select(cache: Path, out: Path, only: list[str]) -> None:
+def select(cache: Path, out: Path, only: list[str], draw_seed: int = 0) -> None:
     z = np.load(cache)
-    draw = draw_labelled(z["train_labels"], 100, 10, 0)
+    draw = draw_labelled(z["train_labels"], 100, 10, draw_seed)
     lines = ["| setting | validation error | M2 seconds |", "| --- | ---: | ---: |"]
     for name, setting in SETTINGS.items():
         if name == "chosen" or (only and name not in only):
@@ -281,6 +292,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--only", nargs="*", default=[], help="select: these settings only")
+    p.add_argument("--draw", type=int, default=0, help="select: the seed of the label draw (0 unless screening others)")
     p.add_argument("--no-peers", action="store_true", help="score: vaekit only, without the scikit-learn rows")
     args = p.parse_args()
     print(machine(), flush=True)
@@ -291,7 +303,7 @@ def main() -> None:
     elif args.what == "adgm-select":
         adgm_select(args.runs, args.only)
     elif args.what == "select":
-        select(args.cache, args.out or Path("/tmp/semisupervised-select.md"), args.only)
+        select(args.cache, args.out or Path("/tmp/semisupervised-select.md"), args.only, args.draw)
     else:
         score(args.cache, args.labels, args.seeds, args.out or Path("/tmp/semisupervised-score.md"), args.setting,
               peers=not args.no_peers)

@@ -45,6 +45,9 @@ class ModelConfig:
     # p(z): standard N(0, I), or vamp, the VampPrior (Tomczak & Welling 2018): a mixture of the encoder's
     # posteriors at pseudo_inputs learned pseudo-inputs (model=vae; the ELBO's KL becomes a one-draw estimate)
     aux_dim: Optional[int] = None  # model=adgm or sdgm: dimensions of the auxiliary variable a (None: latent_dim)
+    # model=m2, adgm, sdgm: q(y|x) as an MLP of these widths with batch norm (core/networks.py); none: the
+    # encoder's body
+    classifier_hidden: Optional[tuple[int, ...]] = None
     prior: Literal["standard", "vamp"] = "standard"
     pseudo_inputs: int = 500
 
@@ -96,6 +99,11 @@ class TrainingConfig:
     num_samples: int = 1  # importance samples K for objective=iwae
     alpha: float = 10.0  # model=m2: weight of -log q(y|x) on labelled rows (core/semisupervised.py)
     labelled_weight: float = 1.0  # model=m2: weight of a labelled row's bound against an unlabelled row's
+    # model=m2, adgm, sdgm: weight of the virtual adversarial loss of q(y|x) on the unlabelled rows (0: off)
+    # and the length of its change of x, in the units of the model's input; auto: a quarter of the median
+    # distance from a training row to its 10th nearest neighbour (core/smoothing.py)
+    vat: float = 0.0
+    vat_eps: Union[float, Literal["auto"]] = "auto"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop after this many epochs without a better validation loss (0: off), keeping the best epoch's
@@ -156,6 +164,8 @@ class Config:
         m, d, t = self.model, self.data, self.training
         _require(m.latent_dim >= 1, "model.latent_dim must be at least 1")
         _require(len(m.hidden) >= 1 and all(h >= 1 for h in m.hidden), "model.hidden must be positive widths, e.g. 400 or 200,200")
+        _require(not m.classifier_hidden or all(h >= 1 for h in m.classifier_hidden),
+                 "model.classifier_hidden must be positive widths, e.g. 1200,600 (or none: the encoder's body)")
         _require(len(m.channels) >= 1 and all(c >= 1 for c in m.channels), "model.channels must be positive, e.g. 32,64")
         _require(m.gaussian_scale > 0, "model.gaussian_scale must be > 0")
         _require(m.aux_dim is None or m.aux_dim >= 1, "model.aux_dim must be at least 1 (or none: latent_dim)")
@@ -181,6 +191,8 @@ class Config:
         _require(t.num_samples >= 1, "training.num_samples must be >= 1")
         _require(t.alpha >= 0, "training.alpha must be >= 0")
         _require(t.labelled_weight > 0, "training.labelled_weight must be > 0")
+        _require(t.vat >= 0, "training.vat must be >= 0 (0 turns virtual adversarial smoothing off)")
+        _require(t.vat_eps == "auto" or t.vat_eps > 0, "training.vat_eps must be > 0 or auto")
         _require(d.labels is None or d.labels >= 1, "data.labels must be at least 1 (or none: keep every label)")
         _require(t.early_stopping >= 0, "training.early_stopping must be >= 0")
         _require(t.eval_batch_size >= 1, "training.eval_batch_size must be >= 1")

@@ -81,7 +81,10 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
     with ``aux_dim`` auxiliary dimensions (None: ``latent_dim``); ``model="sdgm"`` by its skip variant
     (the auxiliary variable in the generative model too). ``n_estimators`` M2s (or ADGMs) are trained on
     the same rows (and the same M1) from different seeds, and ``predict_proba`` averages their q(y|x);
-    ``model_`` is the first, ``ensemble_`` holds them all.
+    ``model_`` is the first, ``ensemble_`` holds them all. ``vat`` > 0 adds that weight of the virtual
+    adversarial loss of q(y|x) (Miyato et al., :mod:`vaekit.core.smoothing`) on the unlabelled rows, changes
+    of length ``vat_eps`` in the units M2 sees (M1's codes, or the standardised rows; "auto": a quarter of
+    the median distance from a row to its 10th nearest neighbour).
     """
 
     def __init__(
@@ -89,7 +92,8 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         epochs: Optional[int] = None, m1_latent_dim: Optional[int] = None, m1_hidden: Optional[tuple] = None,
         m1_epochs: Optional[int] = None, alpha: float = 10.0, batch_size: int = 128, lr: float = 1e-3,
         likelihood: str = "gaussian-learned", standardize: bool = True, model: str = "m2",
-        aux_dim: Optional[int] = None, labelled_weight: float = 1.0, n_estimators: int = 1, random_state=None,
+        aux_dim: Optional[int] = None, labelled_weight: float = 1.0, n_estimators: int = 1, vat: float = 0.0,
+        vat_eps="auto", random_state=None,
     ):
         self.m1 = m1
         self.latent_dim = latent_dim
@@ -107,6 +111,8 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         self.model = model
         self.aux_dim = aux_dim
         self.n_estimators = n_estimators
+        self.vat = vat
+        self.vat_eps = vat_eps
         self.random_state = random_state
 
     def fit(self, X, y) -> "VAEClassifier":
@@ -161,7 +167,8 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
         t.batch_size = min(int(self.batch_size), n_samples)
         t.epochs = auto_epochs(n_samples, t.batch_size) if self.epochs is None else int(self.epochs)
         t.lr, t.alpha, t.seed, t.device = float(self.lr), float(self.alpha), seed, "cpu"
-        t.labelled_weight = float(self.labelled_weight)
+        t.labelled_weight, t.vat = float(self.labelled_weight), float(self.vat)
+        t.vat_eps = self.vat_eps if self.vat_eps == "auto" else float(self.vat_eps)
         t.progress = t.verbose = False  # an estimator's fit prints nothing
         t.early_stopping = 0  # no validation rows: every row is training data
         cfg.data.binarize = "none"

@@ -59,6 +59,12 @@ def categorical_log_prob(logits: torch.Tensor, onehot: torch.Tensor) -> torch.Te
     return (torch.log_softmax(logits, dim=-1) * onehot).sum(-1)
 
 
+def categorical_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(p_logits) || softmax(q_logits)) per row, summed over the last dim."""
+    log_p, log_q = torch.log_softmax(p_logits, dim=-1), torch.log_softmax(q_logits, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1)
+
+
 def categorical_sample(logits: torch.Tensor, generator: Optional[torch.Generator] = None,
                        argmax: bool = False) -> torch.Tensor:
     """One category per row of ``logits`` (any leading dims), as a one-hot tensor of the same

@@ -18,6 +18,7 @@ from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
 from vaekit.core.semisupervised import UNLABELLED, loss_for
+from vaekit.core.smoothing import automatic_eps, running_stats_kept, virtual_adversarial_loss
 from vaekit.data.batching import bernoulli_draw, uniform16
 from vaekit.errors import ConfigError
 from vaekit.training import distributed
@@ -124,6 +125,11 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
     y_l = y_all[rows] if len(rows) else None
     size = min(len(rows), t.batch_size)
     loss = loss_for(model)  # M2's bound, or the ADGM's
+    vat_eps = t.vat_eps
+    if t.vat and vat_eps == "auto":
+        vat_eps = automatic_eps(lambda idx: batches._rows(idx.to(batches.device)), batches.x.shape[0])
+        tell(t, f"virtual adversarial smoothing: eps {vat_eps:.3g} (a quarter of the median distance to the "
+                "10th nearest training row)")
 
     def terms(x, y, g, beta, number):
         if size:
@@ -132,6 +138,11 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
             if batches.binarize:
                 xb = bernoulli_draw(xb, uniform16(tuple(xb.shape), g, g.device).to(xb.device))
             x, y = torch.cat([x, xb.to(x.dtype)]), torch.cat([y, y_l[pick]])
-        return loss(model, x, y, t.alpha, beta, g, t.labelled_weight)
+        out = loss(model, x, y, t.alpha, beta, g, t.labelled_weight)
+        if t.vat:  # q(y|x) kept smooth around the unlabelled rows (Miyato et al.; core/smoothing.py)
+            with running_stats_kept(model):
+                out["vat"] = virtual_adversarial_loss(model.classify, x[y == UNLABELLED], vat_eps, generator=g)
+            out["loss"] = out["loss"] + t.vat * out["vat"]
+        return out
 
     return terms
