@@ -45,9 +45,6 @@ class ModelConfig:
     # p(z): standard N(0, I), or vamp, the VampPrior (Tomczak & Welling 2018): a mixture of the encoder's
     # posteriors at pseudo_inputs learned pseudo-inputs (model=vae; the ELBO's KL becomes a one-draw estimate)
     aux_dim: Optional[int] = None  # model=adgm or sdgm: dimensions of the auxiliary variable a (None: latent_dim)
-    # model=m2, adgm, sdgm: q(y|x) as an MLP of these widths with batch norm (core/networks.py); none: the
-    # encoder's body
-    classifier_hidden: Optional[tuple[int, ...]] = None
     prior: Literal["standard", "vamp"] = "standard"
     pseudo_inputs: int = 500
 
@@ -164,8 +161,6 @@ class Config:
         m, d, t = self.model, self.data, self.training
         _require(m.latent_dim >= 1, "model.latent_dim must be at least 1")
         _require(len(m.hidden) >= 1 and all(h >= 1 for h in m.hidden), "model.hidden must be positive widths, e.g. 400 or 200,200")
-        _require(not m.classifier_hidden or all(h >= 1 for h in m.classifier_hidden),
-                 "model.classifier_hidden must be positive widths, e.g. 1200,600 (or none: the encoder's body)")
         _require(len(m.channels) >= 1 and all(c >= 1 for c in m.channels), "model.channels must be positive, e.g. 32,64")
         _require(m.gaussian_scale > 0, "model.gaussian_scale must be > 0")
         _require(m.aux_dim is None or m.aux_dim >= 1, "model.aux_dim must be at least 1 (or none: latent_dim)")

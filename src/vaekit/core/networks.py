@@ -140,26 +140,7 @@ def build_encoder(data_shape: tuple[int, ...], cfg: ModelConfig, out_features: i
     raise ConfigError(f"unknown model.arch {cfg.arch!r}; choose mlp or conv")
 
 
-class NormedMLPClassifier(nn.Module):
-    """x (and y) -> logits through Linear, BatchNorm and ReLU layers of ``widths`` (Miyato et al.'s
-    classifier for virtual adversarial training, 2016: batch norm keeps a deep MLP trainable when
-    its inputs are pushed around)."""
-
-    def __init__(self, data_shape: tuple[int, ...], widths: tuple[int, ...], out_features: int, cond_dim: int = 0):
-        super().__init__()
-        sizes = [int(torch.Size(data_shape).numel()) + cond_dim, *widths]
-        layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
-        self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], out_features))
-
-    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(_with_condition(x.flatten(1), y))
-
-
 def build_classifier(data_shape: tuple[int, ...], cfg: ModelConfig, num_classes: int, cond_dim: int = 0) -> nn.Module:
-    """A classifier x (and a conditioning vector) -> ``num_classes`` logits (q(y|x) of M2): the
-    encoder's body for ``cfg.arch``, or a batch-normed MLP of ``cfg.classifier_hidden`` when given."""
-    if cfg.classifier_hidden:
-        return NormedMLPClassifier(data_shape, tuple(cfg.classifier_hidden), num_classes, cond_dim)
+    """A classifier x (and a conditioning vector) -> ``num_classes`` logits with the encoder's body for
+    ``cfg.arch`` (q(y|x) of M2)."""
     return build_encoder(data_shape, cfg, num_classes, cond_dim)

@@ -18,7 +18,7 @@ from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import elbo_loss, iwae_loss, trim_at
 from vaekit.core.semisupervised import UNLABELLED, loss_for
-from vaekit.core.smoothing import automatic_eps, running_stats_kept, virtual_adversarial_loss
+from vaekit.core.smoothing import automatic_eps, virtual_adversarial_loss
 from vaekit.data.batching import bernoulli_draw, uniform16
 from vaekit.errors import ConfigError
 from vaekit.training import distributed
@@ -140,8 +140,7 @@ def _semi_supervised_objective(model: torch.nn.Module, t, batches) -> Objective:
             x, y = torch.cat([x, xb.to(x.dtype)]), torch.cat([y, y_l[pick]])
         out = loss(model, x, y, t.alpha, beta, g, t.labelled_weight)
         if t.vat:  # q(y|x) kept smooth around the unlabelled rows (Miyato et al.; core/smoothing.py)
-            with running_stats_kept(model):
-                out["vat"] = virtual_adversarial_loss(model.classify, x[y == UNLABELLED], vat_eps, generator=g)
+            out["vat"] = virtual_adversarial_loss(model.classify, x[y == UNLABELLED], vat_eps, generator=g)
             out["loss"] = out["loss"] + t.vat * out["vat"]
         return out
 
