@@ -90,7 +90,10 @@ SETTINGS = {
     # then one thing at a time around vat 10, eps 0.8 (choices.md, 2026-12-05 21:37)
     **{f"adgm-a10-h256-e20-lr3e-3-lw0.1-vat{w:g}-eps{e}": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
                                                           "vat": w, "vat_eps": e}
-       for w, e in ((10.0, 0.5), (10.0, 1.2), (3.0, 0.8), (30.0, 0.8), (10.0, "auto"))},
+       for w, e in ((10.0, 0.5), (10.0, 1.2), (3.0, 0.8), (30.0, 0.8), (10.0, "auto"), (10.0, 0.3))},
+    # the screens' choice, scored once, one model and three averaged (choices.md, 2026-12-05 21:46)
+    "adgm-a10-h256-e20-lr3e-3-lw0.1-vat10-eps0.5-ens3": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
+                                                          "vat": 10.0, "vat_eps": 0.5, "n_estimators": 3},
     "adgm-a10-h256-e40-lr3e-3-lw0.1-vat10-eps0.8": {"model": "adgm", **CODES_M2, "epochs": 40, "labelled_weight": 0.1,
                                                      "vat": 10.0, "vat_eps": 0.8},
 }

@@ -141,3 +141,18 @@ def test_the_auxiliary_models_train_on_m1s_codes_too(runs, tmp_path, kind, capsy
         predicted = model.m2.classifier(codes, model.m2.aux_posterior(codes).mean).argmax(-1)
     assert result["error"] == pytest.approx((predicted != data.test_labels).double().mean().item(), abs=1e-12)
     assert np.isfinite(result["elbo_unlabelled"])
+
+
+def test_the_smoothing_term_trains_m2_on_m1s_codes_from_the_command_line(runs, tmp_path, capsys):
+    """`training.vat=W` on the command line: recorded in config.json, eps auto resolved from M1's
+    training codes and said on stderr, and the run differs from the same run without it."""
+    m1, plain = runs
+    run = tmp_path / "vat"
+    capsys.readouterr()
+    assert main(["train", *M2_FLAGS, "--m1", str(m1), "--epochs", "3", "--out", str(run), "training.vat=10"]) == 0
+    err = capsys.readouterr().err
+    assert "virtual adversarial smoothing: eps" in err
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["config"]["training"]["vat"] == 10 and doc["config"]["training"]["vat_eps"] == "auto"
+    a, b = load_file(run / "model.safetensors"), load_file(plain / "model.safetensors")
+    assert not torch.equal(a["m2.classifier.net.0.weight"], b["m2.classifier.net.0.weight"])

@@ -182,3 +182,20 @@ def test_the_default_probe_finds_in_float32_the_direction_float64_finds():
     exact = one_step(net.double(), x, 1e-6)
     ours = one_step(net.float(), x.float(), XI_FRACTION * 0.75)
     assert (ours * exact).sum(1).mean() > 0.99
+
+
+def test_automatic_eps_from_a_sample_of_queries_read_in_chunks_finds_the_same_scale():
+    """More rows than SCALE_ROWS, searched CHUNK rows at a time: a regular lattice keeps its
+    10th-neighbour distance (each query passed over as its own nearest)."""
+    from vaekit.core import smoothing
+
+    x = torch.arange(1000.0).reshape(1000, 1)
+    small = dict(SCALE_ROWS=37, REFERENCE_ROWS=1000, CHUNK=128)
+    old = {k: getattr(smoothing, k) for k in small}
+    try:
+        for k, v in small.items():
+            setattr(smoothing, k, v)
+        assert smoothing.automatic_eps(x) == 1.25
+    finally:
+        for k, v in old.items():
+            setattr(smoothing, k, v)

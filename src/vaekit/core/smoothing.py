@@ -1,5 +1,5 @@
 """Virtual adversarial smoothing of a classifier q(y|x) (Miyato, Maeda, Koyama & Ishii, "Distributional
-smoothing with virtual adversarial training", ICLR 2016; TPAMI 2018), a pure function.
+smoothing with virtual adversarial training", ICLR 2016; TPAMI 2018), as pure functions.
 
 The virtual adversarial loss at x is how far q(y|x) moves under the worst small change of x:
 
@@ -7,10 +7,10 @@ The virtual adversarial loss at x is how far q(y|x) moves under the worst small 
 
 with q(y|x) held fixed (no gradient flows through it). r_adv is found by one step of power iteration
 on the KL's curvature at r = 0: from a random unit direction d, r_adv = eps * g / ||g|| with g the
-gradient of KL(q(y|x) || q(y|x + xi d)) in d (Miyato et al., eq. 8; xi small, see XI_FRACTION). No label takes part, so every
-unlabelled row teaches the classifier to stay constant around the data, where M2's bound alone
-trains q(y|x) only through how well each class explains x. Lengths are Euclidean over each row's
-elements (all dims but the first).
+gradient of KL(q(y|x) || q(y|x + xi d)) in d, xi small (Miyato et al., eq. 8; see XI_FRACTION). No
+label takes part, so every unlabelled row teaches the classifier to stay constant around the data,
+where M2's bound alone trains q(y|x) only through how well each class explains x. Lengths are
+Euclidean over each row's elements (all dims but the first).
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def automatic_eps(rows: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor, n
     if isinstance(rows, torch.Tensor):
         rows, n = rows.__getitem__, rows.shape[0]
     spaced = lambda m: torch.linspace(0, n - 1, min(m, n)).round().long()
-    reference = spaced(REFERENCE_ROWS)
+    queries = spaced(SCALE_ROWS)
+    reference = torch.unique(torch.cat([spaced(REFERENCE_ROWS), queries]))  # the queries among them
     chunks = (rows(reference[i : i + CHUNK]) for i in range(0, len(reference), CHUNK))
-    return EPS_FRACTION * neighbour_distance(rows(spaced(SCALE_ROWS)), chunks, min(NEIGHBOUR, n - 1))
+    return EPS_FRACTION * neighbour_distance(rows(queries), chunks, min(NEIGHBOUR, n - 1))
