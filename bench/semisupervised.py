@@ -94,6 +94,12 @@ SETTINGS = {
     # the screens' choice, scored once, one model and three averaged (choices.md, 2026-12-05 21:46)
     "adgm-a10-h256-e20-lr3e-3-lw0.1-vat10-eps0.5-ens3": {"model": "adgm", **CODES_M2, "labelled_weight": 0.1,
                                                           "vat": 10.0, "vat_eps": 0.5, "n_estimators": 3},
+    # the same, 40 epochs (choices.md, 2026-12-05 22:04)
+    "adgm-a10-h256-e40-lr3e-3-lw0.1-vat10-eps0.5": {"model": "adgm", **CODES_M2, "epochs": 40, "labelled_weight": 0.1,
+                                                     "vat": 10.0, "vat_eps": 0.5},
+    "adgm-a10-h256-e40-lr3e-3-lw0.1-vat10-eps0.5-ens3": {"model": "adgm", **CODES_M2, "epochs": 40,
+                                                          "labelled_weight": 0.1, "vat": 10.0, "vat_eps": 0.5,
+                                                          "n_estimators": 3},
     "adgm-a10-h256-e40-lr3e-3-lw0.1-vat10-eps0.8": {"model": "adgm", **CODES_M2, "epochs": 40, "labelled_weight": 0.1,
                                                      "vat": 10.0, "vat_eps": 0.8},
 }
