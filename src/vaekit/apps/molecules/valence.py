@@ -48,6 +48,9 @@ from vaekit.apps.molecules.tokenizer import EOS, Vocabulary
 
 __all__ = ["ValenceGrammar", "constraint_for"]
 
+NO_BOND = -1  # no bond symbol written: the bond is single, or aromatic between aromatic atoms
+
+
 @dataclass
 class _Row:
     """One partial string: its atoms' free valence and bonds, where the next bond leaves from."""
@@ -56,9 +59,9 @@ class _Row:
     bonded: list = field(default_factory=list)  # set of neighbours of each atom
     cur: Optional[int] = None
     prev: int = START
-    bond: int = 0  # the order of a bond just written (0: none)
+    bond: int = NO_BOND  # the token id of a bond just written
     branches: list = field(default_factory=list)  # the atom each open branch leaves from
-    rings: dict = field(default_factory=dict)  # open label -> (atom, order written at the opening or 0)
+    rings: dict = field(default_factory=dict)  # open label -> (atom, the bond token written at the opening or NO_BOND)
     ring_ok: bool = False  # a ring-bond label may come next: right after an atom or a ring bond, or a bond there
     ended: bool = False
     # the molecule as written, for the aromatic check at its end (aromatic.py)
@@ -66,8 +69,6 @@ class _Row:
     parents: list = field(default_factory=list)  # the atom each one was bonded to when written
     edges: list = field(default_factory=list)  # (a, b, order or AROMATIC_BOND)
     closures: list = field(default_factory=list)  # (a, b) of each ring-closure bond
-    bond_id: int = -1  # the token id of a bond just written (-1: none)
-    ring_bonds: dict = field(default_factory=dict)  # open label -> the bond token written at its opening
 
 
 class ValenceGrammar:
@@ -91,6 +92,9 @@ class ValenceGrammar:
         self.vocab = vocab
         self.aromatic = [aromatic_valence(t) for t in vocab.tokens]  # None for all but aromatic atoms
         self.colon = [t == ":" for t in vocab.tokens]
+        # the order of a bond token, 0 for any other, and at index NO_BOND (the last) 0: a row's
+        # pending bond is kept as a token id, and its order read here
+        self.order = [v if k == BOND else 0 for k, v in kinds] + [0]
 
     def start(self, n: int, device=None) -> list:
         return [_Row() for _ in range(n)]
@@ -141,7 +145,8 @@ class ValenceGrammar:
         after_atom = row.prev in (ATOM, RING, CLOSE)
         free_cur = row.free[row.cur] if row.cur is not None else 0
         branch_free = sum(max(row.free[a], 0) for a in row.branches)
-        order = row.bond or (1 if row.cur is not None else 0)  # the bond a next atom takes
+        bond = self.order[row.bond]  # the order of a bond just written, 0: none
+        order = bond or (1 if row.cur is not None else 0)  # the bond a next atom takes
         # right after '(' (and a bond) the current atom is the branch's: a new bond is taken from its free valence
         on_branch_atom = bool(row.branches) and row.branches[-1] == row.cur
         # open ring bonds that may close on the current atom, and on a new atom bonded to it
@@ -156,12 +161,14 @@ class ValenceGrammar:
                 if cap >= order and self._finish(cap - order, here_new, rest, k, depth) <= room:
                     mask[i] = True
         # a bond: an atom must follow (or a ring bond closing)
-        if row.cur is not None and (after_atom or row.prev == OPEN) and row.bond == 0:
+        if row.cur is not None and (after_atom or row.prev == OPEN) and not bond:
+            # the open ring bonds that a bond written here could close: (partner, order at the opening)
+            opened = [(p, self.order[written]) for p, written in row.rings.values()] if row.ring_ok else ()
             for i, b in self.bonds:
                 if free_cur < b or b > self.maxcap:
                     continue
                 cost = 1 + self._finish(self.maxcap - b, here_new, branch_free - on_branch_atom * b, k, depth)
-                if row.ring_ok and any(self._closes(row, p, opened, b) for p, opened in row.rings.values()):
+                if any(self._closes(row, p, o, b) for p, o in opened):
                     cost = min(cost, 1 + self._finish(free_cur - b, here - 1, branch_free, k - 1, depth))
                 mask[i] = cost <= room
         # a branch: an atom must follow
@@ -176,13 +183,14 @@ class ValenceGrammar:
         if row.cur is not None and row.ring_ok:
             for i, label in self.rings:
                 if label in row.rings:
-                    partner, opened = row.rings[label]
-                    b = row.bond or opened or 1
+                    partner, written = row.rings[label]
+                    opened = self.order[written]
+                    b = bond or opened or 1
                     if self._closes(row, partner, opened, b):
                         # the partner is bonded to the current atom now: its other ring bonds close elsewhere
                         mask[i] = self._finish(free_cur - b, here - 1, branch_free, k - 1, depth) <= room
                 else:
-                    b = row.bond or 1
+                    b = bond or 1
                     mask[i] = free_cur >= b and self._finish(free_cur - b, here, branch_free, k + 1, depth) <= room
         if after_atom and depth == 0 and k == 0:
             mask[self.end_id] = True
@@ -227,10 +235,10 @@ class ValenceGrammar:
     # -- writing a token -----------------------------------------------------------------------
     def _edge_order(self, row: _Row, a: int, b: int, bond_id: int) -> int:
         """A bond's order, or AROMATIC_BOND between two aromatic atoms with no bond symbol (or ':')."""
-        if (bond_id < 0 or self.colon[bond_id]) and self.aromatic[row.atoms[a]] is not None \
+        if (bond_id == NO_BOND or self.colon[bond_id]) and self.aromatic[row.atoms[a]] is not None \
                 and self.aromatic[row.atoms[b]] is not None:
             return AROMATIC_BOND
-        return self.values[bond_id] if bond_id >= 0 else 1
+        return self.order[bond_id] or 1
 
     def kekulisable(self, row: _Row) -> bool:
         """Whether a finished row's aromatic atoms have a Kekulé structure (aromatic.py)."""
@@ -250,15 +258,15 @@ class ValenceGrammar:
             row.atoms.append(t)
             row.parents.append(row.cur)
             if row.cur is not None:
-                order = row.bond or 1
+                order = self.order[row.bond] or 1
                 row.free[row.cur] -= order
                 row.free[new] -= order
                 row.bonded[row.cur].add(new)
                 row.bonded[new].add(row.cur)
-                row.edges.append((row.cur, new, self._edge_order(row, row.cur, new, row.bond_id)))
-            row.cur, row.bond, row.bond_id = new, 0, -1
+                row.edges.append((row.cur, new, self._edge_order(row, row.cur, new, row.bond)))
+            row.cur, row.bond = new, NO_BOND
         elif kind == BOND:
-            row.bond, row.bond_id = value, t
+            row.bond = t
         elif kind == OPEN:
             row.branches.append(row.cur)
         elif kind == CLOSE:
@@ -267,22 +275,20 @@ class ValenceGrammar:
             row.cur = None
         elif kind == RING:
             if value in row.rings:
-                partner, opened = row.rings.pop(value)
-                b = row.bond or opened or 1
+                partner, written = row.rings.pop(value)
+                opened = self.order[written]
+                b = self.order[row.bond] or opened or 1
                 row.free[row.cur] -= b
                 row.free[partner] -= b - (opened or 1)
                 row.bonded[row.cur].add(partner)
                 row.bonded[partner].add(row.cur)
-                written = row.ring_bonds.pop(value)
-                order = self._edge_order(row, row.cur, partner, row.bond_id if row.bond_id >= 0 else written)
+                order = self._edge_order(row, row.cur, partner, row.bond if row.bond != NO_BOND else written)
                 row.edges.append((row.cur, partner, order))
                 row.closures.append((row.cur, partner))
             else:
-                b = row.bond or 1
                 row.rings[value] = (row.cur, row.bond)
-                row.ring_bonds[value] = row.bond_id
-                row.free[row.cur] -= b
-            row.bond, row.bond_id = 0, -1
+                row.free[row.cur] -= self.order[row.bond] or 1
+            row.bond = NO_BOND
         else:  # <eos>, or a token never written
             row.ended = True
         row.ring_ok = kind in (ATOM, RING) or (kind == BOND and row.ring_ok)
