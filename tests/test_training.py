@@ -218,6 +218,7 @@ def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_pa
     from vaekit.training import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(training, "cpu_has_amx", lambda: False)  # AMX's exception: the test below
     cpu = torch.device("cpu")
     assert training.autocast_dtype("auto", cpu, "image") is (torch.bfloat16 if native else None)
     assert training.autocast_dtype("auto", cpu, "table") is None  # small networks: casts cost more than they save
@@ -236,8 +237,50 @@ def test_auto_precision_is_bf16_for_images_on_a_cpu_with_native_bf16_only(tmp_pa
     assert seen == {torch.bfloat16 if native else None}
 
 
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_on_a_cpu_with_amx_is_float32_with_bf16_matmuls_for_dense_image_models(tmp_path, monkeypatch,
+                                                                                             amx):
+    from vaekit.training import runtime as training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(training, "cpu_has_amx", lambda: amx)
+    cpu, t = torch.device("cpu"), small_config().training
+    cfg = small_config()
+    data = load_dataset(cfg.data)
+    dense = vaekit.VAE(resolve_config(cfg, data).model, data.shape)
+    cfg.model.arch, cfg.model.channels = "conv", (8, 16)
+    conv = vaekit.VAE(cfg.model, data.shape)
+    assert training.autocast_dtype("auto", cpu, "image", dense) is (None if amx else torch.bfloat16)
+    assert training.matmul_precision_for(t, cpu, "image", dense) == ("medium" if amx else "highest")
+    assert training.autocast_dtype("auto", cpu, "image", conv) is torch.bfloat16  # convolutions: autocast
+    assert training.matmul_precision_for(t, cpu, "image", conv) == "highest"
+    assert training.autocast_dtype("auto", cpu, "table", dense) is None
+    assert training.matmul_precision_for(t, cpu, "table", dense) == "highest"
+    for precision in ("fp32", "bf16"):  # set by hand, either is what it says
+        t.precision = precision
+        assert training.matmul_precision_for(t, cpu, "image", dense) == "highest"
+        assert training.autocast_dtype(precision, cpu, "image", dense) is (torch.bfloat16 if precision == "bf16" else None)
+    t.precision, t.matmul_precision = "auto", "high"  # a matmul precision set by hand is kept
+    assert training.matmul_precision_for(t, cpu, "image", dense) == "high"
+    # a run of the MLP: its steps ran as chosen, and config.json says so
+    seen, decode = set(), vaekit.VAE.decode
+
+    def recording_decode(self, z, y=None):
+        if torch.is_grad_enabled():
+            seen.add((torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None,
+                      torch.get_float32_matmul_precision()))
+        return decode(self, z, y)
+
+    monkeypatch.setattr(vaekit.VAE, "decode", recording_decode)
+    vaekit.train_run(small_config(epochs=1), out=tmp_path / "run")
+    env = checkpoint.read_run(tmp_path / "run")["environment"]
+    assert (env["autocast"], env["matmul_precision"]) == (("none", "medium") if amx else ("bfloat16", "highest"))
+    assert seen == ({(None, "medium")} if amx else {(torch.bfloat16, "highest")})
+    assert torch.get_float32_matmul_precision() == "highest"
+
+
 def test_matmul_precision_holds_for_the_run_only_and_trains_close_to_full_float32(tmp_path):
-    cfg = small_config(epochs=4)
+    cfg = small_config(epochs=4, precision="fp32")  # auto may pick medium by itself (a CPU with AMX)
     data = load_dataset(cfg.data)
     resolve_config(cfg, data)
     losses = {}

@@ -115,10 +115,12 @@ class TrainingConfig:
     compile: Union[bool, Literal["auto"]] = "auto"
     # bf16: the networks' matmuls and convolutions run under bf16 autocast (the distributions,
     # losses and optimiser stay float32); auto: bf16 for image data on a CUDA GPU that has it or a
-    # CPU that multiplies bf16 natively (AVX-512 BF16, AMX), else fp32 (see training.autocast_dtype)
+    # CPU that multiplies bf16 natively (AVX-512 BF16, AMX), else fp32; on a CPU with AMX a network
+    # without convolutions is fp32 with bf16 matmuls instead (see training.runtime.dense_on_amx)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     # torch.set_float32_matmul_precision for the run: highest = float32; high allows TF32 on a GPU;
-    # medium bf16 inputs with float32 accumulation (tensor cores, or oneDNN with AMX / AVX-512 bf16)
+    # medium bf16 inputs with float32 accumulation (tensor cores, or oneDNN with AMX / AVX-512 bf16);
+    # left at highest, precision=auto may still pick medium (training.runtime.matmul_precision_for)
     matmul_precision: Literal["highest", "high", "medium"] = "highest"
 
 

@@ -65,8 +65,10 @@ def _umask() -> int:
     return mask
 
 
-def environment(device: str | torch.device | None = None, autocast: Optional[torch.dtype] = None) -> dict[str, str]:
-    """Versions and hardware of a run; ``autocast``: the dtype its networks trained under (None: float32)."""
+def environment(device: str | torch.device | None = None, autocast: Optional[torch.dtype] = None,
+                matmul: str = "highest") -> dict[str, str]:
+    """Versions and hardware of a run; ``autocast``: the dtype its networks trained under (None: float32);
+    ``matmul``: torch's float32 matmul precision it trained under (highest: float32)."""
     return {
         "vaekit": __version__,
         "python": platform.python_version(),
@@ -74,11 +76,12 @@ def environment(device: str | torch.device | None = None, autocast: Optional[tor
         "platform": platform.platform(),
         "device": str(device) if device is not None else "cpu",
         "autocast": "none" if autocast is None else str(autocast).removeprefix("torch."),
+        "matmul_precision": matmul,
     }
 
 
 def save_config(run_dir: str | Path, config: Config, model, data_info: Optional[dict[str, Any]] = None, device=None,
-                autocast: Optional[torch.dtype] = None, **sections: Any) -> None:
+                autocast: Optional[torch.dtype] = None, matmul: str = "highest", **sections: Any) -> None:
     """Write ``config.json``: the model's class and spec, ``config``, ``data_info`` (when given),
     the environment, and any further JSON-able ``sections`` (e.g. an application's state)."""
     doc = {
@@ -86,7 +89,7 @@ def save_config(run_dir: str | Path, config: Config, model, data_info: Optional[
         "spec": model.spec(),
         "config": config.to_dict(),
         **({"data": data_info} if data_info is not None else {}),
-        "environment": environment(device, autocast),
+        "environment": environment(device, autocast, matmul),
         **sections,
     }
     atomic_write(Path(run_dir) / CONFIG, json.dumps(doc, indent=2) + "\n")

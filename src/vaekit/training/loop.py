@@ -75,7 +75,7 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
     objective = objective_for(model, t, total_steps, batches, rt.amp)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
     # the matmul precision for this run only; the bar closed however the loop ends
-    with float32_matmul_precision(t.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:
+    with float32_matmul_precision(rt.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:
         while state.epoch < t.epochs:
             shown.start_epoch(state.epoch)
             record = _train_epoch(model, batches, objective, rt, g, state, t, shown, total_steps)

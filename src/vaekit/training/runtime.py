@@ -39,17 +39,44 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def autocast_dtype(precision: str, device: torch.device, kind: str = "image") -> Optional[torch.dtype]:
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (Intel Xeon since Sapphire Rapids); False when torch cannot tell."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(check is not None and check())
+    except Exception:
+        return False
+
+
+def dense_on_amx(precision: str, device: torch.device, kind: str, model: Optional[torch.nn.Module]) -> bool:
+    """``precision=auto``'s one exception on the CPU: an image model without convolutions, on a CPU
+    with AMX, trains in float32 with bf16 matmuls (float32 accumulation, as ``matmul_precision=medium``)
+    instead of under bf16 autocast. On Intel Xeon hosts with AMX the MNIST MLP ran 4-24% faster that
+    way in each of eight interleaved rounds of four runs, to the same test ELBO (-128.10 against
+    -128.11), while the conv net ran faster under autocast in three runs of four; on an AVX-512 BF16
+    host without AMX autocast was the faster for both (``bench/results/throughput-intel-amx.md``,
+    ``throughput-amd-epyc.md``). Autocast casts each weight to bf16 and its gradient back every step,
+    which the float32 step with bf16 matmuls does not."""
+    return (precision == "auto" and device.type == "cpu" and kind == "image" and model is not None
+            and not has_conv2d(model) and cpu_has_native_bf16() and cpu_has_amx())
+
+
+def autocast_dtype(precision: str, device: torch.device, kind: str = "image",
+                   model: Optional[torch.nn.Module] = None) -> Optional[torch.dtype]:
     """torch.bfloat16 where training.precision asks for bf16 autocast on ``device``, else None.
 
     ``auto`` is bf16 for image data on a CUDA GPU that supports it (tensor cores take bf16 at several
     times the float32 rate) and on a CPU with native bf16 (:func:`cpu_has_native_bf16`): on
     an AVX-512 BF16 host the MNIST MLP trained 1.2-1.6x faster per epoch and the conv net 1.3-1.6x,
     to the same test ELBO (``bench/results/throughput-amd-epyc.md``). Elsewhere, and for tables,
-    ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse.
+    ``auto`` is float32: on a 10-column table bf16 was no faster there and 0.07 nats worse. Given the
+    ``model``, an image model without convolutions on a CPU with AMX is float32 too, with bf16
+    matmuls (:func:`dense_on_amx`, :func:`matmul_precision_for`).
     ``bf16`` on a CPU without native bf16 runs, but slower than float32.
     """
     cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dense_on_amx(precision, device, kind, model):
+        return None
     if precision == "auto":
         cpu_bf16 = device.type == "cpu" and kind == "image" and cpu_has_native_bf16()
         # tables stay float32 (and the tabular likelihood keeps its parameters' dtype)
@@ -57,6 +84,15 @@ def autocast_dtype(precision: str, device: torch.device, kind: str = "image") ->
     if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
         raise ConfigError("training.precision=bf16 but this GPU has no bfloat16; use precision=fp32")
     return torch.bfloat16 if precision == "bf16" else None
+
+
+def matmul_precision_for(t, device: torch.device, kind: str, model: Optional[torch.nn.Module]) -> str:
+    """The float32 matmul precision a run trains under: ``training.matmul_precision``, or ``medium``
+    where ``precision=auto`` picks float32 with bf16 matmuls (:func:`dense_on_amx`) and the setting is
+    left at its default."""
+    if t.matmul_precision == "highest" and dense_on_amx(t.precision, device, kind, model):
+        return "medium"
+    return t.matmul_precision
 
 
 @contextlib.contextmanager
@@ -155,6 +191,7 @@ class Runtime:
     optimizer: torch.optim.Optimizer
     grad_clip: float  # max global gradient norm; 0: no clipping
     amp: Optional[torch.dtype]  # the autocast dtype of the networks, None: float32
+    matmul_precision: str  # torch's float32 matmul precision for the run (matmul_precision_for)
     channels_last: bool  # conv nets on a GPU: the layout its convolution kernels are fastest in
     sweep_moments: bool  # clear Adam's tiny moments every SUBNORMAL_SWEEP steps (x86 CPUs)
     update: Update  # the optimiser's gradient clearing and update (training/update.py)
@@ -174,6 +211,7 @@ def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
     optimizer = make_optimizer(params, t, device)
     return Runtime(
         device=device, params=params, optimizer=optimizer, grad_clip=t.grad_clip,
-        amp=autocast_dtype(t.precision, device, kind), channels_last=channels_last,
+        amp=autocast_dtype(t.precision, device, kind, model), matmul_precision=matmul_precision_for(t, device, kind, model),
+        channels_last=channels_last,
         sweep_moments=device.type == "cpu", update=Update(optimizer),
     )

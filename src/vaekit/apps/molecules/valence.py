@@ -92,8 +92,7 @@ class ValenceGrammar:
         self.vocab = vocab
         self.aromatic = [aromatic_valence(t) for t in vocab.tokens]  # None for all but aromatic atoms
         self.colon = [t == ":" for t in vocab.tokens]
-        # the order of a bond token, 0 for any other, and at index NO_BOND (the last) 0: a row's
-        # pending bond is kept as a token id, and its order read here
+        # a bond token's order, else 0, and 0 at index NO_BOND (the last): read for a row's pending bond
         self.order = [v if k == BOND else 0 for k, v in kinds] + [0]
 
     def start(self, n: int, device=None) -> list:
