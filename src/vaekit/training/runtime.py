@@ -26,34 +26,33 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _cpu_supports(name: str) -> bool:
+    """torch.cpu's check ``name``; False when this torch build has none or cannot query the CPU."""
+    check = getattr(torch.cpu, name, None)
+    try:
+        return bool(check is not None and check())
+    except Exception:  # float32, the safe choice
+        return False
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), where oneDNN's bf16 matmuls
     beat float32 ones; without either, bf16 autocast only adds conversions. False when torch cannot tell."""
-    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        check = getattr(torch.cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:  # a torch build that cannot query the CPU: float32, the safe choice
-            pass
-    return False
+    return _cpu_supports("_is_avx512_bf16_supported") or cpu_has_amx()
 
 
 def cpu_has_amx() -> bool:
     """Whether this CPU has AMX tiles (Intel Xeon since Sapphire Rapids); False when torch cannot tell."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(check is not None and check())
-    except Exception:
-        return False
+    return _cpu_supports("_is_amx_tile_supported")
 
 
 def dense_on_amx(precision: str, device: torch.device, kind: str, model: Optional[torch.nn.Module]) -> bool:
     """``precision=auto``'s one exception on the CPU: an image model without convolutions, on a CPU
     with AMX, trains in float32 with bf16 matmuls (float32 accumulation, as ``matmul_precision=medium``)
-    instead of under bf16 autocast. On Intel Xeon hosts with AMX the MNIST MLP ran 4-24% faster that
-    way in each of eight interleaved rounds of four runs, to the same test ELBO (-128.10 against
-    -128.11), while the conv net ran faster under autocast in three runs of four; on an AVX-512 BF16
+    instead of under bf16 autocast. On Intel Xeon hosts with AMX the MNIST MLP ran 6-24% faster that
+    way in each of four runs (best of their rounds; in every round of the two runs with rounds shown),
+    to the same test ELBO (-128.10 against -128.11), while the conv net ran faster under autocast in
+    three runs of four; on an AVX-512 BF16
     host without AMX autocast was the faster for both (``bench/results/throughput-intel-amx.md``,
     ``throughput-amd-epyc.md``). Autocast casts each weight to bf16 and its gradient back every step,
     which the float32 step with bf16 matmuls does not."""
