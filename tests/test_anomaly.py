@@ -109,8 +109,9 @@ def test_learned_scales_respect_scale_floor(floor):
 
 
 @pytest.mark.parametrize("kwargs", [{"contamination": 0.7}, {"method": "mse"}, {"num_samples": 0},
-                                    {"n_estimators": 0}, {"scale_floor": 0.0}, {"trim": 1.0}, {"trim": -0.1},
-                                    {"trim": "0.1"}])
+                                    {"n_estimators": 0}, {"n_estimators": 1.5}, {"n_estimators": True},
+                                    {"n_estimators": "3"}, {"num_samples": 2.5}, {"scale_floor": 0.0}, {"trim": 1.0},
+                                    {"trim": -0.1}, {"trim": "0.1"}])
 def test_bad_settings_raise_vaekit_errors(kwargs):
     normal, _ = _data()
     with pytest.raises(vaekit.ConfigError):

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.apps.estimators import VAEEstimatorBase, is_images
+from vaekit.apps.estimators import VAEEstimatorBase, count_param, is_images
 from vaekit.core.device import device_of
 from vaekit.core.distributions import standard_normal
 from vaekit.core.objectives import iwae_bound, log_importance_weights_at
@@ -175,10 +175,8 @@ class VAEAnomalyDetector(VAEEstimatorBase):
             raise ConfigError(f"contamination must be in (0, 0.5], not {self.contamination!r}")
         if self.method not in SCORES:
             raise ConfigError(f"method must be one of {', '.join(SCORES)}, not {self.method!r}")
-        if int(self.num_samples) < 1:
-            raise ConfigError("num_samples must be at least 1")
-        if int(self.n_estimators) < 1:
-            raise ConfigError("n_estimators must be at least 1")
+        count_param("num_samples", self.num_samples)
+        count_param("n_estimators", self.n_estimators)
         if self.preprocess not in PREPROCESSINGS:
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESSINGS)}, not {self.preprocess!r}")
         floor = self.scale_floor

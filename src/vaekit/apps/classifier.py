@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vaekit.apps.embedding import VAETransformer
-from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim
+from vaekit.apps.estimators import auto_epochs, auto_hidden, auto_latent_dim, count_param
 from vaekit.config import Config
 from vaekit.core.m2 import CODES_LIKELIHOOD, M1M2, M2
 from vaekit.core.registry import config_model_class, either_of, semi_supervised_models
@@ -118,9 +118,7 @@ class VAEClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "VAEClassifier":
         """Fit on every row of X; the rows with ``y == -1`` are unlabelled."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
-        if isinstance(self.n_estimators, bool) or not isinstance(self.n_estimators, (int, np.integer)) \
-                or self.n_estimators < 1:
-            raise ConfigError(f"n_estimators must be an integer of at least 1, not {self.n_estimators!r}")
+        count_param("n_estimators", self.n_estimators)
         self.classes_, codes = encode_labels(y)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))

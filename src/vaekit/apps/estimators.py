@@ -51,6 +51,15 @@ def auto_epochs(n_samples: int, batch_size: int) -> int:
     return int(max(10, min(100, math.ceil(5000 / steps_per_epoch))))
 
 
+def count_param(name: str, value) -> int:
+    """An estimator's count parameter (``n_estimators``, ``num_samples``): a Python or NumPy integer
+    of at least 1; a bool, a float or a string is a one-line ConfigError, as scikit-learn's own
+    parameter checks refuse them."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be an integer of at least 1, not {value!r}")
+    return int(value)
+
+
 def is_images(X) -> bool:
     """Whether X is an array of images, (n, H, W) or (n, C, H, W), rather than rows."""
     return len(getattr(X, "shape", ())) >= 3
