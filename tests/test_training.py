@@ -279,6 +279,23 @@ def test_auto_precision_on_a_cpu_with_amx_is_float32_with_bf16_matmuls_for_dense
     assert torch.get_float32_matmul_precision() == "highest"
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_compile_auto_weighs_bf16_matmuls_as_bf16_arithmetic(monkeypatch, native):
+    """Runtime.matmul_dtype, what compile=auto weighs: bf16 under autocast, and in float32 with
+    matmul_precision=medium where the CPU multiplies bf16 (elsewhere medium changes nothing on a CPU)."""
+    from vaekit.training import runtime as training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    cfg = small_config()
+    data = load_dataset(cfg.data)
+    model = vaekit.VAE(resolve_config(cfg, data).model, data.shape)
+    rt = training.runtime_for(model, cfg.training, "image")
+    for amp, matmul, expected in ((None, "highest", None), (torch.bfloat16, "highest", torch.bfloat16),
+                                  (None, "medium", torch.bfloat16 if native else None)):
+        rt.amp, rt.matmul_precision = amp, matmul
+        assert rt.matmul_dtype is expected
+
+
 def test_matmul_precision_holds_for_the_run_only_and_trains_close_to_full_float32(tmp_path):
     cfg = small_config(epochs=4, precision="fp32")  # auto may pick medium by itself (a CPU with AMX)
     data = load_dataset(cfg.data)

@@ -6,7 +6,9 @@ rule below rests on (``bench/results/compile.md``):
 
 - a CPU that multiplies bf16 natively (AVX-512 BF16), MNIST MLP: compiled 35-46k samples/s
   against 26-35k for the eager step (``bench/results/throughput-amd-epyc.md``), about a fifth
-  of the time saved;
+  of the time saved; on an Intel Xeon with AMX, where the MLP's matmuls take bf16 inputs in float32
+  (``training.runtime.dense_on_amx``), compiled 56.2k against 46.3k eager
+  (``bench/results/throughput-intel-amx.md``, run 5), about a sixth saved;
 - a CPU without it (the step stays float32): on a quiet 2-core EPYC compiled epochs ran at most
   a few percent faster than eager ones after the compilation (medians 19.3k against 18.5k
   samples/s, within the run-to-run spread; ``bench/results/compile.md``), so 5% is assumed;
@@ -17,7 +19,8 @@ So ``auto`` compiles when (1) the step is one compile supports (the plain VAE, o
 one process, no trimming), (2) a C++ compiler is there for CPU kernels, and (3) the run is long
 enough that the expected saving repays a cold compilation: its eager training time, estimated
 from the model's FLOPs, is at least :data:`COLD_COMPILE_S` divided by the share of time compiling
-saved on such a device (:data:`GAIN`): 150 s on a GPU or a bf16 CPU, 600 s on a float32 CPU.
+saved on such a device (:data:`GAIN`): 150 s on a GPU or a CPU whose matmuls take bf16 (autocast, or
+matmul_precision=medium), 600 s on a float32 CPU.
 The choice depends on the machine and the settings only, never on timings, so two runs with the
 same seed on one machine take the same path.
 """
@@ -85,7 +88,7 @@ def estimated_eager_s(flops: tuple[float, float], examples: int, steps: int, dev
     return (per_example * examples + per_step * steps) / EAGER_FLOPS[kind] + steps * STEP_OVERHEAD_S[kind]
 
 
-def auto_compile(model: torch.nn.Module, t, amp: Optional[torch.dtype], total_steps: int,
+def auto_compile(model: torch.nn.Module, t, matmul_dtype: Optional[torch.dtype], total_steps: int,
                  example: torch.Tensor, y=None) -> tuple[bool, str]:
     """training.compile=auto's choice for this run, and why, in words."""
     device = next(model.parameters()).device
@@ -94,7 +97,7 @@ def auto_compile(model: torch.nn.Module, t, amp: Optional[torch.dtype], total_st
     if device.type == "cpu" and not has_cpp_compiler():
         return False, "no C++ compiler for torch.compile (install g++ to compile)"
     estimate = estimated_eager_s(training_flops(model, example, y), total_steps * t.batch_size, total_steps, device)
-    gain = GAIN["cuda" if device.type == "cuda" else "bf16" if amp == torch.bfloat16 else "float32-cpu"]
+    gain = GAIN["cuda" if device.type == "cuda" else "bf16" if matmul_dtype == torch.bfloat16 else "float32-cpu"]
     if estimate * gain < COLD_COMPILE_S:
         return False, f"a short run (about {estimate:.0f} s eager) does not repay a compilation"
     return True, f"a long run (about {estimate / 60:.0f} min eager)"

@@ -72,7 +72,7 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
                       t.batch_size, shuffle=True, binarize=dynamic, generator=g, device=rt.device, rank=rank,
                       world_size=world)
     total_steps = t.epochs * len(batches)
-    objective = objective_for(model, t, total_steps, batches, rt.amp)
+    objective = objective_for(model, t, total_steps, batches, rt.matmul_dtype)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
     # the matmul precision for this run only; the bar closed however the loop ends
     with float32_matmul_precision(rt.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:

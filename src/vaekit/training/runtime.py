@@ -195,6 +195,16 @@ class Runtime:
     sweep_moments: bool  # clear Adam's tiny moments every SUBNORMAL_SWEEP steps (x86 CPUs)
     update: Update  # the optimiser's gradient clearing and update (training/update.py)
 
+    @property
+    def matmul_dtype(self) -> Optional[torch.dtype]:
+        """bf16 where the networks' matmuls take bf16 inputs: under autocast, or in float32 with
+        matmul_precision=medium on a CPU that multiplies bf16 natively; None: float32 matmuls (or a
+        GPU's TF32). What compile=auto weighs (training/compiling.py)."""
+        if self.amp is not None:
+            return self.amp
+        medium = self.device.type == "cpu" and self.matmul_precision == "medium" and cpu_has_native_bf16()
+        return torch.bfloat16 if medium else None
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
 

@@ -45,7 +45,7 @@ def step(objective: Objective, x: torch.Tensor, y, generator: torch.Generator, b
     return terms
 
 
-def objective_for(model: torch.nn.Module, t, total_steps: int, batches, amp=None) -> Objective:
+def objective_for(model: torch.nn.Module, t, total_steps: int, batches, matmul_dtype=None) -> Objective:
     """The terms of a batch for the training settings ``t``: the ELBO (eager or compiled), IWAE,
     or either on this rank's slice of a global batch under torchrun (``batches`` gives the slice);
     for a semi-supervised model (M2), its bound with the labelled rows appended to every batch."""
@@ -61,7 +61,7 @@ def objective_for(model: torch.nn.Module, t, total_steps: int, batches, amp=None
     eager = _eager_objective(model, t, total_steps)
     if t.compile == "auto":  # training/compiling.py: where compiling pays, with a fallback to eager
         first = torch.zeros(1, dtype=torch.long, device=batches.device)
-        on, why = auto_compile(model, t, amp, total_steps, batches._rows(first),
+        on, why = auto_compile(model, t, matmul_dtype, total_steps, batches._rows(first),
                                None if batches.y is None else batches.y[:1])
         if on:
             tell(t, f"training.compile=auto: compiling the training step ({why})")
