@@ -11,7 +11,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import small_config
 
+import vaekit
 import vaekit.cli.train as cli_train
 from vaekit.cli.main import main
 from vaekit.errors import RunInterrupted
@@ -84,6 +86,23 @@ def test_eval_gap_is_the_difference_of_the_printed_numbers(digits_run, capsys):
     one_draw, recon, kl = _printed(text, "ELBO (one draw"), _printed(text, "reconstruction"), _printed(text, "KL(q")
     assert one_draw == pytest.approx(-(recon + kl), abs=2e-3)
     assert re.search(r"signs: ELBO <= log p\(x\).*loss = -ELBO", text)
+
+
+def test_eval_of_a_conditional_run_says_every_figure_is_given_the_labels(tmp_path, capsys):
+    """A CVAE is scored given each example's label: its bound and log-likelihood are of p(x|y), and
+    the table says so (and nothing in it claims log p(x)); an unconditional run keeps log p(x)."""
+    cfg = small_config(epochs=1)
+    cfg.model.model = "cvae"
+    run = vaekit.train_run(cfg, out=tmp_path / "cvae")
+    assert main(["eval", str(run), "--nll-samples", "5", "--limit", "20"]) == 0
+    text = capsys.readouterr().out
+    for label in ("reconstruction -log p(x|y,z)", "KL(q(z|x,y) || p(z))", "log p(x|y), k=5", "NLL = -log p(x|y)",
+                  "ELBO gap = log p(x|y) - ELBO"):
+        assert label in text
+    assert "log p(x)" not in text and "p(x|z)" not in text and "q(z|x)" not in text
+    assert "signs: ELBO <= log p(x|y);" in text
+    assert main(["eval", str(run), "--limit", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["given"] == "y"
 
 
 def test_subcommands_write_the_run_folders_picture_names(digits_run, tmp_path, capsys):

@@ -49,20 +49,25 @@ def write_columns(out: Path, values: np.ndarray, names: list[str]) -> Path:
     return out
 
 
-SIGNS = ("signs: ELBO <= log p(x); both are positive where a density on continuous data in [0, 1] exceeds 1, "
+SIGNS = ("signs: ELBO <= {px}; both are positive where a density on continuous data in [0, 1] exceeds 1, "
          "negative for binary data; loss = -ELBO at beta = 1")
 
 
 def eval_lines(run: str, result: dict[str, Any]) -> list[str]:
     """``vaekit eval``'s table: every number follows from the ones printed beside it (elbo = -(recon
-    + kl) for the one-draw estimate; gap = log p(x) - the k-draw ELBO printed above it)."""
-    rows = [("elbo", "ELBO (one draw per example)"), ("recon", "reconstruction -log p(x|z)"),
-            ("kl", "KL(q(z|x) || p(z))"), ("loss", "loss (recon + beta KL)"), ("bits_per_dim", "-ELBO in bits/dim")]
+    + kl) for the one-draw estimate; gap = log p(x) - the k-draw ELBO printed above it). For a run
+    given the labels (``result["given"] == "y"``: a CVAE, M2 and its kin) every row is conditional
+    on them, and says so: log p(x|y), p(x|y,z), q(z|x,y)."""
+    given = result.get("given") == "y"
+    px = "log p(x|y)" if given else "log p(x)"
+    rows = [("elbo", "ELBO (one draw per example)"), ("recon", f"reconstruction -log p(x|{'y,z' if given else 'z'})"),
+            ("kl", f"KL(q(z|{'x,y' if given else 'x'}) || p(z))"), ("loss", "loss (recon + beta KL)"),
+            ("bits_per_dim", "-ELBO in bits/dim")]
     if "nll" in result:
         k = result["nll_samples"]
-        rows += [("log_px", f"log p(x), k={k} importance samples"), ("nll", "NLL = -log p(x)"),
+        rows += [("log_px", f"{px}, k={k} importance samples"), ("nll", f"NLL = -{px}"),
                  ("nll_stderr", "  standard error over examples"), ("nll_bits_per_dim", "NLL in bits/dim"),
-                 ("elbo_k", f"ELBO (mean over the same k={k} draws)"), ("elbo_gap", "ELBO gap = log p(x) - ELBO (k draws)")]
+                 ("elbo_k", f"ELBO (mean over the same k={k} draws)"), ("elbo_gap", f"ELBO gap = {px} - ELBO (k draws)")]
         # the gap as the difference of the two numbers printed above it, to the printed precision
         log_px = -result["nll"]
         result = {**result, "log_px": log_px, "elbo_gap": round(log_px, 3) - round(result["elbo_k"], 3)}
@@ -71,5 +76,5 @@ def eval_lines(run: str, result: dict[str, Any]) -> list[str]:
     lines += [f"  {text:<38} {result[key]:>10.3f}" for key, text in rows if key in result]
     lines.append(f"  {'active units':<38} {result['active_units']:>6} of {result['latent_dim']}")
     lines.append("  KL per dimension: " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
-    lines.append("  " + SIGNS)
+    lines.append("  " + SIGNS.format(px=px))
     return lines

@@ -63,7 +63,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_samples: int = 0,
     if limit is not None:
         x, y = x[:limit], None if y is None else y[:limit]
     result = elbo_breakdown(model, x, y, beta=cfg.training.beta, batch_size=cfg.training.eval_batch_size, seed=0)
-    result = {"split": split, "examples": int(x.shape[0]), **result}
+    # a conditional run is scored given the split's labels: its ELBO and log-likelihood are of p(x|y)
+    result = {"split": split, "examples": int(x.shape[0]), **({"given": "y"} if y is not None else {}), **result}
     discrete = cfg.model.likelihood == "bernoulli"
     if discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
