@@ -1,13 +1,18 @@
 """An M2 run records its classifier's validation error every epoch (metrics.jsonl, the epoch line,
-curves.png), and the best epoch is still the one with the lowest validation loss."""
+curves.png), and the best epoch is still the one with the lowest validation loss; `vaekit eval` gives
+its log p(x) with the class summed over."""
 
 import json
+import math
 
 import pytest
+import torch
 
 from vaekit.cli.main import main
 from vaekit.core.m2 import predict_classes
+from vaekit.measure.evaluation import class_marginal_report, log_likelihood
 from vaekit.runs import folder, plots
+from vaekit.runs.evaluate import evaluate_run
 from vaekit.runs.jobs import load_job_data
 from vaekit.training.loop import eval_inputs
 
@@ -66,3 +71,27 @@ def test_the_epoch_line_and_the_curves_show_the_error(m2_run, tmp_path, capsys):
 
     assert Image.open(with_error).size[0] > Image.open(without).size[0]  # the fourth panel
     assert json.loads((m2_run / "config.json").read_text())["class"] == "M2"
+
+
+def test_eval_gives_log_p_x_with_the_class_summed_over(m2_run, capsys):
+    """log p(x) = log sum_c p(c) p(x|c): with the same seed the per-class estimates are
+    log_likelihood's given y = c, their log-sum-exp under the uniform p(y) is the reported figure,
+    it is above log p(x|y) + log p(y) for the true label (a sum above one of its terms), and it sits
+    above the bound with the labels hidden (in expectation it must: Jensen over q(y|x), then k >= 1)."""
+    cfg = folder.run_config(folder.read_run(m2_run))
+    data = load_job_data(cfg)
+    model = folder.load(m2_run)
+    x, labels = eval_inputs(data, "test", cfg)[:60], data.test_labels[:60]
+    report = class_marginal_report(model, x, labels, num_samples=8)
+    per_class = torch.stack([log_likelihood(model, x, 8, y=torch.full((60,), c)) for c in range(model.num_classes)])
+    marginal = torch.logsumexp(per_class - math.log(model.num_classes), dim=0)
+    assert report["log_px_marginal"] == pytest.approx(float(marginal.mean()), abs=1e-9)
+    assert report["nll"] == pytest.approx(-float(per_class.gather(0, labels.long()[None])[0].mean()), abs=1e-9)
+    assert (marginal >= per_class.gather(0, labels.long()[None])[0] - math.log(model.num_classes) - 1e-9).all()
+    result = evaluate_run(m2_run, num_samples=8, limit=60)
+    assert result["log_px_marginal"] == pytest.approx(report["log_px_marginal"], abs=1e-9)
+    assert result["log_px_marginal"] > result["elbo_unlabelled"] - 2 * result["log_px_marginal_stderr"]
+    assert result["log_px_marginal"] < -result["nll"]  # the true class is the likeliest for most examples
+    assert main(["eval", str(m2_run), "--nll-samples", "8", "--limit", "60"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "the labels summed over" in line)
+    assert float(line.split()[-1]) == pytest.approx(result["log_px_marginal"], abs=1e-3)

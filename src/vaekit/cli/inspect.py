@@ -28,6 +28,8 @@ def evaluate(args) -> int:
         if "error" in result:  # a semi-supervised (m2) run: its classifier beside the ELBO
             lines[1:1] = [f"  {args.split + ' error (classifier q(y|x))':<38} {result['error']:>10.2%}",
                           f"  {'ELBO with the labels hidden':<38} {result['elbo_unlabelled']:>10.3f}"]
+            if "log_px_marginal" in result:  # log p(x), the labels summed over (k draws for each class)
+                lines[3:3] = [f"  {'log p(x), the labels summed over':<38} {result['log_px_marginal']:>10.3f}"]
         print("\n".join(lines))
     return 0
 

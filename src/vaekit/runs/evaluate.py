@@ -12,7 +12,7 @@ from vaekit.core.semisupervised import UNLABELLED, loss_for
 from vaekit.data import load_array, load_dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.measure.diagnostics import latent_diagnostics
-from vaekit.measure.evaluation import bits_per_dim, elbo_breakdown, likelihood_report
+from vaekit.measure.evaluation import bits_per_dim, class_marginal_report, elbo_breakdown, likelihood_report
 from vaekit.runs import folder
 from vaekit.training.loop import eval_inputs
 
@@ -68,8 +68,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_samples: int = 0,
     discrete = cfg.model.likelihood == "bernoulli"
     if discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
-    if num_samples > 0:
+    if num_samples > 0 and getattr(model, "semi_supervised", False):  # also log p(x), the class summed over
+        report = class_marginal_report(model, x, y, num_samples, seed=0, compile=compile, progress=progress)
+    elif num_samples > 0:
         report = likelihood_report(model, x, num_samples, y, seed=0, compile=compile, progress=progress)
+    if num_samples > 0:
         result.update(report)
         if discrete:
             result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())
