@@ -61,8 +61,13 @@ def csv_bytes(draw) -> bytes:
     return text.encode(encoding, errors="replace")
 
 
+# every example's file in a folder of its own below one root, removed when the test process ends
+# (a folder per example left in the system's temporary directory came to thousands over a few runs)
+_ROOT = tempfile.TemporaryDirectory(prefix="vaekit-fuzz-")
+
+
 def _write(data: bytes, suffix: str = ".csv") -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="vaekit-fuzz-"))
+    folder = Path(tempfile.mkdtemp(dir=_ROOT.name))
     path = folder / f"t{suffix}"
     path.write_bytes(data)
     return path
