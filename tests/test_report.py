@@ -3,7 +3,7 @@
 import re
 import shutil
 
-from vaekit.runs.report import KL_ACTIVE_NATS, _kl_dimensions, write_report
+from vaekit.runs.report import KL_ACTIVE_NATS, _elbo_split, _kl_dimensions, write_report
 
 
 def test_report_is_self_contained_and_holds_the_runs_pictures(digits_run, tmp_path):
@@ -23,6 +23,13 @@ def test_report_is_self_contained_and_holds_the_runs_pictures(digits_run, tmp_pa
     for text in ("The ELBO, split", "KL(q(z|x) || p(z))", "Settings", "latent_dim", "alt='traverse.png'",
                  "examples/"):
         assert text in page
+
+
+def test_a_conditional_runs_report_says_its_terms_are_given_the_labels():
+    history = [{"epoch": 1, "val_elbo": -40.0, "val_recon": 39.0, "val_kl": 1.0, "val_loss": 40.0}]
+    given, plain = _elbo_split(history, given=True), _elbo_split(history)
+    assert "bound on log p(x|y)" in given and "-E_q log p(x|y,z)" in given and "KL(q(z|x,y) || p(z))" in given
+    assert "bound on log p(x);" in plain and "-E_q log p(x|z)" in plain and "KL(q(z|x) || p(z))" in plain
 
 
 def test_the_two_readings_of_active_are_shown_and_a_disagreement_is_named():

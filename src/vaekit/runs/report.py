@@ -88,15 +88,17 @@ def _settings(doc: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _elbo_split(history: list[dict[str, Any]]) -> str:
+def _elbo_split(history: list[dict[str, Any]], given: bool = False) -> str:
+    """The last epoch's validation terms; ``given``: a conditional run, whose terms are given the labels."""
     if not history:
         return "<p class='muted'>This run has no metrics records.</p>"
     last = history[-1]
     best = min((r for r in history if "val_loss" in r), key=lambda r: r["val_loss"], default=None)
-    rows = [(key, f"{last[k]:.3f}") for key, k in (("ELBO (validation)", "val_elbo"), ("reconstruction  -E_q log p(x|z)",
-            "val_recon"), ("KL(q(z|x) || p(z))", "val_kl"), ("loss = recon + beta * KL", "val_loss")) if k in last]
+    yz, xy, px = ("y,z", "x,y", "log p(x|y)") if given else ("z", "x", "log p(x)")
+    rows = [(key, f"{last[k]:.3f}") for key, k in (("ELBO (validation)", "val_elbo"), (f"reconstruction  -E_q log p(x|{yz})",
+            "val_recon"), (f"KL(q(z|{xy}) || p(z))", "val_kl"), ("loss = recon + beta * KL", "val_loss")) if k in last]
     text = (f"<p>Epoch {last.get('epoch')} of the run, nats per example. The ELBO = -(reconstruction + KL) is a lower "
-            "bound on log p(x); the loss that training minimises is reconstruction + beta * KL, so with beta = 1 the "
+            f"bound on {px}{' (each example given its label)' if given else ''}; the loss that training minimises is reconstruction + beta * KL, so with beta = 1 the "
             "loss is -ELBO. For continuous data the density of a point can exceed 1, so the ELBO can be positive.</p>")
     if best is not None and best is not last:
         text += f"<p>The best validation loss, {best['val_loss']:.3f}, was at epoch {best['epoch']}.</p>"
@@ -212,7 +214,7 @@ def write_report(run_dir: str | Path, measure: bool = True, compare: Optional[st
     data_name = (cfg.get("data") or {}).get("name", "?")
     sections = [f"<h1>vaekit run {name}</h1><p class='muted'>model {html.escape(str(kind))}, data "
                 f"{html.escape(str(data_name))}; written by vaekit report from {html.escape(str(run_dir))}</p>"]
-    sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history))
+    sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history, bool((doc.get("spec") or {}).get("num_classes"))))
     with tempfile.TemporaryDirectory() as scratch:
         measured, traversal = _measured(run_dir, Path(scratch)) if measure else (None, None)
         traversal_html = "" if traversal is None else _picture_section(traversal, "Traversals", PICTURES_TEXT["traverse.png"])
