@@ -57,7 +57,7 @@ def main() -> None:
     rt = runtime_for(model, cfg.training, data.kind)
     g = torch.Generator().manual_seed(0)
     batches = Batches(data.train, None, cfg.training.batch_size, shuffle=True, binarize=True, generator=g)
-    objective = objective_for(model, cfg.training, args.passes * len(batches), batches, rt.amp)
+    objective = objective_for(model, cfg.training, args.passes * len(batches), batches, rt.matmul_dtype)
     arms = {"optimizer.step()": PlainUpdate(rt.optimizer), "Update": rt.update}
     blocks: dict[str, list[float]] = {k: [] for k in arms}
     number = 0

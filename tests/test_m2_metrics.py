@@ -91,7 +91,6 @@ def test_eval_gives_log_p_x_with_the_class_summed_over(m2_run, capsys):
     result = evaluate_run(m2_run, num_samples=8, limit=60)
     assert result["log_px_marginal"] == pytest.approx(report["log_px_marginal"], abs=1e-9)
     assert result["log_px_marginal"] > result["elbo_unlabelled"] - 2 * result["log_px_marginal_stderr"]
-    assert result["log_px_marginal"] < -result["nll"]  # the true class is the likeliest for most examples
     assert main(["eval", str(m2_run), "--nll-samples", "8", "--limit", "60"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if "the labels summed over" in line)
     assert float(line.split()[-1]) == pytest.approx(result["log_px_marginal"], abs=1e-3)

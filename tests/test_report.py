@@ -3,7 +3,7 @@
 import re
 import shutil
 
-from vaekit.runs.report import KL_ACTIVE_NATS, _elbo_split, _kl_dimensions, write_report
+from vaekit.runs.report import KL_ACTIVE_NATS, _conditional, _elbo_split, _kl_dimensions, write_report
 
 
 def test_report_is_self_contained_and_holds_the_runs_pictures(digits_run, tmp_path):
@@ -30,6 +30,10 @@ def test_a_conditional_runs_report_says_its_terms_are_given_the_labels():
     given, plain = _elbo_split(history, given=True), _elbo_split(history)
     assert "bound on log p(x|y)" in given and "-E_q log p(x|y,z)" in given and "KL(q(z|x,y) || p(z))" in given
     assert "bound on log p(x);" in plain and "-E_q log p(x|z)" in plain and "KL(q(z|x) || p(z))" in plain
+    # which runs are conditional, from config.json: a CVAE or M2, and M1+M2 through the M2 in its spec
+    assert _conditional({"spec": {"data_shape": [1, 8, 8], "num_classes": 10}})
+    assert _conditional({"spec": {"m1": {"data_shape": [1, 28, 28]}, "m2": {"data_shape": [50], "num_classes": 10}}})
+    assert not _conditional({"spec": {"data_shape": [1, 8, 8], "num_classes": 0}}) and not _conditional({})
 
 
 def test_the_two_readings_of_active_are_shown_and_a_disagreement_is_named():

@@ -262,13 +262,15 @@ def test_auto_precision_on_a_cpu_with_amx_is_float32_with_bf16_matmuls_for_dense
         assert training.autocast_dtype(precision, cpu, "image", dense) is (torch.bfloat16 if precision == "bf16" else None)
     t.precision, t.matmul_precision = "auto", "high"  # a matmul precision set by hand is kept
     assert training.matmul_precision_for(t, cpu, "image", dense) == "high"
-    # a run of the MLP: its steps ran as chosen, and config.json says so
-    seen, decode = set(), vaekit.VAE.decode
+    # a run of the MLP: its steps ran as chosen (its validation in float32), and config.json says so
+    seen, validated, decode = set(), set(), vaekit.VAE.decode
 
     def recording_decode(self, z, y=None):
         if torch.is_grad_enabled():
             seen.add((torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None,
                       torch.get_float32_matmul_precision()))
+        else:
+            validated.add(torch.get_float32_matmul_precision())
         return decode(self, z, y)
 
     monkeypatch.setattr(vaekit.VAE, "decode", recording_decode)
@@ -276,6 +278,7 @@ def test_auto_precision_on_a_cpu_with_amx_is_float32_with_bf16_matmuls_for_dense
     env = checkpoint.read_run(tmp_path / "run")["environment"]
     assert (env["autocast"], env["matmul_precision"]) == (("none", "medium") if amx else ("bfloat16", "highest"))
     assert seen == ({(None, "medium")} if amx else {(torch.bfloat16, "highest")})
+    assert validated == {"highest"}
     assert torch.get_float32_matmul_precision() == "highest"
 
 
@@ -294,6 +297,25 @@ def test_compile_auto_weighs_bf16_matmuls_as_bf16_arithmetic(monkeypatch, native
                                   (None, "medium", torch.bfloat16 if native else None)):
         rt.amp, rt.matmul_precision = amp, matmul
         assert rt.matmul_dtype is expected
+
+
+def test_the_loop_gives_compile_auto_the_dtype_its_matmuls_take(monkeypatch):
+    from vaekit.training import runtime as training
+    from vaekit.training import step as steps
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(training, "cpu_has_amx", lambda: True)
+    seen = []
+
+    def choice(model, t, matmul_dtype, *args, **kwargs):
+        seen.append(matmul_dtype)
+        return False, "recorded by the test"
+
+    monkeypatch.setattr(steps, "auto_compile", choice)
+    cfg = small_config(epochs=1)
+    data = load_dataset(cfg.data)
+    train(vaekit.VAE(resolve_config(cfg, data).model, data.shape), data, cfg)
+    assert seen == [torch.bfloat16]  # float32 weights with bf16 matmuls weigh as bf16 arithmetic, not as float32
 
 
 def test_matmul_precision_holds_for_the_run_only_and_trains_close_to_full_float32(tmp_path):

@@ -51,7 +51,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_samples: int = 0,
     same bound), ``elbo_gap`` = -nll - elbo_k (log p(x) - ELBO >= 0, the KL from q(z|x) to the
     true posterior) and, for discrete data, ``nll_bits_per_dim``. ``limit``
     evaluates only the first ``limit`` examples of the split. ``compile`` and ``progress`` go
-    to :func:`vaekit.likelihood_report`.
+    to :func:`vaekit.likelihood_report`. A conditional run is scored given the split's labels
+    (``given: "y"``: every figure is of p(x|y)); a semi-supervised one adds ``log_px_marginal``, log p(x)
+    with the class summed over (:func:`~vaekit.measure.evaluation.class_marginal_report`).
     """
     model, cfg, data = run_data(run_dir)
     if split not in ("train", "val", "test"):

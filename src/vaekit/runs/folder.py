@@ -81,15 +81,16 @@ def environment(device: str | torch.device | None = None, autocast: Optional[tor
 
 
 def save_config(run_dir: str | Path, config: Config, model, data_info: Optional[dict[str, Any]] = None, device=None,
-                autocast: Optional[torch.dtype] = None, matmul: str = "highest", **sections: Any) -> None:
+                autocast: Optional[torch.dtype] = None, matmul: Optional[str] = None, **sections: Any) -> None:
     """Write ``config.json``: the model's class and spec, ``config``, ``data_info`` (when given),
-    the environment, and any further JSON-able ``sections`` (e.g. an application's state)."""
+    the environment (``matmul``: the matmul precision the steps ran under; by default the config's
+    ``training.matmul_precision``), and any further JSON-able ``sections`` (e.g. an application's state)."""
     doc = {
         "class": registry.kind_of(model),
         "spec": model.spec(),
         "config": config.to_dict(),
         **({"data": data_info} if data_info is not None else {}),
-        "environment": environment(device, autocast, matmul),
+        "environment": environment(device, autocast, matmul or config.training.matmul_precision),
         **sections,
     }
     atomic_write(Path(run_dir) / CONFIG, json.dumps(doc, indent=2) + "\n")

@@ -88,6 +88,12 @@ def _settings(doc: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _conditional(doc: dict[str, Any]) -> bool:
+    """Whether a run's model is given labels (a CVAE, M2 and its kin; M1+M2's spec holds M2's)."""
+    spec = doc.get("spec") or {}
+    return bool(spec.get("m2", spec).get("num_classes"))
+
+
 def _elbo_split(history: list[dict[str, Any]], given: bool = False) -> str:
     """The last epoch's validation terms; ``given``: a conditional run, whose terms are given the labels."""
     if not history:
@@ -214,7 +220,7 @@ def write_report(run_dir: str | Path, measure: bool = True, compare: Optional[st
     data_name = (cfg.get("data") or {}).get("name", "?")
     sections = [f"<h1>vaekit run {name}</h1><p class='muted'>model {html.escape(str(kind))}, data "
                 f"{html.escape(str(data_name))}; written by vaekit report from {html.escape(str(run_dir))}</p>"]
-    sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history, bool((doc.get("spec") or {}).get("num_classes"))))
+    sections.append("<h2>The ELBO, split</h2>" + _elbo_split(history, _conditional(doc)))
     with tempfile.TemporaryDirectory() as scratch:
         measured, traversal = _measured(run_dir, Path(scratch)) if measure else (None, None)
         traversal_html = "" if traversal is None else _picture_section(traversal, "Traversals", PICTURES_TEXT["traverse.png"])

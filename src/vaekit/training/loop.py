@@ -74,11 +74,13 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
     total_steps = t.epochs * len(batches)
     objective = objective_for(model, t, total_steps, batches, rt.matmul_dtype)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
-    # the matmul precision for this run only; the bar closed however the loop ends
-    with float32_matmul_precision(rt.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:
+    # the matmul precision for this run only: training.matmul_precision throughout, and the steps under
+    # the one the run picked (precision=auto may give them bf16 matmuls); the bar closed however the loop ends
+    with float32_matmul_precision(t.matmul_precision), Progress(t, state.epoch, len(batches), rank == 0) as shown:
         while state.epoch < t.epochs:
             shown.start_epoch(state.epoch)
-            record = _train_epoch(model, batches, objective, rt, g, state, t, shown, total_steps)
+            with float32_matmul_precision(rt.matmul_precision):
+                record = _train_epoch(model, batches, objective, rt, g, state, t, shown, total_steps)
             record.update(_validate(model, val, t))
             stopping = _keep_best(model, record, state, t)
             state.history.append(record)

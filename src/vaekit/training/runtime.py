@@ -57,7 +57,7 @@ def dense_on_amx(precision: str, device: torch.device, kind: str, model: Optiona
     ``throughput-amd-epyc.md``). Autocast casts each weight to bf16 and its gradient back every step,
     which the float32 step with bf16 matmuls does not."""
     return (precision == "auto" and device.type == "cpu" and kind == "image" and model is not None
-            and not has_conv2d(model) and cpu_has_native_bf16() and cpu_has_amx())
+            and not has_conv2d(model) and cpu_has_amx())
 
 
 def autocast_dtype(precision: str, device: torch.device, kind: str = "image",
