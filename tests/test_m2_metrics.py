@@ -82,7 +82,7 @@ def test_eval_gives_log_p_x_with_the_class_summed_over(m2_run, capsys):
     data = load_job_data(cfg)
     model = folder.load(m2_run)
     x, labels = eval_inputs(data, "test", cfg)[:60], data.test_labels[:60]
-    report = class_marginal_report(model, x, labels, num_samples=8)
+    report = class_marginal_report(model, x, 8, labels)
     per_class = torch.stack([log_likelihood(model, x, 8, y=torch.full((60,), c)) for c in range(model.num_classes)])
     marginal = torch.logsumexp(per_class - math.log(model.num_classes), dim=0)
     assert report["log_px_marginal"] == pytest.approx(float(marginal.mean()), abs=1e-9)

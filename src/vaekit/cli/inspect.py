@@ -27,9 +27,9 @@ def evaluate(args) -> int:
         lines = eval_lines(args.run, result)
         if "error" in result:  # a semi-supervised (m2) run: its classifier beside the ELBO
             lines[1:1] = [f"  {args.split + ' error (classifier q(y|x))':<38} {result['error']:>10.2%}",
-                          f"  {'ELBO with the labels hidden':<38} {result['elbo_unlabelled']:>10.3f}"]
-            if "log_px_marginal" in result:  # log p(x), the labels summed over (k draws for each class)
-                lines[3:3] = [f"  {'log p(x), the labels summed over':<38} {result['log_px_marginal']:>10.3f}"]
+                          f"  {'ELBO with the labels hidden':<38} {result['elbo_unlabelled']:>10.3f}"] + (
+                [f"  {'log p(x), the labels summed over':<38} {result['log_px_marginal']:>10.3f}"]  # k draws a class
+                if "log_px_marginal" in result else [])
         print("\n".join(lines))
     return 0
 

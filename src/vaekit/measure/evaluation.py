@@ -187,26 +187,34 @@ def likelihood_report(
     return _summary(log_px, elbo, num_samples)
 
 
+def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
+    """The mean of per-example figures and its standard error (nan where there are too few)."""
+    mean = float(values.mean()) if values.numel() else math.nan
+    stderr = float(values.std() / math.sqrt(values.numel())) if values.numel() > 1 else math.nan
+    return mean, stderr
+
+
 def _summary(log_px: torch.Tensor, elbo: torch.Tensor, num_samples: int) -> dict[str, float]:
     """likelihood_report's figures from the per-example estimates."""
-    n = max(int(log_px.numel()), 1)
-    nll = -float(log_px.mean()) if log_px.numel() else math.nan
-    stderr = float(log_px.std() / math.sqrt(n)) if log_px.numel() > 1 else math.nan
+    log_px_mean, stderr = _mean_and_stderr(log_px)
     mean_elbo = float(elbo.mean()) if elbo.numel() else math.nan
-    return {"nll": nll, "nll_stderr": stderr, "nll_samples": int(num_samples), "elbo_k": mean_elbo,
-            "elbo_gap": -nll - mean_elbo}
+    return {"nll": -log_px_mean, "nll_stderr": stderr, "nll_samples": int(num_samples), "elbo_k": mean_elbo,
+            "elbo_gap": log_px_mean - mean_elbo}
 
 
 def class_marginal_report(
-    model, x: torch.Tensor, labels: torch.Tensor, num_samples: int = 1000, batch_size: Optional[int] = None,
-    max_elements: int = MAX_ELEMENTS, seed: int = 0, compile: bool = False, progress: bool = False,
+    model, x: torch.Tensor, num_samples: int = 1000, labels: Optional[torch.Tensor] = None,
+    batch_size: Optional[int] = None, max_elements: int = MAX_ELEMENTS, seed: int = 0, compile: bool = False,
+    progress: bool = False,
 ) -> dict[str, float]:
-    """For a model with the class in its generative model, p(y) p(z) p(x|y, z) (M2 and its kin):
-    :func:`likelihood_report` of log p(x|y) at ``labels``, and ``log_px_marginal`` (with its
+    """For a model with the class in its generative model, p(y) p(z) p(x|y, z) (M2 and its kin), called
+    as :func:`likelihood_report` is: its report of log p(x|y) at ``labels`` (required), and ``log_px_marginal`` (with its
     ``..._stderr``), log p(x) = log sum_c p(c) p(x|c) with each p(x|c) importance-sampled as
     :func:`log_likelihood` samples it (``num_samples`` draws from q(z|x, c), the same seed for every
     class). The sum of unbiased estimates of p(x|c) is one of p(x), so its log is a stochastic lower
     bound on log p(x) that rises to it with k, as for one class. It costs one pass per class."""
+    if labels is None:
+        raise ConfigError("class_marginal_report needs the examples' labels (for log p(x|y))")
     per_class = []
     with torch.inference_mode():
         for c in range(model.num_classes):
@@ -217,8 +225,7 @@ def class_marginal_report(
     at = labels.long().cpu().unsqueeze(0)
     report = _summary(log_px.gather(0, at)[0], torch.stack([e for _, e in per_class]).gather(0, at)[0], num_samples)
     marginal = torch.logsumexp(log_px + model.log_prior_y(), dim=0)
-    summed = _summary(marginal, marginal, num_samples)  # its mean and standard error, as for one class
-    report["log_px_marginal"], report["log_px_marginal_stderr"] = -summed["nll"], summed["nll_stderr"]
+    report["log_px_marginal"], report["log_px_marginal_stderr"] = _mean_and_stderr(marginal)
     return report
 
 

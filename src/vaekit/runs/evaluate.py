@@ -70,11 +70,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_samples: int = 0,
     discrete = cfg.model.likelihood == "bernoulli"
     if discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], x[0].numel())
-    if num_samples > 0 and getattr(model, "semi_supervised", False):  # also log p(x), the class summed over
-        report = class_marginal_report(model, x, y, num_samples, seed=0, compile=compile, progress=progress)
-    elif num_samples > 0:
-        report = likelihood_report(model, x, num_samples, y, seed=0, compile=compile, progress=progress)
     if num_samples > 0:
+        # a semi-supervised model also gets log p(x), the class summed over
+        score = class_marginal_report if getattr(model, "semi_supervised", False) else likelihood_report
+        report = score(model, x, num_samples, y, seed=0, compile=compile, progress=progress)
         result.update(report)
         if discrete:
             result["nll_bits_per_dim"] = bits_per_dim(report["nll"], x[0].numel())

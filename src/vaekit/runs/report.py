@@ -104,8 +104,8 @@ def _elbo_split(history: list[dict[str, Any]], given: bool = False) -> str:
     rows = [(key, f"{last[k]:.3f}") for key, k in (("ELBO (validation)", "val_elbo"), (f"reconstruction  -E_q log p(x|{yz})",
             "val_recon"), (f"KL(q(z|{xy}) || p(z))", "val_kl"), ("loss = recon + beta * KL", "val_loss")) if k in last]
     text = (f"<p>Epoch {last.get('epoch')} of the run, nats per example. The ELBO = -(reconstruction + KL) is a lower "
-            f"bound on {px}{' (each example given its label)' if given else ''}; the loss that training minimises is reconstruction + beta * KL, so with beta = 1 the "
-            "loss is -ELBO. For continuous data the density of a point can exceed 1, so the ELBO can be positive.</p>")
+            f"bound on {px}{' (each example given its label)' if given else ''}; the loss that training minimises "
+            "is reconstruction + beta * KL, so with beta = 1 the loss is -ELBO. For continuous data the density of a point can exceed 1, so the ELBO can be positive.</p>")
     if best is not None and best is not last:
         text += f"<p>The best validation loss, {best['val_loss']:.3f}, was at epoch {best['epoch']}.</p>"
     return text + _table(rows, ("term", "nats per example"))

@@ -52,9 +52,8 @@ def dense_on_amx(precision: str, device: torch.device, kind: str, model: Optiona
     instead of under bf16 autocast. On Intel Xeon hosts with AMX the MNIST MLP ran 6-24% faster that
     way in each of four runs (best of their rounds; in every round of the two runs with rounds shown),
     to the same test ELBO (-128.10 against -128.11), while the conv net ran faster under autocast in
-    three runs of four; on an AVX-512 BF16
-    host without AMX autocast was the faster for both (``bench/results/throughput-intel-amx.md``,
-    ``throughput-amd-epyc.md``). Autocast casts each weight to bf16 and its gradient back every step,
+    three runs of four; on an AVX-512 BF16 host without AMX autocast was the faster for both
+    (``bench/results/throughput-intel-amx.md``, ``throughput-amd-epyc.md``). Autocast casts each weight to bf16 and its gradient back every step,
     which the float32 step with bf16 matmuls does not."""
     return (precision == "auto" and device.type == "cpu" and kind == "image" and model is not None
             and not has_conv2d(model) and cpu_has_amx())
@@ -220,7 +219,7 @@ def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
     optimizer = make_optimizer(params, t, device)
     return Runtime(
         device=device, params=params, optimizer=optimizer, grad_clip=t.grad_clip,
-        amp=autocast_dtype(t.precision, device, kind, model), matmul_precision=matmul_precision_for(t, device, kind, model),
-        channels_last=channels_last,
+        amp=autocast_dtype(t.precision, device, kind, model),
+        matmul_precision=matmul_precision_for(t, device, kind, model), channels_last=channels_last,
         sweep_moments=device.type == "cpu", update=Update(optimizer),
     )
