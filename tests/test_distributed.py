@@ -47,7 +47,9 @@ def _worker(rank: int, world: int, out: str, batch_size: int, epochs: int, train
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/weights.safetensors")
             with open(f"{out}/history.json", "w") as f:
                 json.dump(history, f)
-        distributed.finish()  # both ranks done before either tears down its connections
+        # both ranks done before either tears down its connections; then the process ends as a
+        # torchrun rank does, without the interpreter's teardown (distributed.leave)
+        distributed.leave(0)
     finally:
         if dist.is_initialized():  # a rank that failed leaves without waiting for the other
             dist.destroy_process_group()

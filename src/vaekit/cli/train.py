@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -59,7 +57,7 @@ def train(args) -> int:
         follow_run(cfg)
     else:
         train_run(cfg, out=args.out)
-    return _leave_torchrun(follower)
+    return _leave_torchrun()
 
 
 def _resume(args) -> int:
@@ -79,19 +77,15 @@ def _resume(args) -> int:
         follow_run(resume=args.resume, epochs=epochs)
     else:
         resume_run(args.resume, epochs=epochs)
-    return _leave_torchrun(follower)
+    return _leave_torchrun()
 
 
-def _leave_torchrun(follower: bool) -> int:
-    """Leave the process group (a no-op outside torchrun). A rank > 0 has written nothing and holds
-    nothing worth finalising, so it ends here, without the interpreter's teardown: there, now and
-    then after a clean run, a gloo thread aborted the process (SIGABRT, "terminate called without an
-    active exception") and torchrun reported the whole job failed."""
-    distributed.finish()
-    if follower:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+def _leave_torchrun() -> int:
+    """Under torchrun, leave the process group and end every rank here, without the interpreter's
+    teardown (distributed.leave: there, now and then after a clean run, a gloo thread aborted the
+    process and torchrun reported the whole job failed); outside it, nothing to do."""
+    if distributed.launched():
+        distributed.leave(0)
     return 0
 
 
