@@ -297,6 +297,10 @@ RESUME_DAMAGE = {
                               "epoch": 1, "step": 1, "best_val": 1.0, "bad_epochs": 0}, r / "resume.pt"),
         "does not fit"),
     "resume file without counters": (lambda r: torch.save({"model": {}}, r / "resume.pt"), "missing"),
+    "resume file with an unknown precision": (
+        lambda r: torch.save({**torch.load(r / "resume.pt", weights_only=True),
+                              "precision": {"device": "cpu", "autocast": "float8", "matmul": "highest"}}, r / "resume.pt"),
+        "unknown precision record"),
 }
 
 

@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -70,6 +71,53 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     wf, wp = _weights(full), _weights(part)
     assert all(torch.equal(wf[k], wp[k]) for k in wf)
     assert [r["train_loss"] for r in checkpoint.read_metrics(full)] == [r["train_loss"] for r in checkpoint.read_metrics(part)]
+
+
+def test_resume_goes_on_in_the_precision_auto_chose_at_the_start(tmp_path, monkeypatch):
+    """precision=auto decides once per run: resumed where auto would now choose otherwise (a newer
+    vaekit, another CPU), a run goes on as it started and ends with the uninterrupted run's weights;
+    without the record the resume file keeps, the same resume ends elsewhere."""
+    from vaekit.training import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)  # else a kept bf16 is dropped (slow here)
+    monkeypatch.setattr(runtime, "autocast_dtype", lambda *args: torch.bfloat16)  # auto chose bf16 autocast
+    full = vaekit.train_run(small_config(epochs=3), out=tmp_path / "full")
+    part = vaekit.train_run(small_config(epochs=2), out=tmp_path / "part")
+    bare = tmp_path / "bare"
+    shutil.copytree(part, bare)
+    state = torch.load(bare / "resume.pt", weights_only=True)
+    assert state.pop("precision")["autocast"] == "bfloat16"
+    torch.save(state, bare / "resume.pt")
+    monkeypatch.setattr(runtime, "autocast_dtype", lambda *args: None)  # auto now says float32
+    for run in (part, bare):
+        vaekit.resume_run(run, epochs=3)
+    wf, wp, wb = _weights(full), _weights(part), _weights(bare)
+    assert all(torch.equal(wf[k], wp[k]) for k in wf)
+    assert not all(torch.equal(wf[k], wb[k]) for k in wf)
+    assert json.loads((part / "config.json").read_text())["environment"]["autocast"] == "bfloat16"
+    assert json.loads((bare / "config.json").read_text())["environment"]["autocast"] == "none"
+
+
+def test_only_auto_keeps_its_choice_and_only_on_the_same_kind_of_device(monkeypatch):
+    from types import SimpleNamespace
+
+    from vaekit.training import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    cpu, auto = torch.device("cpu"), SimpleNamespace(precision="auto", matmul_precision="highest")
+    kept = runtime.precision_record(torch.bfloat16, "high", cpu)
+    assert kept == {"device": "cpu", "autocast": "bfloat16", "matmul": "high"}
+    assert runtime.run_precision(auto, cpu, "table", None) == (None, "highest")  # a table: float32
+    assert runtime.run_precision(auto, cpu, "table", None, kept) == (torch.bfloat16, "high")
+    fp32 = SimpleNamespace(precision="fp32", matmul_precision="highest")
+    assert runtime.run_precision(fp32, cpu, "table", None, kept) == (None, "highest")  # as asked
+    on_gpu = runtime.precision_record(torch.bfloat16, "high", torch.device("cuda"))
+    assert runtime.run_precision(auto, cpu, "table", None, on_gpu) == (None, "highest")
+    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()  # without it, bf16 is not kept
+    assert runtime.run_precision(auto, torch.device("cuda"), "table", None, on_gpu) == (
+        (torch.bfloat16, "high") if gpu_bf16 else (None, "highest"))
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)  # bf16 would be emulated here
+    assert runtime.run_precision(auto, cpu, "table", None, kept) == (None, "highest")
 
 
 def test_cosine_learning_rate_falls_from_lr_to_zero():

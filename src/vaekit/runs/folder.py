@@ -223,6 +223,11 @@ def check_resume_state(state: Any, model: torch.nn.Module, run_dir: str | Path) 
         raise RunError(f"{where} does not fit the run's model ({first}); it is corrupt or was replaced") from None
     if counters[0] < 0 or counters[1] < 0:
         raise RunError(f"{where} holds negative counters; it is corrupt or was replaced")
+    kept = state.get("precision")  # absent in files written before vaekit kept it
+    if kept is not None and not (isinstance(kept, dict) and isinstance(kept.get("device"), str)
+                                 and kept.get("autocast") in ("none", "bfloat16")
+                                 and kept.get("matmul") in ("highest", "high", "medium")):
+        raise RunError(f"{where} holds an unknown precision record; it is corrupt or was replaced")
 
 
 def remove_temporary_files(run_dir: str | Path) -> None:

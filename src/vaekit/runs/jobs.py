@@ -23,7 +23,7 @@ from vaekit.errors import ConfigError, RunInterrupted, TrainingError
 from vaekit.runs import folder
 from vaekit.runs.pictures import make_pictures
 from vaekit.training.loop import train
-from vaekit.training.runtime import autocast_dtype, matmul_precision_for, pick_device
+from vaekit.training.runtime import pick_device, run_precision
 from vaekit.training.setup import check_fits, resolve_config
 
 
@@ -164,8 +164,7 @@ def train_run(config: Optional[Config] = None, out: Optional[str | Path] = None)
     writer = RunWriter(run_dir, job.model)
     try:
         folder.save_config(run_dir, job.cfg, job.model, data_info(job.data), job.device,
-                           autocast_dtype(job.cfg.training.precision, job.device, job.data.kind, job.model),
-                           matmul_precision_for(job.cfg.training, job.device, job.data.kind, job.model))
+                           *run_precision(job.cfg.training, job.device, job.data.kind, job.model))
         history = train(job.model, job.data, job.cfg, on_epoch=writer)
     except BaseException as exc:
         # A run that never finished an epoch has nothing worth keeping: remove what this call
@@ -189,9 +188,9 @@ def resume_run(run_dir: str | Path, epochs: Optional[int] = None) -> Path:
     # Metrics lines beyond the checkpoint's epoch (a crash between writing them and the resume
     # file) would be written again; drop them so every epoch appears once.
     folder.write_metrics(run_dir, job.history)
+    kept = job.state.get("precision") if job.state else None  # what the run started with
     folder.save_config(run_dir, job.cfg, job.model, doc.get("data", data_info(job.data)), job.device,
-                       autocast_dtype(job.cfg.training.precision, job.device, job.data.kind, job.model),
-                       matmul_precision_for(job.cfg.training, job.device, job.data.kind, job.model))
+                       *run_precision(job.cfg.training, job.device, job.data.kind, job.model, kept))
     writer = RunWriter(run_dir, job.model, saved_epoch=len(job.history))
     try:
         history = train(job.model, job.data, job.cfg, on_epoch=writer, resume=job.state, history=job.history)

@@ -27,7 +27,7 @@ from vaekit.measure.evaluation import elbo_breakdown
 from vaekit.training import distributed
 from vaekit.training.monitor import EpochSums
 from vaekit.training.progress import Progress
-from vaekit.training.runtime import float32_matmul_precision, runtime_for
+from vaekit.training.runtime import float32_matmul_precision, precision_record, runtime_for
 from vaekit.training.schedule import lr_at
 from vaekit.training.setup import eval_inputs, needs_resolving, resolve_config
 from vaekit.training.step import objective_for, step
@@ -63,7 +63,7 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
     if needs_resolving(cfg):
         resolve_config(cfg, data)
     t = cfg.training
-    rt = runtime_for(model, t, data.kind)
+    rt = runtime_for(model, t, data.kind, kept=(resume or {}).get("precision"))
     rank, world = distributed.rank_and_world()
     g = torch.Generator(device=rt.device).manual_seed(t.seed)  # the same stream on every rank
     state = _start(model, rt, g, resume, history)
@@ -72,7 +72,8 @@ def train(model: torch.nn.Module, data, cfg: Config, on_epoch: Optional[OnEpoch]
                       t.batch_size, shuffle=True, binarize=dynamic, generator=g, device=rt.device, rank=rank,
                       world_size=world)
     total_steps = t.epochs * len(batches)
-    objective = objective_for(model, t, total_steps, batches, rt.matmul_dtype)
+    with float32_matmul_precision(t.matmul_precision):  # compile=auto's FLOP count runs the model once
+        objective = objective_for(model, t, total_steps, batches, rt.matmul_dtype)
     val = (eval_inputs(data, "val", cfg), _labels(model, data, "val"))
     # the matmul precision for this run only: training.matmul_precision throughout, and the steps under
     # the one the run picked (precision=auto may give them bf16 matmuls); the bar closed however the loop ends
@@ -185,7 +186,7 @@ def _resume_state(model, rt, g: torch.Generator, state: TrainState) -> dict[str,
     current = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return {"model": current, "optimizer": rt.optimizer.state_dict(), "rng": g.get_state(), "epoch": state.epoch,
             "step": state.step, "best_val": state.best_val, "bad_epochs": state.bad_epochs,
-            "best_epoch": state.best_epoch,
+            "best_epoch": state.best_epoch, "precision": precision_record(rt.amp, rt.matmul_precision, rt.device),
             # the same tensors as "model" when this epoch is the best: torch.save stores them once
             "best_model": current if state.best_epoch == state.epoch else state.best_model}
 

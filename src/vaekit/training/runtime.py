@@ -93,6 +93,34 @@ def matmul_precision_for(t, device: torch.device, kind: str, model: Optional[tor
     return t.matmul_precision
 
 
+def run_precision(t, device: torch.device, kind: str, model: Optional[torch.nn.Module],
+                  kept: Optional[dict] = None) -> tuple[Optional[torch.dtype], str]:
+    """The autocast dtype (None: float32) and float32 matmul precision a run trains under
+    (:func:`autocast_dtype`, :func:`matmul_precision_for`). ``kept``: the :func:`precision_record`
+    of the run being resumed. With ``precision=auto`` on the same kind of device, the run keeps
+    what it started with, so that resuming stays exact where auto would now choose otherwise (a
+    newer vaekit, another CPU); but not bf16 autocast where this device has no native bf16."""
+    amp, matmul = autocast_dtype(t.precision, device, kind, model), matmul_precision_for(t, device, kind, model)
+    if t.precision != "auto" or not kept or kept["device"] != device.type:
+        return amp, matmul
+    kept_amp = None if kept["autocast"] == "none" else getattr(torch, kept["autocast"])
+    if kept_amp is not None and not _native_bf16(device):  # emulated: far slower (a CPU), or refused (a GPU)
+        return amp, matmul
+    return kept_amp, kept["matmul"]
+
+
+def _native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def precision_record(amp: Optional[torch.dtype], matmul: str, device: torch.device) -> dict[str, str]:
+    """What a resume file keeps of a run's precision, for :func:`run_precision`."""
+    return {"device": device.type, "autocast": "none" if amp is None else str(amp).removeprefix("torch."),
+            "matmul": matmul}
+
+
 @contextlib.contextmanager
 def float32_matmul_precision(name: str):
     """``torch.set_float32_matmul_precision(name)`` inside the block; the previous setting after it."""
@@ -208,18 +236,19 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
 
 
-def runtime_for(model: torch.nn.Module, t, kind: str) -> Runtime:
+def runtime_for(model: torch.nn.Module, t, kind: str, kept: Optional[dict] = None) -> Runtime:
     """The runtime of training ``model`` (already on its device) under the training settings ``t``
-    on data of ``kind`` (``image`` or ``table``). Any model kind: nothing here asks what it is."""
+    on data of ``kind`` (``image`` or ``table``); ``kept``: the precision record of a resumed run
+    (:func:`run_precision`). Any model kind: nothing here asks what it is."""
     device = device_of(model)
     params = [p for p in model.parameters() if p.requires_grad]
     channels_last = device.type == "cuda" and has_conv2d(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(params, t, device)
+    amp, matmul = run_precision(t, device, kind, model, kept)
     return Runtime(
-        device=device, params=params, optimizer=optimizer, grad_clip=t.grad_clip,
-        amp=autocast_dtype(t.precision, device, kind, model),
-        matmul_precision=matmul_precision_for(t, device, kind, model), channels_last=channels_last,
+        device=device, params=params, optimizer=optimizer, grad_clip=t.grad_clip, amp=amp,
+        matmul_precision=matmul, channels_last=channels_last,
         sweep_moments=device.type == "cpu", update=Update(optimizer),
     )
