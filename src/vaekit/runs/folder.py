@@ -29,6 +29,7 @@ from vaekit import __version__  # the package face is lazy (PEP 562): this impor
 from vaekit.config import Config
 from vaekit.core import registry
 from vaekit.errors import ConfigError, RunError
+from vaekit.training.runtime import dtype_name, is_precision_record
 
 CONFIG, WEIGHTS, METRICS, RESUME = "config.json", "model.safetensors", "metrics.jsonl", "resume.pt"
 
@@ -75,7 +76,7 @@ def environment(device: str | torch.device | None = None, autocast: Optional[tor
         "torch": torch.__version__,
         "platform": platform.platform(),
         "device": str(device) if device is not None else "cpu",
-        "autocast": "none" if autocast is None else str(autocast).removeprefix("torch."),
+        "autocast": dtype_name(autocast),
         "matmul_precision": matmul,
     }
 
@@ -224,9 +225,7 @@ def check_resume_state(state: Any, model: torch.nn.Module, run_dir: str | Path) 
     if counters[0] < 0 or counters[1] < 0:
         raise RunError(f"{where} holds negative counters; it is corrupt or was replaced")
     kept = state.get("precision")  # absent in files written before vaekit kept it
-    if kept is not None and not (isinstance(kept, dict) and isinstance(kept.get("device"), str)
-                                 and kept.get("autocast") in ("none", "bfloat16")
-                                 and kept.get("matmul") in ("highest", "high", "medium")):
+    if kept is not None and not is_precision_record(kept):
         raise RunError(f"{where} holds an unknown precision record; it is corrupt or was replaced")
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import typing
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
+from vaekit.config import TrainingConfig
 from vaekit.core.device import device_of
 from vaekit.errors import ConfigError
 from vaekit.training.update import Update
@@ -59,6 +61,14 @@ def dense_on_amx(precision: str, device: torch.device, kind: str, model: Optiona
             and not has_conv2d(model) and cpu_has_amx())
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 natively: a CUDA GPU with bf16, or a CPU with
+    :func:`cpu_has_native_bf16`."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
 def autocast_dtype(precision: str, device: torch.device, kind: str = "image",
                    model: Optional[torch.nn.Module] = None) -> Optional[torch.dtype]:
     """torch.bfloat16 where training.precision asks for bf16 autocast on ``device``, else None.
@@ -72,14 +82,12 @@ def autocast_dtype(precision: str, device: torch.device, kind: str = "image",
     matmuls (:func:`dense_on_amx`, :func:`matmul_precision_for`).
     ``bf16`` on a CPU without native bf16 runs, but slower than float32.
     """
-    cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if dense_on_amx(precision, device, kind, model):
         return None
     if precision == "auto":
-        cpu_bf16 = device.type == "cpu" and kind == "image" and cpu_has_native_bf16()
         # tables stay float32 (and the tabular likelihood keeps its parameters' dtype)
-        return torch.bfloat16 if kind == "image" and (cuda_bf16 or cpu_bf16) else None
-    if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
+        return torch.bfloat16 if kind == "image" and native_bf16(device) else None
+    if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
         raise ConfigError("training.precision=bf16 but this GPU has no bfloat16; use precision=fp32")
     return torch.bfloat16 if precision == "bf16" else None
 
@@ -104,21 +112,29 @@ def run_precision(t, device: torch.device, kind: str, model: Optional[torch.nn.M
     if t.precision != "auto" or not kept or kept["device"] != device.type:
         return amp, matmul
     kept_amp = None if kept["autocast"] == "none" else getattr(torch, kept["autocast"])
-    if kept_amp is not None and not _native_bf16(device):  # emulated: far slower (a CPU), or refused (a GPU)
+    if kept_amp is not None and not native_bf16(device):  # emulated: far slower (a CPU), or refused (a GPU)
         return amp, matmul
     return kept_amp, kept["matmul"]
 
 
-def _native_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_native_bf16()
+def dtype_name(amp: Optional[torch.dtype]) -> str:
+    """How a run's record names its autocast dtype: ``bfloat16``, or ``none`` for float32."""
+    return "none" if amp is None else str(amp).removeprefix("torch.")
 
 
 def precision_record(amp: Optional[torch.dtype], matmul: str, device: torch.device) -> dict[str, str]:
     """What a resume file keeps of a run's precision, for :func:`run_precision`."""
-    return {"device": device.type, "autocast": "none" if amp is None else str(amp).removeprefix("torch."),
-            "matmul": matmul}
+    return {"device": device.type, "autocast": dtype_name(amp), "matmul": matmul}
+
+
+MATMUL_PRECISIONS = typing.get_args(typing.get_type_hints(TrainingConfig)["matmul_precision"])
+
+
+def is_precision_record(kept: Any) -> bool:
+    """Whether ``kept`` is a record :func:`precision_record` can have written (a resume file may be damaged)."""
+    return (isinstance(kept, dict) and isinstance(kept.get("device"), str)
+            and kept.get("autocast") in (dtype_name(None), dtype_name(torch.bfloat16))
+            and kept.get("matmul") in MATMUL_PRECISIONS)
 
 
 @contextlib.contextmanager
